@@ -1,0 +1,206 @@
+"""Accumulating streamed chunks into the final ``ChatCompletion``.
+
+Text, refusal and reasoning fragments are joined per choice (``n > 1`` choices kept
+apart by ``index``); tool calls are assembled by their ``index`` with argument
+fragments joined; the last finish reason, usage and log probabilities are kept.
+A non-streaming ``ChatCompletion`` passed to :meth:`ChatAccumulator.add` is taken
+as the whole result.
+"""
+
+from __future__ import annotations
+
+from llmfast.types import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    Choice,
+    FunctionCall,
+    Logprobs,
+    ResponseMessage,
+    TokenLogprob,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+
+__all__ = ["ChatAccumulator"]
+
+
+class _ToolCallState:
+    __slots__ = ("arguments", "id", "name", "type")
+
+    def __init__(self) -> None:
+        self.id = ""
+        self.type = "function"
+        self.name = ""
+        self.arguments: list[str] = []
+
+    def add(self, delta: ToolCallDelta) -> None:
+        if delta.id and not self.id:
+            self.id = delta.id
+        if delta.type:
+            self.type = delta.type
+        function = delta.function
+        if function is not None:
+            # Some servers repeat the name in every fragment; keep the first one.
+            if function.name and not self.name:
+                self.name = function.name
+            if function.arguments:
+                self.arguments.append(function.arguments)
+
+    def build(self) -> ToolCall:
+        return ToolCall(
+            id=self.id,
+            type=self.type,
+            function=FunctionCall(name=self.name, arguments="".join(self.arguments)),
+        )
+
+
+class _ChoiceState:
+    __slots__ = (
+        "content",
+        "finish_reason",
+        "logprobs_content",
+        "logprobs_refusal",
+        "reasoning",
+        "refusal",
+        "role",
+        "saw_logprobs",
+        "tool_calls",
+    )
+
+    def __init__(self) -> None:
+        self.role = "assistant"
+        self.content: list[str] | None = None
+        self.refusal: list[str] | None = None
+        self.reasoning: list[str] | None = None
+        self.tool_calls: dict[int, _ToolCallState] | None = None
+        self.finish_reason: str | None = None
+        self.saw_logprobs = False
+        self.logprobs_content: list[TokenLogprob] | None = None
+        self.logprobs_refusal: list[TokenLogprob] | None = None
+
+    def build(self, index: int) -> Choice:
+        tool_calls = None
+        if self.tool_calls:
+            tool_calls = [self.tool_calls[i].build() for i in sorted(self.tool_calls)]
+        logprobs = None
+        if self.saw_logprobs:
+            logprobs = Logprobs(content=self.logprobs_content, refusal=self.logprobs_refusal)
+        return Choice(
+            index=index,
+            message=ResponseMessage(
+                role=self.role,
+                content=None if self.content is None else "".join(self.content),
+                refusal=None if self.refusal is None else "".join(self.refusal),
+                tool_calls=tool_calls,
+                reasoning_content=None if self.reasoning is None else "".join(self.reasoning),
+            ),
+            finish_reason=self.finish_reason,
+            logprobs=logprobs,
+        )
+
+
+class ChatAccumulator:
+    """Builds the final completion from chunks, one :meth:`add` at a time."""
+
+    __slots__ = ("_choices", "_complete", "chunk_count", "created", "id", "model",
+                 "system_fingerprint", "usage")
+
+    def __init__(self) -> None:
+        self.id = ""
+        self.model = ""
+        self.created = 0
+        self.system_fingerprint: str | None = None
+        self.usage: Usage | None = None
+        self.chunk_count = 0
+        self._choices: dict[int, _ChoiceState] = {}
+        self._complete: ChatCompletion | None = None
+
+    def add(self, chunk: ChatCompletionChunk | ChatCompletion) -> None:
+        """Fold one chunk into the result."""
+        self.chunk_count += 1
+        if type(chunk) is ChatCompletion:
+            self._complete = chunk
+            return
+        assert isinstance(chunk, ChatCompletionChunk)
+        if not self.id and chunk.id:
+            self.id = chunk.id
+        if not self.model and chunk.model:
+            self.model = chunk.model
+        if not self.created and chunk.created:
+            self.created = chunk.created
+        if chunk.system_fingerprint:
+            self.system_fingerprint = chunk.system_fingerprint
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        choices = self._choices
+        for choice in chunk.choices:
+            state = choices.get(choice.index)
+            if state is None:
+                state = choices[choice.index] = _ChoiceState()
+            delta = choice.delta
+            if delta.content is not None:
+                if state.content is None:
+                    state.content = [delta.content]
+                else:
+                    state.content.append(delta.content)
+            if delta.role:
+                state.role = delta.role
+            if delta.tool_calls:
+                calls = state.tool_calls
+                if calls is None:
+                    calls = state.tool_calls = {}
+                for call in delta.tool_calls:
+                    call_state = calls.get(call.index)
+                    if call_state is None:
+                        call_state = calls[call.index] = _ToolCallState()
+                    call_state.add(call)
+            if delta.refusal is not None:
+                if state.refusal is None:
+                    state.refusal = [delta.refusal]
+                else:
+                    state.refusal.append(delta.refusal)
+            if delta.reasoning_content is not None:
+                if state.reasoning is None:
+                    state.reasoning = [delta.reasoning_content]
+                else:
+                    state.reasoning.append(delta.reasoning_content)
+            if choice.finish_reason is not None:
+                state.finish_reason = choice.finish_reason
+            if choice.logprobs is not None:
+                _add_logprobs(state, choice.logprobs)
+
+    @property
+    def finished(self) -> bool:
+        """True once every choice seen so far has a finish reason."""
+        if self._complete is not None:
+            return True
+        states = self._choices.values()
+        return bool(states) and all(s.finish_reason is not None for s in states)
+
+    def result(self) -> ChatCompletion:
+        """The completion accumulated so far (complete once the stream has ended)."""
+        if self._complete is not None:
+            return self._complete
+        return ChatCompletion(
+            id=self.id,
+            created=self.created,
+            model=self.model,
+            choices=[self._choices[i].build(i) for i in sorted(self._choices)],
+            usage=self.usage,
+            system_fingerprint=self.system_fingerprint,
+        )
+
+
+def _add_logprobs(state: _ChoiceState, logprobs: Logprobs) -> None:
+    state.saw_logprobs = True
+    if logprobs.content is not None:
+        if state.logprobs_content is None:
+            state.logprobs_content = list(logprobs.content)
+        else:
+            state.logprobs_content.extend(logprobs.content)
+    if logprobs.refusal is not None:
+        if state.logprobs_refusal is None:
+            state.logprobs_refusal = list(logprobs.refusal)
+        else:
+            state.logprobs_refusal.extend(logprobs.refusal)

@@ -1,0 +1,118 @@
+"""What every backend shares: the Backend protocol and an HTTP base class.
+
+A backend is the innermost Transport: it speaks one provider's wire format over the
+Client's pooled aiohttp session, and maps every failure into ``llmfast.errors``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
+
+from llmfast.errors import ClientClosedError, LLMFastError
+from llmfast.pool import HTTPPool, map_transport_error
+from llmfast.transport import Request, Response
+
+__all__ = ["Backend", "HTTPBackend"]
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A Transport that talks to one provider. See ``docs/backends.md``."""
+
+    kind: str
+    model: str | None
+
+    def bind(self, pool: HTTPPool) -> None:
+        """Use ``pool`` for HTTP (the Client calls this once, before any call)."""
+        ...
+
+    async def warmup(self, connections: int) -> int:
+        """Open up to ``connections`` connections ahead of the first call."""
+        ...
+
+    async def send(self, request: Request, /) -> Response:
+        """Send one request (see ``Transport``)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the backend holds (not the Client's pool)."""
+        ...
+
+
+class HTTPBackend:
+    """Base for backends that speak HTTP through an :class:`HTTPPool`."""
+
+    kind = "http"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        model: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self._extra_headers = dict(headers or {})
+        self._pool: HTTPPool | None = None
+
+    def bind(self, pool: HTTPPool) -> None:
+        self._pool = pool
+
+    @property
+    def pool(self) -> HTTPPool:
+        """The pool this backend sends through (a private one if never bound)."""
+        pool = self._pool
+        if pool is None:
+            pool = self._pool = HTTPPool()
+        return pool
+
+    def warmup_url(self) -> str:
+        """A cheap GET used to open connections (overridden per provider)."""
+        return self.base_url + "/models"
+
+    def auth_headers(self) -> Mapping[str, str]:
+        """Headers that authenticate a request (never logged)."""
+        return {}
+
+    async def warmup(self, connections: int) -> int:
+        """Open up to ``connections`` pooled connections with concurrent cheap GETs.
+
+        Returns how many requests got an answer (of any status).
+        """
+        if self.pool.closed:
+            raise ClientClosedError("the client is closed")
+        session = self.pool.session
+        url = self.warmup_url()
+        headers = {**self._extra_headers, **self.auth_headers()}
+
+        async def one() -> bool:
+            try:
+                async with session.get(url, headers=headers) as resp:
+                    await resp.read()
+            except Exception as exc:
+                raise map_transport_error(exc, f"warming up {self.base_url}") from exc
+            return True
+
+        results = await asyncio.gather(*(one() for _ in range(connections)),
+                                       return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, LLMFastError):
+                raise result
+        return sum(1 for r in results if r is True)
+
+    async def send(self, request: Request, /) -> Response:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Nothing to release: the pool belongs to the Client."""
+
+    def describe(self) -> str:
+        """How ``repr(client)`` shows this backend (never the key)."""
+        model = f", model={self.model!r}" if self.model else ""
+        return f"{type(self).__name__}({self.base_url!r}{model})"
+
+    def __repr__(self) -> str:
+        return self.describe()

@@ -1,0 +1,294 @@
+"""The OpenAI-compatible backend: ``/chat/completions`` and ``/embeddings``.
+
+Speaks to OpenAI and to every server that copies its API (vLLM, llama.cpp,
+Ollama's ``/v1``, Groq, Together, OpenRouter, DeepSeek...). Streams are read as
+Server-Sent Events with ``stream_options.include_usage`` so usage arrives last.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import base64
+import sys
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from llmfast.backends.base import HTTPBackend
+from llmfast.backends.sse import SSEDecoder
+from llmfast.errors import (
+    ConfigurationError,
+    DecodeError,
+    StreamEventError,
+    StreamTruncatedError,
+    error_for_status,
+)
+from llmfast.pool import map_transport_error
+from llmfast.transport import Request, Response
+from llmfast.types import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatRequest,
+    Embedding,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    EmbeddingUsage,
+)
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["OpenAIBackend"]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+_encode = msgspec.json.Encoder().encode
+_decode_completion = msgspec.json.Decoder(ChatCompletion).decode
+_decode_chunk = msgspec.json.Decoder(ChatCompletionChunk).decode
+_decode_embeddings = msgspec.json.Decoder(EmbeddingResponse).decode
+_decode_any = msgspec.json.Decoder().decode
+
+_STREAM_SUFFIX = b',"stream":true,"stream_options":{"include_usage":true}}'
+_STREAM_ONLY_SUFFIX = b',"stream":true}'
+_DONE_GRACE_SECONDS = 2.0
+_CHAT_FIELDS = frozenset(ChatRequest.__struct_fields__)
+_EMBED_FIELDS = frozenset(EmbeddingRequest.__struct_fields__)
+
+
+class _B64Embedding(msgspec.Struct):
+    embedding: str
+    index: int = 0
+
+
+class _B64EmbeddingResponse(msgspec.Struct):
+    data: list[_B64Embedding]
+    model: str = ""
+    usage: EmbeddingUsage | None = None
+
+
+_decode_b64_embeddings = msgspec.json.Decoder(_B64EmbeddingResponse).decode
+
+
+def encode_request(body: ChatRequest | EmbeddingRequest, stream: bool) -> bytes:
+    """The JSON body for ``body``: typed fields, then ``extra_body`` merged on top."""
+    extra = body.extra_body
+    if extra:
+        fields = _CHAT_FIELDS if type(body) is ChatRequest else _EMBED_FIELDS
+        for key in extra:
+            if key == "stream" or (key in fields and getattr(body, key) is not None):
+                raise ConfigurationError(
+                    f"extra_body key {key!r} repeats a typed request field; set the field"
+                )
+        data = _encode(msgspec.structs.replace(body, extra_body=None))
+        extra_json = _encode(extra)
+        data = data[:-1] + b"," + extra_json[1:]
+    else:
+        data = _encode(body)
+    if stream:
+        if extra and "stream_options" in extra:
+            return data[:-1] + _STREAM_ONLY_SUFFIX
+        return data[:-1] + _STREAM_SUFFIX
+    return data
+
+
+class OpenAIBackend(HTTPBackend):
+    """Backend for the OpenAI chat-completions and embeddings API and its look-alikes.
+
+    Args:
+        base_url: the API root including the version, e.g. ``https://api.openai.com/v1``.
+        api_key: sent as ``Authorization: Bearer``; never shown in reprs or errors.
+        model: the default model for calls that name none.
+        headers: extra headers sent with every request.
+        organization / project: OpenAI's ``OpenAI-Organization``/``OpenAI-Project``.
+    """
+
+    kind = "openai"
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        api_key: str | None = None,
+        model: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        organization: str | None = None,
+        project: str | None = None,
+    ) -> None:
+        super().__init__(base_url=base_url, model=model, headers=headers)
+        self._auth: dict[str, str] = {}
+        if api_key:
+            self._auth["Authorization"] = f"Bearer {api_key}"
+        if organization:
+            self._auth["OpenAI-Organization"] = organization
+        if project:
+            self._auth["OpenAI-Project"] = project
+        self._headers = {
+            "Content-Type": "application/json",
+            **self._extra_headers,
+            **self._auth,
+        }
+        self._chat_url = _url(self.base_url + "/chat/completions")
+        self._embed_url = _url(self.base_url + "/embeddings")
+
+    def auth_headers(self) -> Mapping[str, str]:
+        return self._auth
+
+    async def send(self, request: Request, /) -> Response:
+        body = request.body
+        is_chat = type(body) is ChatRequest
+        url = self._chat_url if is_chat else self._embed_url
+        stream = request.stream and is_chat
+        data = encode_request(body, stream)
+        headers = self._headers if request.headers is None else {
+            **self._headers, **request.headers
+        }
+        session = self.pool.session
+        timeout = None if request.timeout is None else _read_timeout(request.timeout)
+        try:
+            if timeout is None:
+                resp = await session.post(url, data=data, headers=headers)
+            else:
+                resp = await session.post(url, data=data, headers=headers, timeout=timeout)
+        except Exception as exc:
+            raise map_transport_error(exc, f"POST {url}") from exc
+        try:
+            if resp.status >= 300:
+                raise await _status_error(resp)
+            if stream:
+                return Response(request, status=resp.status, headers=resp.headers,
+                                chunks=_read_stream(resp))
+            try:
+                raw = await resp.read()
+            except Exception as exc:
+                raise map_transport_error(exc, f"reading the response of POST {url}") from exc
+        except BaseException:
+            resp.close()
+            raise
+        resp.release()
+        if is_chat:
+            result: ChatCompletion | EmbeddingResponse = _decode_chat(raw, resp.status)
+        elif body.encoding_format == "base64":  # type: ignore[union-attr]
+            result = _decode_base64_embeddings(raw)
+        else:
+            result = _decode(_decode_embeddings, raw, "embeddings response")
+        return Response(request, status=resp.status, headers=resp.headers, result=result)
+
+
+def _url(text: str) -> Any:
+    import yarl
+
+    return yarl.URL(text)
+
+
+def _read_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    import aiohttp
+
+    return aiohttp.ClientTimeout(sock_read=seconds)
+
+
+async def _status_error(resp: aiohttp.ClientResponse) -> Exception:
+    try:
+        raw = await resp.read()
+    except Exception as exc:
+        return map_transport_error(exc, f"reading the HTTP {resp.status} error body")
+    body: Any
+    try:
+        body = _decode_any(raw)
+    except msgspec.DecodeError:
+        body = raw.decode("utf-8", "replace")
+    return error_for_status(resp.status, body, resp.headers)
+
+
+def _decode(decode: Any, raw: bytes, what: str) -> Any:
+    try:
+        return decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise DecodeError(f"malformed {what}: {exc}; body starts {raw[:200]!r}") from exc
+
+
+def _decode_chat(raw: bytes, status: int) -> ChatCompletion:
+    result: ChatCompletion = _decode(_decode_completion, raw, "chat completion")
+    if not result.choices:
+        # Some proxies answer 200 with an error body instead of an error status.
+        body = _decode(_decode_any, raw, "chat completion")
+        error = body.get("error") if isinstance(body, dict) else None
+        if error is not None:
+            code = error.get("code") if isinstance(error, dict) else None
+            status = code if isinstance(code, int) and 400 <= code < 600 else 500
+            raise error_for_status(status, body, {})
+    return result
+
+
+def _decode_base64_embeddings(raw: bytes) -> EmbeddingResponse:
+    decoded: _B64EmbeddingResponse = _decode(_decode_b64_embeddings, raw, "embeddings response")
+    data = []
+    for item in decoded.data:
+        floats = array.array("f")
+        floats.frombytes(base64.b64decode(item.embedding))
+        if sys.byteorder != "little":
+            floats.byteswap()
+        data.append(Embedding(embedding=floats.tolist(), index=item.index))
+    return EmbeddingResponse(data=data, model=decoded.model, usage=decoded.usage)
+
+
+async def _read_stream(resp: aiohttp.ClientResponse) -> AsyncIterator[ChatCompletionChunk]:
+    """Chunks from an SSE body; closes (or, once complete, releases) the connection."""
+    feed = SSEDecoder().feed
+    reader = resp.content
+    done = False
+    grace: asyncio.TimerHandle | None = None
+    try:
+        while True:
+            try:
+                data = await reader.readany()
+            except Exception as exc:
+                if done:  # everything arrived; only the end of the body went wrong
+                    break
+                raise map_transport_error(exc, "reading the event stream") from exc
+            if not data:
+                break
+            if done:
+                continue
+            for event in feed(data):
+                payload = event.data
+                if payload == "[DONE]":
+                    done = True
+                    if not reader.at_eof():
+                        # The body's end should follow at once; don't wait long for it.
+                        loop = asyncio.get_running_loop()
+                        grace = loop.call_later(_DONE_GRACE_SECONDS, resp.close)
+                    break
+                if event.event != "message":
+                    if event.event == "error":
+                        raise StreamEventError(_decode_any_or_text(payload))
+                    continue
+                chunk = _decode_stream_chunk(payload)
+                if chunk.error is not None:
+                    raise StreamEventError(chunk.error)
+                yield chunk
+        if not done:
+            raise StreamTruncatedError("the event stream ended before [DONE]")
+    finally:
+        if grace is not None:
+            grace.cancel()
+        if done:
+            resp.release()
+        else:
+            resp.close()
+
+
+def _decode_stream_chunk(payload: str) -> ChatCompletionChunk:
+    try:
+        return _decode_chunk(payload)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise DecodeError(f"malformed stream chunk: {exc}; data starts {payload[:200]!r}") from exc
+
+
+def _decode_any_or_text(payload: str) -> Any:
+    try:
+        body = _decode_any(payload)
+    except msgspec.DecodeError:
+        return payload
+    return body.get("error", body) if isinstance(body, dict) else body

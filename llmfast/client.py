@@ -1,0 +1,264 @@
+"""``Client``: builds the onion of layers around a backend and offers the public calls."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypedDict, Union
+
+from llmfast.backends.base import Backend
+from llmfast.errors import ClientClosedError, ConfigurationError
+from llmfast.pool import HTTPPool, PoolConfig, Timeouts
+from llmfast.stream import ChatStream
+from llmfast.transport import Layer, Request, Transport
+from llmfast.types import (
+    ChatCompletion,
+    ChatRequest,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    MessageLike,
+    ToolLike,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["ChatParams", "Client"]
+
+
+class ChatParams(TypedDict, total=False):
+    """Optional chat parameters accepted as keywords by ``chat`` and ``stream``."""
+
+    temperature: float
+    top_p: float
+    max_tokens: int
+    max_completion_tokens: int
+    stop: str | list[str]
+    seed: int
+    n: int
+    presence_penalty: float
+    frequency_penalty: float
+    logprobs: bool
+    top_logprobs: int
+    tools: Sequence[ToolLike]
+    tool_choice: str | Mapping[str, Any]
+    parallel_tool_calls: bool
+    response_format: Mapping[str, Any]
+    reasoning_effort: str
+    user: str
+    extra_body: Mapping[str, Any]
+
+
+Prompt = Union[str, Sequence[MessageLike], ChatRequest]
+"""A prompt: a user message as a string, a list of messages (typed or dicts), or a
+whole ``ChatRequest``."""
+
+
+class Client:
+    """An async LLM client: layers wrapped around a backend, over one pooled session.
+
+    Args:
+        backend: the innermost transport; by default an ``OpenAIBackend`` built from
+            ``base_url``/``api_key``/``model``.
+        base_url: API root; default ``$LLMFAST_BASE_URL``, ``$OPENAI_BASE_URL``, or OpenAI.
+        api_key: default ``$OPENAI_API_KEY``. Never shown in reprs, errors or logs.
+        model: default model for calls that name none (default ``$LLMFAST_MODEL``).
+        layers: layer factories, **outermost first**.
+        headers: extra headers for every request.
+        pool: connection-pool settings. timeouts: network timeouts.
+
+    Use it as ``async with Client(...) as client:``, or call ``await client.aclose()``.
+    """
+
+    def __init__(
+        self,
+        backend: Backend | None = None,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        model: str | None = None,
+        layers: Sequence[Layer] = (),
+        headers: Mapping[str, str] | None = None,
+        pool: PoolConfig | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> None:
+        if backend is None:
+            from llmfast.backends.openai import DEFAULT_BASE_URL, OpenAIBackend
+
+            url = (
+                base_url
+                or os.environ.get("LLMFAST_BASE_URL")
+                or os.environ.get("OPENAI_BASE_URL")
+                or DEFAULT_BASE_URL
+            )
+            if not url.startswith(("http://", "https://")):
+                raise ConfigurationError(f"base_url must start with http:// or https://: {url!r}")
+            backend = OpenAIBackend(
+                url,
+                api_key=api_key if api_key is not None else os.environ.get("OPENAI_API_KEY"),
+                model=model,
+                headers=headers,
+            )
+        elif base_url is not None or api_key is not None or headers is not None:
+            raise ConfigurationError("pass base_url/api_key/headers to the backend, not both")
+        self.backend = backend
+        self.model = model or backend.model or os.environ.get("LLMFAST_MODEL") or None
+        self._pool = HTTPPool(pool, timeouts)
+        backend.bind(self._pool)
+        transport: Transport = backend
+        for layer in reversed(layers):
+            transport = layer(transport)
+        self._transport = transport
+        self._send = transport.send
+        self._closed = False
+
+    # --- lifecycle -------------------------------------------------------------
+
+    async def __aenter__(self) -> Client:
+        self._check_open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def closed(self) -> bool:
+        """True once the client has been closed."""
+        return self._closed
+
+    async def aclose(self) -> None:
+        """Close every layer, the backend and all pooled connections."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._transport.aclose()
+        finally:
+            await self._pool.aclose()
+
+    async def warmup(self, connections: int = 8) -> int:
+        """Open up to ``connections`` connections now, so the first calls skip the
+        TCP/TLS handshake. Returns how many were opened."""
+        self._check_open()
+        return await self.backend.warmup(connections)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClientClosedError("the client is closed; create a new Client")
+
+    # --- calls -----------------------------------------------------------------
+
+    async def chat(
+        self,
+        prompt: Prompt,
+        /,
+        *,
+        model: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **params: Unpack[ChatParams],
+    ) -> ChatCompletion:
+        """Send a chat completion and return the whole result.
+
+        ``prompt`` is a string (one user message), a list of messages (typed or
+        OpenAI-style dicts) or a ``ChatRequest``. Keyword parameters are those of
+        ``ChatRequest``; ``headers`` and ``timeout`` apply to this call only.
+        """
+        if self._closed:
+            raise ClientClosedError("the client is closed; create a new Client")
+        request = Request(self._chat_request(prompt, model, params),
+                          headers=headers, timeout=timeout)
+        response = await self._send(request)
+        result: ChatCompletion = await response.collect()
+        return result
+
+    def stream(
+        self,
+        prompt: Prompt,
+        /,
+        *,
+        model: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **params: Unpack[ChatParams],
+    ) -> ChatStream:
+        """Stream a chat completion: ``async with client.stream(...) as s:``.
+
+        Iterate ``s`` for typed chunks or ``s.text_deltas()`` for text; after the
+        end, ``s.completion`` is the accumulated result.
+        """
+        self._check_open()
+        request = Request(self._chat_request(prompt, model, params), stream=True,
+                          headers=headers, timeout=timeout)
+        return ChatStream(self._send, request)
+
+    async def embed(
+        self,
+        input: str | Sequence[str],
+        /,
+        *,
+        model: str | None = None,
+        dimensions: int | None = None,
+        encoding_format: str | None = None,
+        user: str | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> EmbeddingResponse:
+        """Embed one text or a batch; ``result.vectors`` are in input order."""
+        if self._closed:
+            raise ClientClosedError("the client is closed; create a new Client")
+        body = EmbeddingRequest(
+            model=self._model(model),
+            input=input,
+            dimensions=dimensions,
+            encoding_format=encoding_format,  # type: ignore[arg-type]
+            user=user,
+            extra_body=extra_body,
+        )
+        response = await self._send(Request(body, headers=headers, timeout=timeout))
+        result: EmbeddingResponse = await response.collect()
+        return result
+
+    async def send(self, request: Request) -> Any:
+        """Send a prepared :class:`Request` through the layers; returns the ``Response``."""
+        self._check_open()
+        return await self._send(request)
+
+    # --- helpers ---------------------------------------------------------------
+
+    def _model(self, model: str | None) -> str:
+        chosen = model or self.model
+        if not chosen:
+            raise ConfigurationError(
+                "no model given: pass model=... to the call or to Client(...), "
+                "or set LLMFAST_MODEL"
+            )
+        return chosen
+
+    def _chat_request(self, prompt: Prompt, model: str | None, params: ChatParams) -> ChatRequest:
+        if type(prompt) is ChatRequest:
+            if params or model:
+                raise ConfigurationError(
+                    "pass parameters inside the ChatRequest or as keywords, not both"
+                )
+            return prompt
+        messages: Sequence[MessageLike]
+        if type(prompt) is str:
+            messages = [{"role": "user", "content": prompt}]
+        else:
+            messages = prompt  # type: ignore[assignment]
+        try:
+            return ChatRequest(model=self._model(model), messages=messages, **params)
+        except TypeError as exc:
+            raise ConfigurationError(str(exc)) from exc
+
+    def __repr__(self) -> str:
+        state = " closed" if self._closed else ""
+        return f"<Client{state} {self._transport!r}>"

@@ -1,0 +1,151 @@
+"""The Client's one pooled aiohttp session, and how its failures map to llmfast errors.
+
+aiohttp is imported on first use, not when ``llmfast`` is imported, so that
+``import llmfast`` stays fast for command-line tools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from llmfast.errors import (
+    ClientClosedError,
+    ConnectError,
+    ConnectTimeout,
+    LLMFastError,
+    ReadError,
+    ReadTimeout,
+    TransportError,
+)
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["HTTPPool", "PoolConfig", "Timeouts", "map_transport_error"]
+
+USER_AGENT = "llmfast/0.1"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Network timeouts, in seconds (``None`` disables one).
+
+    Attributes:
+        connect: opening a TCP (and TLS) connection.
+        read: the longest the server may stay silent while we wait for bytes.
+        total: the whole HTTP exchange, body included.
+    """
+
+    connect: float | None = 10.0
+    read: float | None = 600.0
+    total: float | None = None
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """Connection-pool settings for the Client's aiohttp ``TCPConnector``.
+
+    Attributes:
+        limit: most connections open at once, all hosts together (0: no limit).
+        limit_per_host: most connections to one host (0: no limit).
+        keepalive_timeout: seconds an idle connection is kept for reuse.
+        ttl_dns_cache: seconds a DNS answer is cached.
+        trust_env: honour ``HTTP(S)_PROXY``/``NO_PROXY`` and ``.netrc``
+            (off by default: reading them costs time on every call).
+    """
+
+    limit: int = 1000
+    limit_per_host: int = 0
+    keepalive_timeout: float = 30.0
+    ttl_dns_cache: int = 300
+    trust_env: bool = False
+
+
+class HTTPPool:
+    """Owns one ``aiohttp.ClientSession``, created on first use inside the event loop."""
+
+    def __init__(self, config: PoolConfig | None = None, timeouts: Timeouts | None = None):
+        self.config = config or PoolConfig()
+        self.timeouts = timeouts or Timeouts()
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`aclose` has been called."""
+        return self._closed
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The shared session (created on first access; needs a running event loop)."""
+        session = self._session
+        if session is None:
+            if self._closed:
+                raise ClientClosedError("the client is closed")
+            session = self._session = self._open()
+        return session
+
+    def _open(self) -> aiohttp.ClientSession:
+        import aiohttp
+
+        config, timeouts = self.config, self.timeouts
+        connector = aiohttp.TCPConnector(
+            limit=config.limit,
+            limit_per_host=config.limit_per_host,
+            keepalive_timeout=config.keepalive_timeout,
+            ttl_dns_cache=config.ttl_dns_cache,
+            use_dns_cache=True,
+        )
+        return aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(
+                total=timeouts.total,
+                sock_connect=timeouts.connect,
+                sock_read=timeouts.read,
+            ),
+            headers={"User-Agent": USER_AGENT},
+            trust_env=config.trust_env,
+            raise_for_status=False,
+        )
+
+    def open_connections(self) -> int:
+        """Connections open now, idle or in use."""
+        session = self._session
+        if session is None or session.closed:
+            return 0
+        connector = session.connector
+        if connector is None:
+            return 0
+        idle = sum(len(conns) for conns in connector._conns.values())
+        return idle + len(connector._acquired)
+
+    async def aclose(self) -> None:
+        """Close the session and every connection; safe to call more than once."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    def __repr__(self) -> str:
+        c = self.config
+        return f"HTTPPool(limit={c.limit}, limit_per_host={c.limit_per_host})"
+
+
+def map_transport_error(exc: BaseException, what: str) -> LLMFastError:
+    """Translate an aiohttp/OS exception into the llmfast error tree."""
+    import aiohttp
+
+    if isinstance(exc, LLMFastError):
+        return exc
+    detail = f"{what}: {type(exc).__name__}: {exc}"
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return ConnectTimeout(detail)
+    if isinstance(exc, (aiohttp.SocketTimeoutError, asyncio.TimeoutError)):
+        return ReadTimeout(detail)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return ConnectError(detail)
+    if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError)):
+        return ReadError(detail)
+    return TransportError(detail)

@@ -1,0 +1,381 @@
+"""Typed requests and responses, as msgspec Structs.
+
+The shapes follow the OpenAI chat-completions wire format, which every backend maps
+to and from. Requests accept plain OpenAI-style dicts wherever a message, content
+part or tool is expected; they are encoded as given. Response types ignore fields
+they don't know, so a provider adding fields never breaks decoding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Union
+
+import msgspec
+
+__all__ = [
+    "AssistantMessage",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "ChatRequest",
+    "Choice",
+    "ChunkChoice",
+    "ContentPart",
+    "Delta",
+    "DeveloperMessage",
+    "Embedding",
+    "EmbeddingRequest",
+    "EmbeddingResponse",
+    "EmbeddingUsage",
+    "FunctionCall",
+    "FunctionDefinition",
+    "FunctionDelta",
+    "ImagePart",
+    "ImageURL",
+    "Logprobs",
+    "Message",
+    "MessageLike",
+    "ResponseMessage",
+    "SystemMessage",
+    "TextPart",
+    "TokenLogprob",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolLike",
+    "ToolMessage",
+    "TopLogprob",
+    "Usage",
+    "UserMessage",
+]
+
+
+class _Wire(msgspec.Struct, omit_defaults=True):
+    """Base for wire structs: ``None``/default fields are left out when encoding."""
+
+
+# --- content parts ---------------------------------------------------------------
+
+
+class TextPart(_Wire, tag_field="type", tag="text"):
+    """A text content part."""
+
+    text: str
+
+
+class ImageURL(_Wire):
+    """An image by URL or ``data:`` URI, with an optional detail level."""
+
+    url: str
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class ImagePart(_Wire, tag_field="type", tag="image_url"):
+    """An image content part."""
+
+    image_url: ImageURL
+
+
+ContentPart = Union[TextPart, ImagePart]
+
+
+# --- tool calls ------------------------------------------------------------------
+
+
+class FunctionCall(_Wire):
+    """A function the model asked to call; ``arguments`` is a JSON string."""
+
+    name: str
+    arguments: str = ""
+
+
+class ToolCall(_Wire):
+    """One tool call in an assistant message."""
+
+    id: str
+    function: FunctionCall
+    type: str = "function"
+
+
+class FunctionDefinition(_Wire):
+    """A function the model may call; ``parameters`` is a JSON Schema object."""
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class Tool(_Wire):
+    """A tool offered to the model."""
+
+    function: FunctionDefinition
+    type: str = "function"
+
+
+# --- messages --------------------------------------------------------------------
+
+
+class SystemMessage(_Wire, tag_field="role", tag="system"):
+    """Instructions for the model."""
+
+    content: str | list[TextPart]
+    name: str | None = None
+
+
+class DeveloperMessage(_Wire, tag_field="role", tag="developer"):
+    """Instructions for the model (OpenAI's newer name for system on reasoning models)."""
+
+    content: str | list[TextPart]
+    name: str | None = None
+
+
+class UserMessage(_Wire, tag_field="role", tag="user"):
+    """A user turn: text, or a list of text and image parts."""
+
+    content: str | list[ContentPart]
+    name: str | None = None
+
+
+class AssistantMessage(_Wire, tag_field="role", tag="assistant"):
+    """An earlier assistant turn, possibly with tool calls."""
+
+    content: str | list[TextPart] | None = None
+    tool_calls: list[ToolCall] | None = None
+    refusal: str | None = None
+    name: str | None = None
+
+
+class ToolMessage(_Wire, tag_field="role", tag="tool"):
+    """The result of a tool call."""
+
+    content: str | list[TextPart]
+    tool_call_id: str
+
+
+Message = Union[SystemMessage, DeveloperMessage, UserMessage, AssistantMessage, ToolMessage]
+MessageLike = Union[Message, Mapping[str, Any]]
+"""A typed message, or a plain OpenAI-style dict such as ``{"role": "user", "content": "hi"}``."""
+ToolLike = Union[Tool, Mapping[str, Any]]
+
+
+# --- requests --------------------------------------------------------------------
+
+
+class ChatRequest(_Wire, kw_only=True):
+    """A chat-completion request.
+
+    ``extra_body`` holds provider-specific parameters; they are merged into the
+    top level of the JSON body (a key may not repeat a typed field).
+    """
+
+    model: str
+    messages: Sequence[MessageLike]
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    n: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    tools: Sequence[ToolLike] | None = None
+    tool_choice: str | Mapping[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: Mapping[str, Any] | None = None
+    reasoning_effort: str | None = None
+    user: str | None = None
+    extra_body: Mapping[str, Any] | None = None
+
+
+class EmbeddingRequest(_Wire, kw_only=True):
+    """An embeddings request for one input or a batch of inputs."""
+
+    model: str
+    input: str | Sequence[str] | Sequence[int] | Sequence[Sequence[int]]
+    dimensions: int | None = None
+    encoding_format: Literal["float", "base64"] | None = None
+    user: str | None = None
+    extra_body: Mapping[str, Any] | None = None
+
+
+# --- responses -------------------------------------------------------------------
+
+
+class Usage(_Wire):
+    """Token counts. The ``*_details`` dicts are kept as the provider sent them."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    prompt_tokens_details: dict[str, Any] | None = None
+    completion_tokens_details: dict[str, Any] | None = None
+
+
+class TopLogprob(_Wire):
+    """One alternative token and its log probability."""
+
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+
+
+class TokenLogprob(_Wire):
+    """A sampled token's log probability, with the top alternatives when asked for."""
+
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+    top_logprobs: list[TopLogprob] | None = None
+
+
+class Logprobs(_Wire):
+    """Per-token log probabilities of a choice's content and refusal."""
+
+    content: list[TokenLogprob] | None = None
+    refusal: list[TokenLogprob] | None = None
+
+
+class ResponseMessage(_Wire):
+    """The assistant message of a completion choice."""
+
+    role: str = "assistant"
+    content: str | None = None
+    refusal: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    reasoning_content: str | None = None
+
+
+class Choice(_Wire):
+    """One completion choice."""
+
+    index: int = 0
+    message: ResponseMessage = msgspec.field(default_factory=ResponseMessage)
+    finish_reason: str | None = None
+    logprobs: Logprobs | None = None
+
+
+class ChatCompletion(_Wire):
+    """A whole chat completion: the result of ``client.chat`` or of an accumulated stream."""
+
+    id: str = ""
+    object: str = "chat.completion"
+    created: int = 0
+    model: str = ""
+    choices: list[Choice] = msgspec.field(default_factory=list)
+    usage: Usage | None = None
+    system_fingerprint: str | None = None
+    service_tier: str | None = None
+
+    @property
+    def message(self) -> ResponseMessage:
+        """The message of choice 0."""
+        return self.choices[0].message
+
+    @property
+    def text(self) -> str | None:
+        """The text of choice 0 (``None`` when the model sent no content)."""
+        return self.choices[0].message.content if self.choices else None
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """The tool calls of choice 0 (empty when there are none)."""
+        if not self.choices:
+            return []
+        return self.choices[0].message.tool_calls or []
+
+    @property
+    def finish_reason(self) -> str | None:
+        """Why choice 0 ended: ``stop``, ``length``, ``tool_calls``, ``content_filter``..."""
+        return self.choices[0].finish_reason if self.choices else None
+
+
+class FunctionDelta(_Wire):
+    """A fragment of a streamed function call."""
+
+    name: str | None = None
+    arguments: str | None = None
+
+
+class ToolCallDelta(_Wire):
+    """A fragment of a streamed tool call; fragments with the same ``index`` join."""
+
+    index: int = 0
+    id: str | None = None
+    type: str | None = None
+    function: FunctionDelta | None = None
+
+
+class Delta(_Wire):
+    """What one streamed chunk adds to a choice."""
+
+    role: str | None = None
+    content: str | None = None
+    refusal: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
+    reasoning_content: str | None = None
+
+
+class ChunkChoice(_Wire):
+    """One choice's part of a streamed chunk."""
+
+    index: int = 0
+    delta: Delta = msgspec.field(default_factory=Delta)
+    finish_reason: str | None = None
+    logprobs: Logprobs | None = None
+
+
+class ChatCompletionChunk(_Wire):
+    """One streamed chunk (``chat.completion.chunk``)."""
+
+    id: str = ""
+    object: str = "chat.completion.chunk"
+    created: int = 0
+    model: str = ""
+    choices: list[ChunkChoice] = msgspec.field(default_factory=list)
+    usage: Usage | None = None
+    system_fingerprint: str | None = None
+    error: Any = None
+
+    @property
+    def text(self) -> str:
+        """The text this chunk adds to choice 0 (``""`` when none)."""
+        for choice in self.choices:
+            if choice.index == 0:
+                return choice.delta.content or ""
+        return ""
+
+
+class Embedding(_Wire):
+    """One input's embedding vector."""
+
+    embedding: list[float]
+    index: int = 0
+    object: str = "embedding"
+
+
+class EmbeddingUsage(_Wire):
+    """Token counts of an embeddings call."""
+
+    prompt_tokens: int = 0
+    total_tokens: int = 0
+
+
+class EmbeddingResponse(_Wire):
+    """The result of ``client.embed``."""
+
+    data: list[Embedding] = msgspec.field(default_factory=list)
+    model: str = ""
+    usage: EmbeddingUsage | None = None
+    object: str = "list"
+
+    @property
+    def vectors(self) -> list[list[float]]:
+        """The vectors in input order."""
+        data = self.data
+        if any(item.index != position for position, item in enumerate(data)):
+            data = sorted(data, key=lambda item: item.index)
+        return [item.embedding for item in data]
