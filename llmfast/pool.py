@@ -111,15 +111,22 @@ class HTTPPool:
         )
 
     def open_connections(self) -> int:
-        """Connections open now, idle or in use."""
-        session = self._session
-        if session is None or session.closed:
-            return 0
-        connector = session.connector
+        """Connections open now, idle in the pool or in use."""
+        connector = self._connector()
         if connector is None:
             return 0
-        idle = sum(len(conns) for conns in connector._conns.values())
-        return idle + len(connector._acquired)
+        return sum(len(conns) for conns in connector._conns.values()) + len(connector._acquired)
+
+    def connections_in_use(self) -> int:
+        """Connections held by a request or an unread response body."""
+        connector = self._connector()
+        return 0 if connector is None else len(connector._acquired)
+
+    def _connector(self) -> aiohttp.BaseConnector | None:
+        session = self._session
+        if session is None or session.closed:
+            return None
+        return session.connector
 
     async def aclose(self) -> None:
         """Close the session and every connection; safe to call more than once."""

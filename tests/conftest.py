@@ -1,0 +1,37 @@
+"""Test-suite guards: no leaked tasks, no loop-level errors, warnings are errors.
+
+``pyproject.toml`` turns every warning (``ResourceWarning`` and aiohttp's
+"Unclosed ..." warnings included) into an error; the fixture below also fails a test
+that leaves a task running or makes the event loop report an error (such as "Task
+exception was never retrieved" or "Unclosed connection").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+async def _no_leaks() -> AsyncIterator[None]:
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    before = asyncio.all_tasks()
+    try:
+        yield
+        # Let callbacks scheduled by closes run (one loop turn each, no waiting on time).
+        for _ in range(3):
+            await asyncio.sleep(0)
+        gc.collect()
+        current = asyncio.current_task()
+        leaked = [t for t in asyncio.all_tasks() - before if t is not current and not t.done()]
+        assert not leaked, f"tasks left running: {leaked}"
+        assert not reported, f"the event loop reported errors: {reported}"
+    finally:
+        loop.set_exception_handler(previous)
