@@ -30,7 +30,9 @@ class ChatStream:
     carrying everything received.
     """
 
-    __slots__ = ("_chunks", "_completion", "_request", "_response", "_send", "_started")
+    __slots__ = (
+        "_chunks", "_completion", "_finished", "_request", "_response", "_send", "_started"
+    )
 
     def __init__(self, send: Callable[[Request], Awaitable[Response]], request: Request):
         self._send = send
@@ -38,6 +40,7 @@ class ChatStream:
         self._response: Response | None = None
         self._chunks: list[ChatCompletionChunk] = []
         self._completion: ChatCompletion | None = None
+        self._finished = False
         self._started = False
 
     async def __aenter__(self) -> ChatStream:
@@ -84,7 +87,7 @@ class ChatStream:
                     chunks=self._chunks,
                 ) from exc
             raise
-        self._completion = self._accumulate()
+        self._finished = True
 
     async def text_deltas(self) -> AsyncIterator[str]:
         """The text of choice 0 as it arrives, one fragment at a time."""
@@ -97,21 +100,21 @@ class ChatStream:
 
     async def collect(self) -> ChatCompletion:
         """Read what is left of the stream and return the accumulated completion."""
-        if self._completion is None:
-            if not self._started:
-                await self.start()
-                async for _ in self:
-                    pass
-            if self._completion is None:
-                raise StreamConsumedError("the stream was closed before it ended")
-        return self._completion
+        if not self._started:
+            await self.start()
+            async for _ in self:
+                pass
+        return self.completion
 
     @property
     def completion(self) -> ChatCompletion:
         """The accumulated completion; available once the stream has been read to the end."""
-        if self._completion is None:
-            raise StreamConsumedError("the stream has not been read to the end yet")
-        return self._completion
+        completion = self._completion
+        if completion is None:
+            if not self._finished:
+                raise StreamConsumedError("the stream has not been read to the end")
+            completion = self._completion = self._accumulate()
+        return completion
 
     @property
     def chunks(self) -> list[ChatCompletionChunk]:
