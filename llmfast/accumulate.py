@@ -103,8 +103,16 @@ class _ChoiceState:
 class ChatAccumulator:
     """Builds the final completion from chunks, one :meth:`add` at a time."""
 
-    __slots__ = ("_choices", "_complete", "chunk_count", "created", "id", "model",
-                 "system_fingerprint", "usage")
+    __slots__ = (
+        "_choices",
+        "_complete",
+        "chunk_count",
+        "created",
+        "id",
+        "model",
+        "system_fingerprint",
+        "usage",
+    )
 
     def __init__(self) -> None:
         self.id = ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypedDict, Union
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from llmfast.backends.base import Backend
 from llmfast.errors import ClientClosedError, ConfigurationError
@@ -50,7 +50,7 @@ class ChatParams(TypedDict, total=False):
     extra_body: Mapping[str, Any]
 
 
-Prompt = Union[str, Sequence[MessageLike], ChatRequest]
+Prompt = str | Sequence[MessageLike] | ChatRequest
 """A prompt: a user message as a string, a list of messages (typed or dicts), or a
 whole ``ChatRequest``."""
 
@@ -172,8 +172,9 @@ class Client:
         """
         if self._closed:
             raise ClientClosedError("the client is closed; create a new Client")
-        request = Request(self._chat_request(prompt, model, params),
-                          headers=headers, timeout=timeout)
+        request = Request(
+            self._chat_request(prompt, model, params), headers=headers, timeout=timeout
+        )
         response = await self._send(request)
         result: ChatCompletion = await response.collect()
         return result
@@ -194,8 +195,9 @@ class Client:
         end, ``s.completion`` is the accumulated result.
         """
         self._check_open()
-        request = Request(self._chat_request(prompt, model, params), stream=True,
-                          headers=headers, timeout=timeout)
+        request = Request(
+            self._chat_request(prompt, model, params), stream=True, headers=headers, timeout=timeout
+        )
         return ChatStream(self._send, request)
 
     async def embed(
@@ -237,8 +239,7 @@ class Client:
         chosen = model or self.model
         if not chosen:
             raise ConfigurationError(
-                "no model given: pass model=... to the call or to Client(...), "
-                "or set LLMFAST_MODEL"
+                "no model given: pass model=... to the call or to Client(...), or set LLMFAST_MODEL"
             )
         return chosen
 
@@ -249,11 +250,9 @@ class Client:
                     "pass parameters inside the ChatRequest or as keywords, not both"
                 )
             return prompt
-        messages: Sequence[MessageLike]
-        if type(prompt) is str:
-            messages = [{"role": "user", "content": prompt}]
-        else:
-            messages = prompt  # type: ignore[assignment]
+        messages: Sequence[MessageLike] = (
+            [{"role": "user", "content": prompt}] if type(prompt) is str else prompt  # type: ignore[assignment]
+        )
         try:
             return ChatRequest(model=self._model(model), messages=messages, **params)
         except TypeError as exc:

@@ -31,7 +31,13 @@ class ChatStream:
     """
 
     __slots__ = (
-        "_chunks", "_completion", "_finished", "_request", "_response", "_send", "_started"
+        "_chunks",
+        "_completion",
+        "_finished",
+        "_request",
+        "_response",
+        "_send",
+        "_started",
     )
 
     def __init__(self, send: Callable[[Request], Awaitable[Response]], request: Request):

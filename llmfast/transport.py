@@ -9,7 +9,7 @@ handles both cases with one code path.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, Literal, Protocol, Union, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from llmfast.errors import StreamConsumedError
 from llmfast.types import (
@@ -30,9 +30,9 @@ __all__ = [
     "TransportLayer",
 ]
 
-Result = Union[ChatCompletion, EmbeddingResponse]
+Result = ChatCompletion | EmbeddingResponse
 """What a whole response amounts to."""
-Chunk = Union[ChatCompletionChunk, ChatCompletion, EmbeddingResponse]
+Chunk = ChatCompletionChunk | ChatCompletion | EmbeddingResponse
 """One item of a response body: a streamed chunk, or the whole result."""
 
 _EMPTY_HEADERS: Mapping[str, str] = {}
@@ -72,9 +72,7 @@ class Request:
         return "chat" if type(self.body) is ChatRequest else "embed"
 
     def __repr__(self) -> str:
-        return (
-            f"Request({self.kind}, model={self.body.model!r}, stream={self.stream})"
-        )
+        return f"Request({self.kind}, model={self.body.model!r}, stream={self.stream})"
 
 
 class Response:
@@ -206,4 +204,3 @@ class TransportLayer:
 
     def __repr__(self) -> str:
         return f"{self.describe()} → {self.inner!r}"
-

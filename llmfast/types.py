@@ -9,7 +9,7 @@ they don't know, so a provider adding fields never breaks decoding.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import msgspec
 
@@ -76,7 +76,7 @@ class ImagePart(_Wire, tag_field="type", tag="image_url"):
     image_url: ImageURL
 
 
-ContentPart = Union[TextPart, ImagePart]
+ContentPart = TextPart | ImagePart
 
 
 # --- tool calls ------------------------------------------------------------------
@@ -153,10 +153,10 @@ class ToolMessage(_Wire, tag_field="role", tag="tool"):
     tool_call_id: str
 
 
-Message = Union[SystemMessage, DeveloperMessage, UserMessage, AssistantMessage, ToolMessage]
-MessageLike = Union[Message, Mapping[str, Any]]
+Message = SystemMessage | DeveloperMessage | UserMessage | AssistantMessage | ToolMessage
+MessageLike = Message | Mapping[str, Any]
 """A typed message, or a plain OpenAI-style dict such as ``{"role": "user", "content": "hi"}``."""
-ToolLike = Union[Tool, Mapping[str, Any]]
+ToolLike = Tool | Mapping[str, Any]
 
 
 # --- requests --------------------------------------------------------------------

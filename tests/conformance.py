@@ -28,4 +28,6 @@ def stream_cases() -> list[str]:
     folder = conformance_dir()
     if folder is None:
         return []
-    return sorted(p.name[: -len(".expected.json")] for p in (folder / "streams").glob("*.expected.json"))
+    return sorted(
+        p.name[: -len(".expected.json")] for p in (folder / "streams").glob("*.expected.json")
+    )

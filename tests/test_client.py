@@ -45,7 +45,8 @@ async def test_chat_returns_the_completion_and_sends_the_request(
     reply = await client.chat("hello there", temperature=0.0, seed=7, max_tokens=20)
     assert reply.text == "hello there"
     assert reply.finish_reason == "stop"
-    assert reply.usage is not None and reply.usage.total_tokens > 0
+    assert reply.usage is not None
+    assert reply.usage.total_tokens > 0
     (recorded,) = server.requests
     assert recorded.path == "/v1/chat/completions"
     assert recorded.headers["authorization"] == f"Bearer {SECRET}"
@@ -60,13 +61,22 @@ async def test_chat_returns_the_completion_and_sends_the_request(
 
 
 async def test_messages_may_be_typed_or_plain_dicts(server: MockServer, client: Client) -> None:
-    messages = [
+    messages: list[llmfast.MessageLike] = [
         llmfast.SystemMessage("be brief"),
-        {"role": "user", "content": [{"type": "text", "text": "what is this?"},
-                                     {"type": "image_url", "image_url": {"url": "data:,"}}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "what is this?"},
+                {"type": "image_url", "image_url": {"url": "data:,"}},
+            ],
+        },
         llmfast.AssistantMessage(content="a picture"),
-        UserMessage([llmfast.TextPart("and now?"),
-                     llmfast.ImagePart(llmfast.ImageURL("https://x/y.png", detail="low"))]),
+        UserMessage(
+            [
+                llmfast.TextPart("and now?"),
+                llmfast.ImagePart(llmfast.ImageURL("https://x/y.png", detail="low")),
+            ]
+        ),
     ]
     reply = await client.chat(messages, model="other-model")
     assert reply.text == "and now?"
@@ -74,13 +84,21 @@ async def test_messages_may_be_typed_or_plain_dicts(server: MockServer, client: 
     assert sent["model"] == "other-model"
     assert sent["messages"] == [
         {"role": "system", "content": "be brief"},
-        {"role": "user", "content": [{"type": "text", "text": "what is this?"},
-                                     {"type": "image_url", "image_url": {"url": "data:,"}}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "what is this?"},
+                {"type": "image_url", "image_url": {"url": "data:,"}},
+            ],
+        },
         {"role": "assistant", "content": "a picture"},
-        {"role": "user", "content": [
-            {"type": "text", "text": "and now?"},
-            {"type": "image_url", "image_url": {"url": "https://x/y.png", "detail": "low"}},
-        ]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "and now?"},
+                {"type": "image_url", "image_url": {"url": "https://x/y.png", "detail": "low"}},
+            ],
+        },
     ]
 
 
@@ -96,7 +114,8 @@ async def test_a_whole_chat_request_may_be_passed(server: MockServer, client: Cl
 async def test_extra_body_is_merged_into_the_top_level(server: MockServer, client: Client) -> None:
     await client.chat("x", extra_body={"top_k": 5, "repetition_penalty": 1.1})
     sent = server.requests[0].json
-    assert sent["top_k"] == 5 and sent["repetition_penalty"] == 1.1
+    assert sent["top_k"] == 5
+    assert sent["repetition_penalty"] == 1.1
     assert "extra_body" not in sent
     with pytest.raises(ConfigurationError, match="temperature"):
         await client.chat("x", temperature=0.5, extra_body={"temperature": 1})
@@ -109,10 +128,21 @@ async def test_unknown_parameter_is_a_configuration_error(client: Client) -> Non
 
 
 async def test_tools_as_dicts_and_tool_calls_come_back(server: MockServer, client: Client) -> None:
-    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {
-        "type": "object", "properties": {"city": {"type": "string"}}}}}
-    server.enqueue(Reply.tool_calls([{"name": "get_weather", "arguments": {"city": "Oslo"}},
-                                     {"name": "get_time", "arguments": {"tz": "CET"}}]))
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+    server.enqueue(
+        Reply.tool_calls(
+            [
+                {"name": "get_weather", "arguments": {"city": "Oslo"}},
+                {"name": "get_time", "arguments": {"tz": "CET"}},
+            ]
+        )
+    )
     reply = await client.chat("weather?", tools=[tool], tool_choice="auto")
     assert [c.function.name for c in reply.tool_calls] == ["get_weather", "get_time"]
     assert json.loads(reply.tool_calls[0].function.arguments) == {"city": "Oslo"}
@@ -130,7 +160,8 @@ async def test_stream_gives_text_deltas_and_the_final_completion(
     completion = stream.completion
     assert completion.text == "one two three four"
     assert completion.finish_reason == "stop"
-    assert completion.usage is not None and completion.usage.completion_tokens == 4
+    assert completion.usage is not None
+    assert completion.usage.completion_tokens == 4
     sent = server.requests[0].json
     assert sent["stream"] is True
     assert sent["stream_options"] == {"include_usage": True}
@@ -151,12 +182,17 @@ async def test_stream_yields_typed_chunks_once(client: Client) -> None:
 
 
 async def test_stream_collect_without_iterating(server: MockServer, client: Client) -> None:
-    server.enqueue(Reply.tool_calls([{"name": "f", "arguments": {"a": [1, 2, 3]}},
-                                     {"name": "g", "arguments": "{}"}]))
+    server.enqueue(
+        Reply.tool_calls(
+            [{"name": "f", "arguments": {"a": [1, 2, 3]}}, {"name": "g", "arguments": "{}"}]
+        )
+    )
     async with client.stream("go") as stream:
         completion = await stream.collect()
-    assert [(c.function.name, json.loads(c.function.arguments)) for c in completion.tool_calls] \
-        == [("f", {"a": [1, 2, 3]}), ("g", {})]
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in completion.tool_calls] == [
+        ("f", {"a": [1, 2, 3]}),
+        ("g", {}),
+    ]
 
 
 async def test_stream_with_several_choices(client: Client) -> None:
@@ -169,10 +205,14 @@ async def test_stream_with_several_choices(client: Client) -> None:
 async def test_embeddings(server: MockServer, client: Client) -> None:
     result = await client.embed(["alpha", "beta", "alpha"], model="embed-1", dimensions=5)
     vectors = result.vectors
-    assert len(vectors) == 3 and all(len(v) == 5 for v in vectors)
+    assert len(vectors) == 3
+    assert all(len(v) == 5 for v in vectors)
     assert vectors[0] == vectors[2] != vectors[1]
-    assert server.requests[0].json == {"model": "embed-1", "input": ["alpha", "beta", "alpha"],
-                                       "dimensions": 5}
+    assert server.requests[0].json == {
+        "model": "embed-1",
+        "input": ["alpha", "beta", "alpha"],
+        "dimensions": 5,
+    }
     single = await client.embed("alpha", model="embed-1", dimensions=5)
     assert single.vectors == [vectors[0]]
 
@@ -303,8 +343,9 @@ async def test_per_call_headers(server: MockServer, client: Client) -> None:
 
 
 async def test_client_headers_and_backend_object(server: MockServer) -> None:
-    backend = llmfast.OpenAIBackend(server.url, api_key="k", model="b-model",
-                                    headers={"X-App": "demo"}, organization="org-1")
+    backend = llmfast.OpenAIBackend(
+        server.url, api_key="k", model="b-model", headers={"X-App": "demo"}, organization="org-1"
+    )
     async with Client(backend) as client:
         assert client.model == "b-model"
         await client.chat("hi")

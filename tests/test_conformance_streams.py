@@ -66,8 +66,9 @@ def _tool_calls(message_tool_calls: Any) -> list[dict[str, Any]]:
             parsed = json.loads(raw)
         except ValueError:
             parsed = None
-        out.append({"id": call.id, "name": call.function.name, "arguments": parsed,
-                    "arguments_raw": raw})
+        out.append(
+            {"id": call.id, "name": call.function.name, "arguments": parsed, "arguments_raw": raw}
+        )
     return out
 
 
@@ -86,7 +87,7 @@ def _check(result: ChatCompletion, expected: dict[str, Any]) -> None:
     usage = msgspec.to_builtins(result.usage) if result.usage else None
     assert usage == expected["usage"]
     assert len(result.choices) == len(expected["choices"])
-    for choice, want in zip(result.choices, expected["choices"]):
+    for choice, want in zip(result.choices, expected["choices"], strict=True):
         assert choice.index == want["index"]
         assert choice.message.content == want["text"]
         assert choice.message.refusal == want["refusal"]
@@ -95,8 +96,9 @@ def _check(result: ChatCompletion, expected: dict[str, Any]) -> None:
         if want.get("logprobs") is not None:
             assert choice.logprobs is not None
             got = [{"token": t.token, "logprob": t.logprob} for t in choice.logprobs.content or []]
-            assert got == [{"token": t["token"], "logprob": t["logprob"]}
-                           for t in want["logprobs"]["content"]]
+            assert got == [
+                {"token": t["token"], "logprob": t["logprob"]} for t in want["logprobs"]["content"]
+            ]
 
 
 def test_transcripts_are_present() -> None:
@@ -113,8 +115,10 @@ def test_openai_chat_offline(name: str, read_size: int) -> None:
 @pytest.mark.parametrize("name", OPENAI_CHAT)
 async def test_openai_chat_over_http(name: str) -> None:
     body, expected = _load(name)
-    async with MockServer(default=Reply.raw(body, write_size=97)) as server, \
-            Client(base_url=server.url, model="m") as client:
+    async with (
+        MockServer(default=Reply.raw(body, write_size=97)) as server,
+        Client(base_url=server.url, model="m") as client,
+    ):
         async with client.stream("replay") as stream:
             async for _ in stream:
                 pass

@@ -96,8 +96,7 @@ class HTTPBackend:
                 raise map_transport_error(exc, f"warming up {self.base_url}") from exc
             return True
 
-        results = await asyncio.gather(*(one() for _ in range(connections)),
-                                       return_exceptions=True)
+        results = await asyncio.gather(*(one() for _ in range(connections)), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, LLMFastError):
                 raise result

@@ -141,9 +141,7 @@ class OpenAIBackend(HTTPBackend):
         url = self._chat_url if is_chat else self._embed_url
         stream = request.stream and is_chat
         data = encode_request(body, stream)
-        headers = self._headers if request.headers is None else {
-            **self._headers, **request.headers
-        }
+        headers = self._headers if request.headers is None else {**self._headers, **request.headers}
         session = self.pool.session
         timeout = None if request.timeout is None else _read_timeout(request.timeout)
         try:
@@ -157,8 +155,9 @@ class OpenAIBackend(HTTPBackend):
             if resp.status >= 300:
                 raise await _status_error(resp)
             if stream:
-                return Response(request, status=resp.status, headers=resp.headers,
-                                chunks=_read_stream(resp))
+                return Response(
+                    request, status=resp.status, headers=resp.headers, chunks=_read_stream(resp)
+                )
             try:
                 raw = await resp.read()
             except Exception as exc:

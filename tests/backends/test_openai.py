@@ -45,8 +45,7 @@ async def client(server: MockServer) -> AsyncIterator[Client]:
 async def test_status_errors_map_to_the_tree(
     server: MockServer, client: Client, status: int, error: type[llmfast.APIStatusError]
 ) -> None:
-    server.enqueue(Reply.error(status, message=f"failure {status}", type="some_error",
-                               code="c1"))
+    server.enqueue(Reply.error(status, message=f"failure {status}", type="some_error", code="c1"))
     with pytest.raises(error) as caught:
         await client.chat("hi")
     exc = caught.value
@@ -54,13 +53,17 @@ async def test_status_errors_map_to_the_tree(
     assert exc.status == status
     assert exc.message == f"failure {status}"
     assert exc.body["error"]["code"] == "c1"
-    assert exc.request_id is not None and exc.request_id.startswith("req_")
+    assert exc.request_id is not None
+    assert exc.request_id.startswith("req_")
     assert str(status) in str(exc)
 
 
 async def test_retry_after_seconds_and_ms(server: MockServer, client: Client) -> None:
-    server.enqueue(Reply.error(429, retry_after=3), Reply.error(429, retry_after_ms=250),
-                   Reply.error(503, retry_after="Wed, 21 Oct 2015 07:28:00 GMT"))
+    server.enqueue(
+        Reply.error(429, retry_after=3),
+        Reply.error(429, retry_after_ms=250),
+        Reply.error(503, retry_after="Wed, 21 Oct 2015 07:28:00 GMT"),
+    )
     with pytest.raises(llmfast.RateLimitError) as first:
         await client.chat("hi")
     assert first.value.retry_after == 3.0
@@ -127,7 +130,8 @@ async def test_reset_mid_stream_keeps_what_arrived(server: MockServer, client: C
     assert isinstance(exc.__cause__, llmfast.ReadError)
     assert len(exc.chunks) == 3  # role chunk + two content chunks
     assert exc.partial_text == "a b "
-    assert exc.partial is not None and exc.partial.text == "a b "
+    assert exc.partial is not None
+    assert exc.partial.text == "a b "
 
 
 async def test_read_timeout_on_a_stalled_server(server: MockServer, client: Client) -> None:
@@ -234,13 +238,15 @@ async def test_closing_a_stream_early_releases_its_connection(
 
 
 def test_extra_body_and_stream_options_encoding() -> None:
-    body = llmfast.ChatRequest(model="m", messages=[], extra_body={"stream_options": {
-        "include_usage": False}})
+    body = llmfast.ChatRequest(
+        model="m", messages=[], extra_body={"stream_options": {"include_usage": False}}
+    )
     assert encode_request(body, stream=True) == (
         b'{"model":"m","messages":[],"stream_options":{"include_usage":false},"stream":true}'
     )
     plain = llmfast.ChatRequest(model="m", messages=[])
     assert encode_request(plain, stream=False) == b'{"model":"m","messages":[]}'
     with pytest.raises(llmfast.ConfigurationError):
-        encode_request(llmfast.ChatRequest(model="m", messages=[], extra_body={"stream": 1}),
-                       stream=False)
+        encode_request(
+            llmfast.ChatRequest(model="m", messages=[], extra_body={"stream": 1}), stream=False
+        )

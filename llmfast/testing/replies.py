@@ -1,0 +1,295 @@
+"""`Reply`: what the mock server answers to one request (content or a scripted fault)."""
+
+from __future__ import annotations
+
+import http
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
+
+from ._payloads import ENCODER, error_body
+
+__all__ = ["Reply", "ReplyKind", "ToolCall", "split_tokens"]
+
+ReplyKind = Literal[
+    "text",
+    "echo",
+    "tool_calls",
+    "error",
+    "reset",
+    "stall",
+    "malformed",
+    "truncated",
+    "stream_error",
+    "raw",
+]
+
+_TOKEN_RE = re.compile(r"\S+\s*|\s+")
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    409: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+
+
+class ToolCall(NamedTuple):
+    """One scripted tool call; `arguments` is already a JSON string."""
+
+    id: str | None
+    name: str
+    arguments: str
+
+
+def split_tokens(text: str, chunk_size: int | None = None) -> tuple[str, ...]:
+    """Split `text` into word-ish tokens (whitespace kept attached) or fixed-size pieces."""
+    if chunk_size is None:
+        return tuple(_TOKEN_RE.findall(text))
+    return tuple(text[i : i + chunk_size] for i in range(0, len(text), chunk_size))
+
+
+def _header_items(headers: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    return tuple(headers.items()) if headers else ()
+
+
+def _check_common(delay: float, after_chunks: int = 0) -> None:
+    if delay < 0:
+        raise ValueError("delay must be >= 0")
+    if after_chunks < 0:
+        raise ValueError("after_chunks must be >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One scripted answer. Build it with the classmethods, not the constructor.
+
+    Every reply takes `delay` (seconds to wait before sending headers) and `headers`
+    (extra response headers). Fault replies count `after_chunks` in SSE events for
+    streaming requests (the role chunk is the first event); their good events are the
+    ones `Reply.echo()` would send. The fields hold the arguments in precomputed form.
+    """
+
+    kind: ReplyKind
+    content: str | None = None
+    chunks: tuple[str, ...] = ()
+    chunk_size: int | None = None
+    token_delay: float = 0.0
+    finish_reason: str = "stop"
+    calls: tuple[ToolCall, ...] = ()
+    status: int = 200
+    body: bytes = b""
+    event: bytes = b""
+    after_chunks: int = 0
+    delay: float = 0.0
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def text(
+        cls,
+        text: str,
+        *,
+        chunk_size: int | None = None,
+        token_delay: float = 0.0,
+        finish_reason: str = "stop",
+        delay: float = 0.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """A fixed assistant message (streamed token by token when the request streams)."""
+        _check_text_args(chunk_size, token_delay, delay)
+        return cls(
+            "text",
+            content=text,
+            chunks=split_tokens(text, chunk_size),
+            chunk_size=chunk_size,
+            token_delay=token_delay,
+            finish_reason=finish_reason,
+            delay=delay,
+            headers=_header_items(headers),
+        )
+
+    @classmethod
+    def echo(
+        cls,
+        *,
+        chunk_size: int | None = None,
+        token_delay: float = 0.0,
+        finish_reason: str = "stop",
+        delay: float = 0.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """Answer with the text of the request's last user message."""
+        _check_text_args(chunk_size, token_delay, delay)
+        return cls(
+            "echo",
+            chunk_size=chunk_size,
+            token_delay=token_delay,
+            finish_reason=finish_reason,
+            delay=delay,
+            headers=_header_items(headers),
+        )
+
+    @classmethod
+    def tool_calls(
+        cls,
+        calls: Sequence[Mapping[str, Any]],
+        *,
+        text: str | None = None,
+        delay: float = 0.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """Ask for tool calls: each `{"name": str, "arguments": dict | str, "id": optional}`."""
+        _check_common(delay)
+        if not calls:
+            raise ValueError("tool_calls needs at least one call")
+        specs = []
+        for call in calls:
+            arguments = call.get("arguments", {})
+            if not isinstance(arguments, str):
+                arguments = ENCODER.encode(arguments).decode()
+            specs.append(ToolCall(call.get("id"), str(call["name"]), arguments))
+        return cls(
+            "tool_calls",
+            content=text,
+            chunks=split_tokens(text) if text else (),
+            calls=tuple(specs),
+            finish_reason="tool_calls",
+            delay=delay,
+            headers=_header_items(headers),
+        )
+
+    @classmethod
+    def error(
+        cls,
+        status: int,
+        *,
+        message: str | None = None,
+        type: str | None = None,
+        code: str | None = None,
+        retry_after: float | str | None = None,
+        retry_after_ms: int | None = None,
+        delay: float = 0.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """An HTTP error with an OpenAI-style body and optional Retry-After headers."""
+        _check_common(delay)
+        if not 400 <= status <= 599:
+            raise ValueError("error status must be in 400..599")
+        if message is None:
+            try:
+                message = f"{http.HTTPStatus(status).phrase} (mock)"
+            except ValueError:
+                message = f"Mock error {status}"
+        if type is None:
+            type = _ERROR_TYPES.get(
+                status, "server_error" if status >= 500 else "invalid_request_error"
+            )
+        items = list(_header_items(headers))
+        if retry_after is not None:
+            value = retry_after
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            items.append(("Retry-After", str(value)))
+        if retry_after_ms is not None:
+            items.append(("retry-after-ms", str(retry_after_ms)))
+        return cls(
+            "error",
+            status=status,
+            body=error_body(message, type, code),
+            delay=delay,
+            headers=tuple(items),
+        )
+
+    @classmethod
+    def reset(
+        cls, *, after_chunks: int = 0, delay: float = 0.0, headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        """Abort the TCP connection: before any byte, or after `after_chunks` events/part body."""
+        _check_common(delay, after_chunks)
+        return cls("reset", after_chunks=after_chunks, delay=delay, headers=_header_items(headers))
+
+    @classmethod
+    def stall(
+        cls, *, after_chunks: int = 0, delay: float = 0.0, headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        """Stop answering (before headers or after `after_chunks` events) until close/hang-up."""
+        _check_common(delay, after_chunks)
+        return cls("stall", after_chunks=after_chunks, delay=delay, headers=_header_items(headers))
+
+    @classmethod
+    def malformed(
+        cls, *, after_chunks: int = 0, delay: float = 0.0, headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        """Invalid JSON: a broken 200 body, or one bad SSE event after `after_chunks` events."""
+        _check_common(delay, after_chunks)
+        return cls(
+            "malformed", after_chunks=after_chunks, delay=delay, headers=_header_items(headers)
+        )
+
+    @classmethod
+    def truncated(
+        cls, *, after_chunks: int = 1, delay: float = 0.0, headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        """End cleanly too early: no `[DONE]` after `after_chunks` events, or half a JSON body."""
+        _check_common(delay, after_chunks)
+        return cls(
+            "truncated", after_chunks=after_chunks, delay=delay, headers=_header_items(headers)
+        )
+
+    @classmethod
+    def stream_error(
+        cls,
+        error: Mapping[str, Any],
+        *,
+        after_chunks: int = 1,
+        delay: float = 0.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """An in-stream `{"error": ...}` event after `after_chunks` events (non-stream: a 500)."""
+        _check_common(delay, after_chunks)
+        message = str(error.get("message", "Mock stream error"))
+        type_ = str(error.get("type", "server_error"))
+        code = error.get("code")
+        return cls(
+            "stream_error",
+            status=500,
+            body=error_body(message, type_, None if code is None else str(code)),
+            event=b"data: " + ENCODER.encode({"error": dict(error)}) + b"\n\n",
+            after_chunks=after_chunks,
+            delay=delay,
+            headers=_header_items(headers),
+        )
+
+    @classmethod
+    def raw(
+        cls,
+        body: bytes,
+        *,
+        status: int = 200,
+        content_type: str = "text/event-stream",
+        write_size: int | None = None,
+        delay: float = 0.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """Replay recorded bytes exactly (e.g. a captured stream), in `write_size` writes."""
+        _check_text_args(write_size, 0.0, delay)
+        return cls(
+            "raw",
+            status=status,
+            body=body,
+            chunk_size=write_size,
+            headers=(("Content-Type", content_type), *_header_items(headers)),
+            delay=delay,
+        )
+
+
+def _check_text_args(chunk_size: int | None, token_delay: float, delay: float) -> None:
+    _check_common(delay)
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError("chunk_size must be >= 1")
+    if token_delay < 0:
+        raise ValueError("token_delay must be >= 0")
