@@ -20,8 +20,8 @@ import llmfast
 async def main() -> None:
     async with AsyncExitStack() as stack:
         configured = any(
-            os.environ.get(name) for name in ("LLMFAST_BASE_URL", "OPENAI_BASE_URL",
-                                              "OPENAI_API_KEY")
+            os.environ.get(name)
+            for name in ("LLMFAST_BASE_URL", "OPENAI_BASE_URL", "OPENAI_API_KEY")
         )
         if configured:
             client = llmfast.Client(model=os.environ.get("LLMFAST_MODEL", "gpt-4o-mini"))
@@ -36,8 +36,10 @@ async def main() -> None:
 
         started = time.perf_counter()
         reply = await client.chat("Say hello to llmfast in five words.", max_tokens=20)
-        print(f"chat   -> {reply.text!r}  ({(time.perf_counter() - started) * 1000:.1f} ms, "
-              f"{reply.usage.total_tokens if reply.usage else '?'} tokens)")
+        print(
+            f"chat   -> {reply.text!r}  ({(time.perf_counter() - started) * 1000:.1f} ms, "
+            f"{reply.usage.total_tokens if reply.usage else '?'} tokens)"
+        )
 
         print("stream -> ", end="", flush=True)
         async with client.stream("Count from one to five, please.", max_tokens=40) as stream:
@@ -45,8 +47,7 @@ async def main() -> None:
                 print(text, end="", flush=True)
         print(f"  [finish_reason={stream.completion.finish_reason}]")
 
-        replies = await asyncio.gather(*(client.chat(f"Echo {i}", max_tokens=5)
-                                         for i in range(20)))
+        replies = await asyncio.gather(*(client.chat(f"Echo {i}", max_tokens=5) for i in range(20)))
         print(f"gather -> 20 concurrent calls, first: {replies[0].text!r}")
 
         if not configured or os.environ.get("LLMFAST_EMBED_MODEL"):
