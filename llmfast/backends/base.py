@@ -57,16 +57,19 @@ class HTTPBackend:
         self.model = model
         self._extra_headers = dict(headers or {})
         self._pool: HTTPPool | None = None
+        self._owns_pool = False
 
     def bind(self, pool: HTTPPool) -> None:
         self._pool = pool
+        self._owns_pool = False
 
     @property
     def pool(self) -> HTTPPool:
-        """The pool this backend sends through (a private one if never bound)."""
+        """The pool this backend sends through (its own one if never bound to a Client's)."""
         pool = self._pool
         if pool is None:
             pool = self._pool = HTTPPool()
+            self._owns_pool = True
         return pool
 
     def warmup_url(self) -> str:
@@ -100,13 +103,18 @@ class HTTPBackend:
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, LLMFastError):
                 raise result
-        return sum(1 for r in results if r is True)
+        opened = sum(1 for r in results if r is True)
+        if connections and not opened:
+            raise next(r for r in results if isinstance(r, BaseException))
+        return opened
 
     async def send(self, request: Request, /) -> Response:
         raise NotImplementedError
 
     async def aclose(self) -> None:
-        """Nothing to release: the pool belongs to the Client."""
+        """Close the pool if the backend made its own; a Client's pool is the Client's."""
+        if self._owns_pool and self._pool is not None:
+            await self._pool.aclose()
 
     def describe(self) -> str:
         """How ``repr(client)`` shows this backend (never the key)."""

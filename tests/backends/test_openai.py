@@ -250,3 +250,23 @@ def test_extra_body_and_stream_options_encoding() -> None:
         encode_request(
             llmfast.ChatRequest(model="m", messages=[], extra_body={"stream": 1}), stream=False
         )
+
+
+async def test_warmup_against_a_closed_port_raises_connect_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    async with Client(base_url=f"http://127.0.0.1:{port}/v1", model="m") as client:
+        with pytest.raises(llmfast.ConnectError):
+            await client.warmup(2)
+
+
+async def test_a_backend_used_alone_closes_its_own_pool(server: MockServer) -> None:
+    backend = llmfast.OpenAIBackend(server.url, model="m")
+    body = llmfast.ChatRequest(model="m", messages=[{"role": "user", "content": "solo"}])
+    response = await backend.send(llmfast.Request(body))
+    assert (await response.collect()).text == "solo"
+    pool = backend.pool
+    await backend.aclose()
+    assert pool.closed
+    assert pool.open_connections() == 0
