@@ -35,6 +35,7 @@ Every error's ``str()`` is safe to log: API keys never appear in it.
 from __future__ import annotations
 
 import email.utils
+import math
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -264,7 +265,7 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
         except ValueError:
             pass
         else:
-            if value == value and value != float("inf"):  # not NaN / inf
+            if math.isfinite(value):
                 return min(max(value, 0.0), _MAX_RETRY_AFTER)
     raw = headers.get("retry-after")
     if raw is None:
@@ -280,7 +281,7 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
         current = time.time() if now is None else now
         value = when.timestamp() - current
     else:
-        if value != value or value == float("inf"):
+        if not math.isfinite(value):
             return None
     return min(max(value, 0.0), _MAX_RETRY_AFTER)
 
