@@ -110,6 +110,15 @@ class HTTPPool:
             raise_for_status=False,
         )
 
+    def call_timeout(self, read: float) -> aiohttp.ClientTimeout:
+        """The session's timeouts with the read timeout replaced, for one call."""
+        import aiohttp
+
+        timeouts = self.timeouts
+        return aiohttp.ClientTimeout(
+            total=timeouts.total, sock_connect=timeouts.connect, sock_read=read
+        )
+
     def open_connections(self) -> int:
         """Connections open now, idle in the pool or in use."""
         connector = self._connector()

@@ -143,7 +143,7 @@ class OpenAIBackend(HTTPBackend):
         data = encode_request(body, stream)
         headers = self._headers if request.headers is None else {**self._headers, **request.headers}
         session = self.pool.session
-        timeout = None if request.timeout is None else _read_timeout(request.timeout)
+        timeout = None if request.timeout is None else self.pool.call_timeout(request.timeout)
         try:
             if timeout is None:
                 resp = await session.post(url, data=data, headers=headers)
@@ -167,7 +167,7 @@ class OpenAIBackend(HTTPBackend):
             raise
         resp.release()
         if is_chat:
-            result: ChatCompletion | EmbeddingResponse = _decode_chat(raw, resp.status)
+            result: ChatCompletion | EmbeddingResponse = _decode_chat(raw)
         elif body.encoding_format == "base64":  # type: ignore[union-attr]
             result = _decode_base64_embeddings(raw)
         else:
@@ -179,12 +179,6 @@ def _url(text: str) -> Any:
     import yarl
 
     return yarl.URL(text)
-
-
-def _read_timeout(seconds: float) -> aiohttp.ClientTimeout:
-    import aiohttp
-
-    return aiohttp.ClientTimeout(sock_read=seconds)
 
 
 async def _status_error(resp: aiohttp.ClientResponse) -> Exception:
@@ -207,7 +201,7 @@ def _decode(decode: Any, raw: bytes, what: str) -> Any:
         raise DecodeError(f"malformed {what}: {exc}; body starts {raw[:200]!r}") from exc
 
 
-def _decode_chat(raw: bytes, status: int) -> ChatCompletion:
+def _decode_chat(raw: bytes) -> ChatCompletion:
     result: ChatCompletion = _decode(_decode_completion, raw, "chat completion")
     if not result.choices:
         # Some proxies answer 200 with an error body instead of an error status.

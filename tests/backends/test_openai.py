@@ -270,3 +270,22 @@ async def test_a_backend_used_alone_closes_its_own_pool(server: MockServer) -> N
     await backend.aclose()
     assert pool.closed
     assert pool.open_connections() == 0
+
+
+async def test_an_error_body_with_status_200_raises(server: MockServer, client: Client) -> None:
+    body = b'{"error": {"message": "Rate limit exceeded", "code": 429}}'
+    server.enqueue(Reply.raw(body, content_type="application/json"))
+    with pytest.raises(llmfast.RateLimitError, match="Rate limit exceeded"):
+        await client.chat("hi")
+    server.enqueue(Reply.raw(b'{"error": "upstream failed"}', content_type="application/json"))
+    with pytest.raises(llmfast.ServerError, match="upstream failed"):
+        await client.chat("hi")
+
+
+async def test_a_per_call_timeout_keeps_the_connect_timeout(server: MockServer) -> None:
+    timeouts = llmfast.Timeouts(connect=3.0, read=100.0)
+    async with Client(base_url=server.url, model="m", timeouts=timeouts) as client:
+        per_call = client._pool.call_timeout(0.5)
+        assert (per_call.sock_connect, per_call.sock_read) == (3.0, 0.5)
+        server.enqueue(Reply.text("ok", delay=0.01))
+        assert (await client.chat("hi", timeout=5)).text == "ok"
