@@ -47,6 +47,7 @@ from llmfast.errors import (
     TransportError,
     UnprocessableEntityError,
 )
+from llmfast.events import Event, EventHook, emit
 from llmfast.pool import HTTPPool, PoolConfig, Timeouts
 from llmfast.stream import ChatStream
 from llmfast.transport import Layer, Request, Response, Transport, TransportLayer
@@ -110,6 +111,8 @@ __all__ = [
     "EmbeddingRequest",
     "EmbeddingResponse",
     "EmbeddingUsage",
+    "Event",
+    "EventHook",
     "FunctionCall",
     "FunctionDefinition",
     "HTTPBackend",
@@ -155,4 +158,5 @@ __all__ = [
     "Usage",
     "UserMessage",
     "__version__",
+    "emit",
 ]

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from llmfast.backends.base import Backend
 from llmfast.errors import ClientClosedError, ConfigurationError
+from llmfast.events import EventHook
 from llmfast.pool import HTTPPool, PoolConfig, Timeouts
 from llmfast.stream import ChatStream
-from llmfast.transport import Layer, Request, Transport
+from llmfast.transport import Layer, Request, Response, Transport
 from llmfast.types import (
     ChatCompletion,
     ChatRequest,
@@ -67,6 +68,7 @@ class Client:
         layers: layer factories, **outermost first**.
         headers: extra headers for every request.
         pool: connection-pool settings. timeouts: network timeouts.
+        on_event: a hook every layer reports events to (see ``llmfast.events``).
 
     Use it as ``async with Client(...) as client:``, or call ``await client.aclose()``.
     """
@@ -82,6 +84,7 @@ class Client:
         headers: Mapping[str, str] | None = None,
         pool: PoolConfig | None = None,
         timeouts: Timeouts | None = None,
+        on_event: EventHook | None = None,
     ) -> None:
         if backend is None:
             from llmfast.backends.openai import DEFAULT_BASE_URL, OpenAIBackend
@@ -111,6 +114,7 @@ class Client:
             transport = layer(transport)
         self._transport = transport
         self._send = transport.send
+        self.on_event = on_event
         self._closed = False
 
     # --- lifecycle -------------------------------------------------------------
@@ -173,7 +177,10 @@ class Client:
         if self._closed:
             raise ClientClosedError("the client is closed; create a new Client")
         request = Request(
-            self._chat_request(prompt, model, params), headers=headers, timeout=timeout
+            self._chat_request(prompt, model, params),
+            headers=headers,
+            timeout=timeout,
+            on_event=self.on_event,
         )
         response = await self._send(request)
         result: ChatCompletion = await response.collect()
@@ -196,7 +203,11 @@ class Client:
         """
         self._check_open()
         request = Request(
-            self._chat_request(prompt, model, params), stream=True, headers=headers, timeout=timeout
+            self._chat_request(prompt, model, params),
+            stream=True,
+            headers=headers,
+            timeout=timeout,
+            on_event=self.on_event,
         )
         return ChatStream(self._send, request)
 
@@ -224,13 +235,17 @@ class Client:
             user=user,
             extra_body=extra_body,
         )
-        response = await self._send(Request(body, headers=headers, timeout=timeout))
+        request = Request(body, headers=headers, timeout=timeout, on_event=self.on_event)
+        response = await self._send(request)
         result: EmbeddingResponse = await response.collect()
         return result
 
-    async def send(self, request: Request) -> Any:
-        """Send a prepared :class:`Request` through the layers; returns the ``Response``."""
+    async def send(self, request: Request) -> Response:
+        """Send a prepared :class:`Request` through the layers; returns the ``Response``,
+        which the caller must read to the end or close."""
         self._check_open()
+        if request.on_event is None:
+            request.on_event = self.on_event
         return await self._send(request)
 
     # --- helpers ---------------------------------------------------------------

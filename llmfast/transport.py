@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from llmfast.errors import StreamConsumedError
+from llmfast.events import EventHook
 from llmfast.types import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -46,10 +47,13 @@ class Request:
         stream: whether the caller wants chunks as they are generated.
         headers: extra HTTP headers for this call only.
         timeout: a per-call read timeout in seconds (``None``: the client's).
+        deadline: when the whole call must be over, in ``time.monotonic()`` seconds
+            (covers queueing, every retry and every fallback); ``None``: no deadline.
+        on_event: the hook layers report events to (see ``llmfast.events``).
         context: free-form per-call data that layers may read and write.
     """
 
-    __slots__ = ("body", "context", "headers", "stream", "timeout")
+    __slots__ = ("body", "context", "deadline", "headers", "on_event", "stream", "timeout")
 
     def __init__(
         self,
@@ -58,12 +62,16 @@ class Request:
         stream: bool = False,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        deadline: float | None = None,
+        on_event: EventHook | None = None,
         context: dict[str, Any] | None = None,
     ) -> None:
         self.body = body
         self.stream = stream
         self.headers = headers
         self.timeout = timeout
+        self.deadline = deadline
+        self.on_event = on_event
         self.context = context
 
     @property

@@ -353,3 +353,34 @@ async def test_client_headers_and_backend_object(server: MockServer) -> None:
     assert headers["x-app"] == "demo"
     assert headers["openai-organization"] == "org-1"
     assert headers["user-agent"].startswith("llmfast/")
+
+
+async def test_layers_report_events_to_the_clients_hook(server: MockServer) -> None:
+    seen: list[llmfast.Event] = []
+
+    class Reporting(TransportLayer):
+        async def send(self, request: Request, /) -> Response:
+            llmfast.emit(request, "custom", 0.5, note="hello")
+            return await self.inner.send(request)
+
+    async with Client(
+        base_url=server.url, model="m", layers=[Reporting], on_event=seen.append
+    ) as client:
+        await client.chat("one")
+        async with client.stream("two") as stream:
+            await stream.collect()
+        await client.embed("three")
+    assert [(e.name, e.elapsed, dict(e.data)) for e in seen] == [
+        ("custom", 0.5, {"note": "hello"})
+    ] * 3
+    assert [e.request.kind for e in seen] == ["chat", "chat", "embed"]
+    assert seen[1].request.stream
+
+
+async def test_no_hook_means_no_events(server: MockServer) -> None:
+    body = ChatRequest(model="m", messages=[{"role": "user", "content": "x"}])
+    request = Request(body)
+    llmfast.emit(request, "ignored")  # no hook: nothing happens, nothing raises
+    async with Client(base_url=server.url, model="m") as client:
+        response = await client.send(request)
+        assert (await response.collect()).text == "x"

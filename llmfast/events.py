@@ -1,0 +1,67 @@
+"""One event hook for every layer: what happened to a call, and how long it took.
+
+Pass ``Client(on_event=hook)``; every layer reports to it through the request it is
+handling. A hook is a plain function called synchronously on the event loop, so it
+must be quick and must not block; with no hook set, reporting costs one ``None`` check.
+
+Event names used by llmfast's layers (``data`` keys in brackets):
+
+=====================  =====================================================
+``attempt``            an attempt is about to be sent [attempt]
+``attempt.failed``     an attempt failed [attempt, error, retryable]
+``retry``              sleeping before the next attempt [attempt, delay, reason]
+``ratelimit.wait``     time spent queued in a limiter [queue_length]
+``cache.hit``          served from the cache [key]
+``cache.miss``         not in the cache [key]
+``cache.store``        stored in the cache [key]
+``cache.error``        a cache entry could not be read or written [key, error]
+``coalesce.join``      joined an identical call already in flight [key]
+``breaker.state``      a circuit breaker changed state [backend, state]
+``fallback``           moving on to another backend [backend, error]
+``first_chunk``        the first chunk reached the caller
+``done``               the call finished [outcome]
+=====================  =====================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llmfast.transport import Request
+
+__all__ = ["Event", "EventHook", "emit"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened to one call.
+
+    Attributes:
+        name: what happened (see the module docstring for the names in use).
+        request: the call it happened to.
+        elapsed: seconds the step took (a wait, an attempt), when it has a duration.
+        data: details, by name; never contains secrets.
+    """
+
+    name: str
+    request: Request
+    elapsed: float | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+EventHook = Callable[[Event], None]
+"""Receives every event; called synchronously, so it must not block."""
+
+
+def emit(request: Request, name: str, elapsed: float | None = None, **data: Any) -> None:
+    """Report an event to the request's hook, if it has one.
+
+    Layers on a hot path should test ``request.on_event is not None`` themselves
+    before building costly ``data``.
+    """
+    hook = request.on_event
+    if hook is not None:
+        hook(Event(name, request, elapsed, data))
