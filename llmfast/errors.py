@@ -5,15 +5,25 @@ which llmfast never swallows)::
 
     LLMFastError
     ├── ConfigurationError (ValueError)      bad client or request settings
+    │   └── UnsupportedParameterError        a parameter the provider does not have
     ├── ClientClosedError (RuntimeError)     a call on a closed Client
     ├── TransportError                       the request never got a whole answer
     │   ├── ConnectError                     could not connect (refused, DNS, TLS)
     │   ├── ReadError                        connection reset or broken mid-response
     │   └── Timeout (TimeoutError)           any deadline; also a builtin TimeoutError
-    │       ├── ConnectTimeout
-    │       └── ReadTimeout
+    │       ├── ConnectTimeout               opening the connection
+    │       ├── ReadTimeout                  the server went silent
+    │       ├── FirstChunkTimeout            no first chunk in time
+    │       ├── IdleTimeout                  too long between two stream events
+    │       ├── DeadlineExceeded             the call's total deadline passed
+    │       └── QueueTimeout                 waited too long in a limiter's queue
+    ├── CircuitOpenError                     the backend's circuit breaker is open
+    ├── QueueFullError                       a limiter's wait queue is full
+    ├── RequestTooLargeError                 larger than the whole token budget
+    ├── LimiterUnavailableError              a shared (Redis) limiter cannot be reached
     ├── APIStatusError                       the server answered with an HTTP error
     │   ├── BadRequestError           400
+    │   │   └── ContextLengthError    the prompt is too long for the model
     │   ├── AuthenticationError       401
     │   ├── PermissionDeniedError     403
     │   ├── NotFoundError             404
@@ -47,19 +57,28 @@ __all__ = [
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
+    "CircuitOpenError",
     "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
     "ConnectError",
     "ConnectTimeout",
+    "ContextLengthError",
+    "DeadlineExceeded",
     "DecodeError",
+    "FirstChunkTimeout",
+    "IdleTimeout",
     "LLMFastError",
+    "LimiterUnavailableError",
     "NotFoundError",
     "OverloadedError",
     "PermissionDeniedError",
+    "QueueFullError",
+    "QueueTimeout",
     "RateLimitError",
     "ReadError",
     "ReadTimeout",
+    "RequestTooLargeError",
     "ServerError",
     "StreamConsumedError",
     "StreamError",
@@ -69,6 +88,7 @@ __all__ = [
     "Timeout",
     "TransportError",
     "UnprocessableEntityError",
+    "UnsupportedParameterError",
     "error_for_status",
     "parse_retry_after",
 ]
@@ -80,6 +100,20 @@ class LLMFastError(Exception):
 
 class ConfigurationError(LLMFastError, ValueError):
     """The client or a request was set up wrongly (missing model, bad URL...)."""
+
+
+class UnsupportedParameterError(ConfigurationError):
+    """A request parameter the chosen provider does not support.
+
+    Attributes:
+        parameter: the parameter's name. provider: the backend's kind.
+    """
+
+    def __init__(self, parameter: str, provider: str, detail: str = "") -> None:
+        self.parameter = parameter
+        self.provider = provider
+        text = f"{provider} does not support the parameter {parameter!r}"
+        super().__init__(f"{text}: {detail}" if detail else text)
 
 
 class ClientClosedError(LLMFastError, RuntimeError):
@@ -108,6 +142,48 @@ class ConnectTimeout(Timeout):
 
 class ReadTimeout(Timeout):
     """The server sent nothing for longer than the read timeout."""
+
+
+class FirstChunkTimeout(Timeout):
+    """The first chunk of a response did not arrive in time."""
+
+
+class IdleTimeout(Timeout):
+    """A stream sent no event for too long (keep-alive comments and pings don't count)."""
+
+
+class DeadlineExceeded(Timeout):
+    """The call's total deadline (queueing, retries and fallbacks included) passed."""
+
+
+class QueueTimeout(Timeout):
+    """A call waited longer than allowed in a limiter's queue."""
+
+
+class CircuitOpenError(LLMFastError):
+    """The backend's circuit breaker is open: calls fail fast until it cools down.
+
+    Attributes:
+        backend: a description of the backend. retry_at: ``time.monotonic()`` when a
+        probe will be let through, when known.
+    """
+
+    def __init__(self, backend: str, retry_at: float | None = None) -> None:
+        self.backend = backend
+        self.retry_at = retry_at
+        super().__init__(f"the circuit for {backend} is open")
+
+
+class QueueFullError(LLMFastError):
+    """A limiter's wait queue is full; the call was not queued."""
+
+
+class RequestTooLargeError(LLMFastError):
+    """The request needs more tokens than the limiter's whole budget allows."""
+
+
+class LimiterUnavailableError(LLMFastError):
+    """A shared limiter's store (Redis) could not be reached."""
 
 
 class APIStatusError(LLMFastError):
@@ -147,6 +223,10 @@ class APIStatusError(LLMFastError):
 
 class BadRequestError(APIStatusError):
     """400: the server rejected the request as malformed."""
+
+
+class ContextLengthError(BadRequestError):
+    """400: the prompt (plus ``max_tokens``) exceeds the model's context window."""
 
 
 class AuthenticationError(APIStatusError):
@@ -309,6 +389,18 @@ def _is_overloaded(body: Any) -> bool:
     return False
 
 
+def _is_context_length(body: Any) -> bool:
+    if isinstance(body, Mapping):
+        err = body.get("error", body)
+        if isinstance(err, Mapping):
+            code = f"{err.get('code', '')} {err.get('type', '')}".lower()
+            if "context_length" in code:
+                return True
+            message = str(err.get("message", "")).lower()
+            return "context length" in message or "context window" in message
+    return False
+
+
 def error_for_status(
     status: int,
     body: Any,
@@ -322,6 +414,8 @@ def error_for_status(
         cls = ServerError
     if cls is ServerError and _is_overloaded(body):
         cls = OverloadedError
+    elif cls is BadRequestError and _is_context_length(body):
+        cls = ContextLengthError
     return cls(
         status,
         _message_from_body(body),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -35,3 +35,13 @@ async def _no_leaks() -> AsyncIterator[None]:
         assert not reported, f"the event loop reported errors: {reported}"
     finally:
         loop.set_exception_handler(previous)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server on 127.0.0.1 for this test session (flush between tests
+    with the ``redis_flush`` fixture, or use a unique key namespace per test)."""
+    from tests.redis_server import running_redis
+
+    with running_redis() as url:
+        yield url

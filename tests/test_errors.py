@@ -88,3 +88,27 @@ def test_stream_interrupted_without_partial() -> None:
     exc = llmfast.StreamInterruptedError("boom")
     assert exc.partial_text == ""
     assert exc.chunks == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        {"message": "This model's maximum context length is 8192 tokens", "type": "invalid"},
+        {"message": "too long", "code": "context_length_exceeded"},
+        {"message": "prompt is too long for the context window"},
+    ],
+)
+def test_context_length_errors_are_recognised(error: dict[str, str]) -> None:
+    assert type(error_for_status(400, {"error": error}, {})) is llmfast.ContextLengthError
+
+
+def test_a_plain_bad_request_is_not_a_context_length_error() -> None:
+    exc = error_for_status(400, {"error": {"message": "bad temperature"}}, {})
+    assert type(exc) is llmfast.BadRequestError
+
+
+def test_unsupported_parameter_names_parameter_and_provider() -> None:
+    exc = llmfast.UnsupportedParameterError("logprobs", "anthropic")
+    assert (exc.parameter, exc.provider) == ("logprobs", "anthropic")
+    assert str(exc) == "anthropic does not support the parameter 'logprobs'"
+    assert isinstance(exc, llmfast.ConfigurationError)
