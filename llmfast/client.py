@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -108,6 +109,7 @@ class Client:
         self.backend = backend
         self.model = model or backend.model or os.environ.get("LLMFAST_MODEL") or None
         self._pool = HTTPPool(pool, timeouts)
+        self._total = self._pool.timeouts.total
         backend.bind(self._pool)
         transport: Transport = backend
         for layer in reversed(layers):
@@ -172,14 +174,16 @@ class Client:
 
         ``prompt`` is a string (one user message), a list of messages (typed or
         OpenAI-style dicts) or a ``ChatRequest``. Keyword parameters are those of
-        ``ChatRequest``; ``headers`` and ``timeout`` apply to this call only.
+        ``ChatRequest``. ``headers`` apply to this call only; ``timeout`` is this call's
+        total deadline in seconds (queueing, retries and fallbacks included), overriding
+        ``Timeouts.total``.
         """
         if self._closed:
             raise ClientClosedError("the client is closed; create a new Client")
         request = Request(
             self._chat_request(prompt, model, params),
             headers=headers,
-            timeout=timeout,
+            deadline=self._deadline(timeout),
             on_event=self.on_event,
         )
         response = await self._send(request)
@@ -206,7 +210,7 @@ class Client:
             self._chat_request(prompt, model, params),
             stream=True,
             headers=headers,
-            timeout=timeout,
+            deadline=self._deadline(timeout),
             on_event=self.on_event,
         )
         return ChatStream(self._send, request)
@@ -235,7 +239,9 @@ class Client:
             user=user,
             extra_body=extra_body,
         )
-        request = Request(body, headers=headers, timeout=timeout, on_event=self.on_event)
+        request = Request(
+            body, headers=headers, deadline=self._deadline(timeout), on_event=self.on_event
+        )
         response = await self._send(request)
         result: EmbeddingResponse = await response.collect()
         return result
@@ -249,6 +255,10 @@ class Client:
         return await self._send(request)
 
     # --- helpers ---------------------------------------------------------------
+
+    def _deadline(self, timeout: float | None) -> float | None:
+        total = self._total if timeout is None else timeout
+        return None if total is None else time.monotonic() + total
 
     def _model(self, model: str | None) -> str:
         chosen = model or self.model

@@ -7,6 +7,7 @@ aiohttp is imported on first use, not when ``llmfast`` is imported, so that
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ from llmfast.errors import (
     ClientClosedError,
     ConnectError,
     ConnectTimeout,
+    DeadlineExceeded,
     LLMFastError,
     ReadError,
     ReadTimeout,
@@ -26,20 +28,28 @@ if TYPE_CHECKING:
 __all__ = ["HTTPPool", "PoolConfig", "Timeouts", "map_transport_error"]
 
 USER_AGENT = "llmfast/0.1"
+_NO_CEIL = 1e9  # aiohttp rounds timeouts above this up to whole seconds; we never want that
 
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Network timeouts, in seconds (``None`` disables one).
+    """Timeouts, in seconds (``None`` disables one). Each raises its own ``Timeout``.
 
     Attributes:
-        connect: opening a TCP (and TLS) connection.
-        read: the longest the server may stay silent while we wait for bytes.
-        total: the whole HTTP exchange, body included.
+        connect: opening a TCP (and TLS) connection (``ConnectTimeout``).
+        read: the longest the server may send no bytes at all (``ReadTimeout``).
+        first_chunk: from sending a streamed request to its first event
+            (``FirstChunkTimeout``).
+        idle: the longest a stream may go between two events; keep-alive comments
+            and pings don't count as events (``IdleTimeout``).
+        total: the whole call — queueing, every retry and every fallback
+            (``DeadlineExceeded``). A per-call ``timeout=`` overrides it.
     """
 
     connect: float | None = 10.0
     read: float | None = 600.0
+    first_chunk: float | None = None
+    idle: float | None = 600.0
     total: float | None = None
 
 
@@ -100,23 +110,22 @@ class HTTPPool:
         )
         return aiohttp.ClientSession(
             connector=connector,
-            timeout=aiohttp.ClientTimeout(
-                total=timeouts.total,
-                sock_connect=timeouts.connect,
-                sock_read=timeouts.read,
-            ),
+            timeout=aiohttp.ClientTimeout(sock_connect=timeouts.connect, sock_read=timeouts.read),
             headers={"User-Agent": USER_AGENT},
             trust_env=config.trust_env,
             raise_for_status=False,
         )
 
-    def call_timeout(self, read: float) -> aiohttp.ClientTimeout:
-        """The session's timeouts with the read timeout replaced, for one call."""
+    def call_timeout(self, total: float) -> aiohttp.ClientTimeout:
+        """The session's timeouts plus a limit on this whole HTTP exchange."""
         import aiohttp
 
         timeouts = self.timeouts
         return aiohttp.ClientTimeout(
-            total=timeouts.total, sock_connect=timeouts.connect, sock_read=read
+            total=total,
+            sock_connect=timeouts.connect,
+            sock_read=timeouts.read,
+            ceil_threshold=_NO_CEIL,
         )
 
     def open_connections(self) -> int:
@@ -149,13 +158,21 @@ class HTTPPool:
         return f"HTTPPool(limit={c.limit}, limit_per_host={c.limit_per_host})"
 
 
-def map_transport_error(exc: BaseException, what: str) -> LLMFastError:
-    """Translate an aiohttp/OS exception into the llmfast error tree."""
+def map_transport_error(
+    exc: BaseException, what: str, deadline: float | None = None
+) -> LLMFastError:
+    """Translate an aiohttp/OS exception into the llmfast error tree.
+
+    A timeout once the call's ``deadline`` (``time.monotonic()``) has passed is a
+    ``DeadlineExceeded``.
+    """
     import aiohttp
 
     if isinstance(exc, LLMFastError):
         return exc
     detail = f"{what}: {type(exc).__name__}: {exc}"
+    if deadline is not None and isinstance(exc, TimeoutError) and time.monotonic() >= deadline:
+        return DeadlineExceeded(f"{what}: the call's deadline passed")
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return ConnectTimeout(detail)
     if isinstance(exc, (aiohttp.SocketTimeoutError, asyncio.TimeoutError)):

@@ -46,14 +46,13 @@ class Request:
         body: the typed request (``ChatRequest`` or ``EmbeddingRequest``).
         stream: whether the caller wants chunks as they are generated.
         headers: extra HTTP headers for this call only.
-        timeout: a per-call read timeout in seconds (``None``: the client's).
         deadline: when the whole call must be over, in ``time.monotonic()`` seconds
             (covers queueing, every retry and every fallback); ``None``: no deadline.
         on_event: the hook layers report events to (see ``llmfast.events``).
         context: free-form per-call data that layers may read and write.
     """
 
-    __slots__ = ("body", "context", "deadline", "headers", "on_event", "stream", "timeout")
+    __slots__ = ("body", "context", "deadline", "headers", "on_event", "stream")
 
     def __init__(
         self,
@@ -61,7 +60,6 @@ class Request:
         *,
         stream: bool = False,
         headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
         deadline: float | None = None,
         on_event: EventHook | None = None,
         context: dict[str, Any] | None = None,
@@ -69,7 +67,6 @@ class Request:
         self.body = body
         self.stream = stream
         self.headers = headers
-        self.timeout = timeout
         self.deadline = deadline
         self.on_event = on_event
         self.context = context

@@ -7,12 +7,29 @@ Client's pooled aiohttp session, and maps every failure into ``llmfast.errors``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
-from llmfast.errors import ClientClosedError, LLMFastError
+from llmfast.backends.watchdog import StreamWatchdog
+from llmfast.errors import ClientClosedError, DeadlineExceeded, FirstChunkTimeout, LLMFastError
 from llmfast.pool import HTTPPool, map_transport_error
 from llmfast.transport import Request, Response
+
+if TYPE_CHECKING:
+    import aiohttp
+
+_T = TypeVar("_T")
+
+
+async def _within(awaitable: Awaitable[_T], seconds: float) -> _T:
+    """Await with a timeout, raising the builtin ``TimeoutError`` when it passes."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)  # pragma: no cover - Python 3.10
+
 
 __all__ = ["Backend", "HTTPBackend"]
 
@@ -107,6 +124,49 @@ class HTTPBackend:
         if connections and not opened:
             raise next(r for r in results if isinstance(r, BaseException))
         return opened
+
+    async def post(
+        self, request: Request, url: Any, data: bytes, headers: Mapping[str, str]
+    ) -> aiohttp.ClientResponse:
+        """POST ``data`` through the pool, within the call's deadline and, for a stream,
+        the first-chunk timeout; aiohttp failures become llmfast errors."""
+        pool = self.pool
+        session = pool.session
+        deadline = request.deadline
+        first_chunk = pool.timeouts.first_chunk if request.stream else None
+        try:
+            if deadline is None and first_chunk is None:
+                return await session.post(url, data=data, headers=headers)
+            timeout = None
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise DeadlineExceeded("the call's deadline passed before it was sent")
+                timeout = pool.call_timeout(remaining)
+            if first_chunk is None:
+                return await session.post(url, data=data, headers=headers, timeout=timeout)
+            try:
+                return await _within(
+                    session.post(url, data=data, headers=headers, timeout=timeout), first_chunk
+                )
+            except TimeoutError as exc:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+                raise FirstChunkTimeout(
+                    f"no response headers within the first-chunk timeout ({first_chunk} s)"
+                ) from exc
+        except Exception as exc:
+            raise map_transport_error(exc, f"POST {url}", deadline) from exc
+
+    def watch(self, request: Request, close: Callable[[], object]) -> StreamWatchdog | None:
+        """A watchdog for a stream's first-chunk and idle timeouts (None when both off)."""
+        timeouts = self.pool.timeouts
+        if timeouts.first_chunk is None and timeouts.idle is None:
+            return None
+        first_at = None
+        if timeouts.first_chunk is not None:
+            first_at = asyncio.get_running_loop().time() + timeouts.first_chunk
+        return StreamWatchdog(close, first_chunk_at=first_at, idle=timeouts.idle)
 
     async def send(self, request: Request, /) -> Response:
         raise NotImplementedError

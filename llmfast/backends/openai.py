@@ -18,6 +18,7 @@ import msgspec
 
 from llmfast.backends.base import HTTPBackend
 from llmfast.backends.sse import SSEDecoder
+from llmfast.backends.watchdog import StreamWatchdog
 from llmfast.errors import (
     ConfigurationError,
     DecodeError,
@@ -142,26 +143,22 @@ class OpenAIBackend(HTTPBackend):
         stream = request.stream and is_chat
         data = encode_request(body, stream)
         headers = self._headers if request.headers is None else {**self._headers, **request.headers}
-        session = self.pool.session
-        timeout = None if request.timeout is None else self.pool.call_timeout(request.timeout)
-        try:
-            if timeout is None:
-                resp = await session.post(url, data=data, headers=headers)
-            else:
-                resp = await session.post(url, data=data, headers=headers, timeout=timeout)
-        except Exception as exc:
-            raise map_transport_error(exc, f"POST {url}") from exc
+        resp = await self.post(request, url, data, headers)
         try:
             if resp.status >= 300:
                 raise await _status_error(resp)
             if stream:
+                watchdog = self.watch(request, resp.close)
                 return Response(
-                    request, status=resp.status, headers=resp.headers, chunks=_read_stream(resp)
+                    request,
+                    status=resp.status,
+                    headers=resp.headers,
+                    chunks=_read_stream(resp, watchdog, request.deadline),
                 )
             try:
                 raw = await resp.read()
             except Exception as exc:
-                raise map_transport_error(exc, f"reading the response of POST {url}") from exc
+                raise map_transport_error(exc, f"reading {url}", request.deadline) from exc
         except BaseException:
             resp.close()
             raise
@@ -226,7 +223,9 @@ def _decode_base64_embeddings(raw: bytes) -> EmbeddingResponse:
     return EmbeddingResponse(data=data, model=decoded.model, usage=decoded.usage)
 
 
-async def _read_stream(resp: aiohttp.ClientResponse) -> AsyncIterator[ChatCompletionChunk]:
+async def _read_stream(
+    resp: aiohttp.ClientResponse, watchdog: StreamWatchdog | None, deadline: float | None
+) -> AsyncIterator[ChatCompletionChunk]:
     """Chunks from an SSE body; closes (or, once complete, releases) the connection."""
     feed = SSEDecoder().feed
     reader = resp.content
@@ -239,7 +238,9 @@ async def _read_stream(resp: aiohttp.ClientResponse) -> AsyncIterator[ChatComple
             except Exception as exc:
                 if done:  # everything arrived; only the end of the body went wrong
                     break
-                raise map_transport_error(exc, "reading the event stream") from exc
+                if watchdog is not None and watchdog.expired is not None:
+                    raise watchdog.expired from exc
+                raise map_transport_error(exc, "reading the event stream", deadline) from exc
             if not data:
                 break
             if done:
@@ -260,10 +261,14 @@ async def _read_stream(resp: aiohttp.ClientResponse) -> AsyncIterator[ChatComple
                 chunk = _decode_stream_chunk(payload)
                 if chunk.error is not None:
                     raise StreamEventError(chunk.error)
+                if watchdog is not None:
+                    watchdog.event()
                 yield chunk
         if not done:
             raise StreamTruncatedError("the event stream ended before [DONE]")
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
         if grace is not None:
             grace.cancel()
         if done:

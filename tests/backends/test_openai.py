@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 
 import llmfast
-from llmfast import Client
+from llmfast import Client, Timeouts
 from llmfast.backends.openai import encode_request
 from llmfast.testing import MockServer, Reply
+
+SLACK = 0.15  # the scheduler's slack allowed past a deadline on this shared machine
 
 
 @pytest.fixture
@@ -134,21 +137,59 @@ async def test_reset_mid_stream_keeps_what_arrived(server: MockServer, client: C
     assert exc.partial.text == "a b "
 
 
-async def test_read_timeout_on_a_stalled_server(server: MockServer, client: Client) -> None:
+async def test_read_timeout_on_a_stalled_server(server: MockServer) -> None:
     server.enqueue(Reply.stall())
-    with pytest.raises(llmfast.ReadTimeout) as caught:
-        await client.chat("hi", timeout=0.2)
+    async with Client(base_url=server.url, model="m", timeouts=Timeouts(read=0.2)) as client:
+        with pytest.raises(llmfast.ReadTimeout) as caught:
+            await client.chat("hi")
     assert isinstance(caught.value, TimeoutError)
 
 
-async def test_stall_mid_stream_times_out_with_partial(server: MockServer, client: Client) -> None:
+async def test_call_deadline_on_a_stalled_server(server: MockServer, client: Client) -> None:
+    server.enqueue(Reply.stall())
+    started = time.monotonic()
+    with pytest.raises(llmfast.DeadlineExceeded) as caught:
+        await client.chat("hi", timeout=0.2)
+    assert isinstance(caught.value, TimeoutError)
+    assert 0.2 <= time.monotonic() - started < 0.2 + SLACK
+
+
+async def test_stall_mid_stream_hits_the_deadline_with_partial(
+    server: MockServer, client: Client
+) -> None:
     server.enqueue(Reply.stall(after_chunks=2))
     with pytest.raises(llmfast.StreamInterruptedError) as caught:
         async with client.stream("x y z", timeout=0.2) as stream:
             async for _ in stream:
                 pass
-    assert isinstance(caught.value.__cause__, llmfast.ReadTimeout)
+    assert isinstance(caught.value.__cause__, llmfast.DeadlineExceeded)
     assert caught.value.partial_text == "x "
+
+
+async def test_idle_timeout_between_events(server: MockServer) -> None:
+    server.enqueue(Reply.stall(after_chunks=2))
+    timeouts = Timeouts(idle=0.2)
+    async with Client(base_url=server.url, model="m", timeouts=timeouts) as client:
+        with pytest.raises(llmfast.StreamInterruptedError) as caught:
+            async with client.stream("x y z") as stream:
+                await stream.collect()
+    assert isinstance(caught.value.__cause__, llmfast.IdleTimeout)
+    assert isinstance(caught.value.__cause__, TimeoutError)
+
+
+@pytest.mark.parametrize("after_chunks", [0, 1])
+async def test_first_chunk_timeout(server: MockServer, after_chunks: int) -> None:
+    # 0: no headers at all; 1: headers and one event, then silence (the event is the
+    # first chunk, so then only the idle timeout could apply).
+    server.enqueue(Reply.stall(after_chunks=after_chunks))
+    timeouts = Timeouts(first_chunk=0.2, idle=0.4)
+    async with Client(base_url=server.url, model="m", timeouts=timeouts) as client:
+        with pytest.raises(llmfast.LLMFastError) as caught:
+            async with client.stream("x y z") as stream:
+                await stream.collect()
+    error = caught.value if after_chunks == 0 else caught.value.__cause__
+    expected = llmfast.FirstChunkTimeout if after_chunks == 0 else llmfast.IdleTimeout
+    assert type(error) is expected
 
 
 async def test_malformed_json_body(server: MockServer, client: Client) -> None:
@@ -286,6 +327,6 @@ async def test_a_per_call_timeout_keeps_the_connect_timeout(server: MockServer) 
     timeouts = llmfast.Timeouts(connect=3.0, read=100.0)
     async with Client(base_url=server.url, model="m", timeouts=timeouts) as client:
         per_call = client._pool.call_timeout(0.5)
-        assert (per_call.sock_connect, per_call.sock_read) == (3.0, 0.5)
+        assert (per_call.total, per_call.sock_connect, per_call.sock_read) == (0.5, 3.0, 100.0)
         server.enqueue(Reply.text("ok", delay=0.01))
         assert (await client.chat("hi", timeout=5)).text == "ok"
