@@ -59,8 +59,16 @@ from llmfast.errors import (
 )
 from llmfast.events import Event, EventHook, emit
 from llmfast.pool import HTTPPool, PoolConfig, Timeouts
+from llmfast.router import Route, Router
 from llmfast.stream import ChatStream
-from llmfast.transport import Layer, Request, Response, Transport, TransportLayer
+from llmfast.transport import (
+    Layer,
+    Request,
+    Response,
+    Transport,
+    TransportLayer,
+    commit_first_chunk,
+)
 from llmfast.types import (
     AssistantMessage,
     ChatCompletion,
@@ -153,6 +161,8 @@ __all__ = [
     "RequestTooLargeError",
     "Response",
     "ResponseMessage",
+    "Route",
+    "Router",
     "SSEDecoder",
     "SSEEvent",
     "ServerError",
@@ -178,5 +188,6 @@ __all__ = [
     "Usage",
     "UserMessage",
     "__version__",
+    "commit_first_chunk",
     "emit",
 ]

@@ -29,6 +29,7 @@ __all__ = [
     "Result",
     "Transport",
     "TransportLayer",
+    "commit_first_chunk",
 ]
 
 Result = ChatCompletion | EmbeddingResponse
@@ -167,6 +168,47 @@ class Response:
     def __repr__(self) -> str:
         kind = "stream" if self._chunks is not None else "result"
         return f"<Response {self.status} {kind}{' closed' if self._closed else ''}>"
+
+
+async def commit_first_chunk(response: Response) -> Response:
+    """Wait for a streamed response's first chunk and return a response that yields it
+    and then the rest; a failure before it closes ``response`` and propagates.
+
+    After this, the stream is committed: its first chunk can reach the caller, so it
+    may no longer be retried or failed over. A non-streaming response is returned as is.
+    """
+    if not response.stream:
+        return response
+    iterator = aiter(response)
+    try:
+        first = await anext(iterator)
+    except StopAsyncIteration:
+        return Response(
+            response.request, status=response.status, headers=response.headers, chunks=_empty()
+        )
+    except BaseException:
+        await response.aclose()
+        raise
+    return Response(
+        response.request,
+        status=response.status,
+        headers=response.headers,
+        chunks=_prepend(first, iterator, response),
+    )
+
+
+async def _empty() -> AsyncIterator[Any]:
+    return
+    yield  # pragma: no cover - makes this an async generator
+
+
+async def _prepend(first: Any, rest: AsyncIterator[Any], response: Response) -> AsyncIterator[Any]:
+    try:
+        yield first
+        async for chunk in rest:
+            yield chunk
+    finally:
+        await response.aclose()
 
 
 @runtime_checkable

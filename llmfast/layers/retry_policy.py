@@ -1,0 +1,189 @@
+"""``RetryPolicy``: whether a failed attempt is retried, and after how long.
+
+The policy only decides; the retry layer (``llmfast.layers.retry``) executes. Waits
+come from the server when it says (``retry-after-ms``, ``retry-after``, then the
+providers' rate-limit reset headers), else from ``backoff``'s exponential generator
+with full jitter.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import re
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import backoff
+
+from llmfast.errors import (
+    APIStatusError,
+    ConnectError,
+    ConnectTimeout,
+    FirstChunkTimeout,
+    IdleTimeout,
+    ReadError,
+    ReadTimeout,
+    StreamEventError,
+    StreamTruncatedError,
+)
+
+__all__ = ["RETRY_STATUSES", "RetryPolicy", "reset_after"]
+
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+"""Statuses retried by default. 400, 401, 403, 404 and 422 never are."""
+
+_RETRYABLE_TRANSPORT = (
+    ConnectError,
+    ConnectTimeout,
+    ReadError,
+    ReadTimeout,
+    FirstChunkTimeout,
+    IdleTimeout,
+    StreamTruncatedError,
+)
+_RETRYABLE_EVENT_WORDS = ("overloaded", "rate_limit", "server_error", "api_error", "unavailable")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Which failures are retried, how often, and how long to wait.
+
+    Attributes:
+        max_attempts: attempts in all, the first included.
+        max_elapsed: seconds after the first attempt past which no retry starts.
+        initial_backoff / max_backoff: the exponential backoff's first and largest wait.
+        jitter: spread backoff waits over ``[0, wait]`` (full jitter).
+        max_server_wait: the longest wait a server may ask for; asking for more gives up.
+        retry_statuses: the HTTP statuses retried (``x-should-retry`` overrides).
+    """
+
+    max_attempts: int = 5
+    max_elapsed: float | None = 120.0
+    initial_backoff: float = 0.5
+    max_backoff: float = 30.0
+    jitter: bool = True
+    max_server_wait: float = 60.0
+    retry_statuses: frozenset[int] = RETRY_STATUSES
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.initial_backoff < 0 or self.max_backoff < 0 or self.max_server_wait < 0:
+            raise ValueError("waits must not be negative")
+
+    def is_retryable(self, error: BaseException) -> bool:
+        """True for failures worth another attempt (never for client errors)."""
+        if isinstance(error, APIStatusError):
+            should = error.headers.get("x-should-retry")
+            if should is not None and should.lower() in ("true", "false"):
+                return should.lower() == "true"
+            return error.status in self.retry_statuses
+        if isinstance(error, StreamEventError):
+            return _retryable_event(error, self.retry_statuses)
+        return isinstance(error, _RETRYABLE_TRANSPORT)
+
+    def backoff_waits(self) -> Iterator[float]:
+        """Backoff waits for successive retries (from ``backoff.expo``)."""
+        waits = backoff.expo(factor=self.initial_backoff, max_value=self.max_backoff)
+        next(waits)  # backoff's generators start with a bare yield
+        if not self.jitter:
+            return waits
+        return (backoff.full_jitter(wait) for wait in waits)
+
+    def server_wait(self, error: BaseException, now: float | None = None) -> float | None:
+        """What the server asked to wait, in seconds (uncapped), or None."""
+        if isinstance(error, APIStatusError):
+            if error.retry_after is not None:
+                return error.retry_after
+            if error.status == 429:
+                return reset_after(error.headers, now)
+        return None
+
+
+def _retryable_event(error: StreamEventError, statuses: frozenset[int]) -> bool:
+    if error.status is not None:
+        return error.status in statuses
+    payload: Any = error.error
+    if isinstance(payload, Mapping):
+        code = payload.get("code")
+        if isinstance(code, int):
+            return code in statuses
+        text = f"{payload.get('type', '')} {code or ''} {payload.get('status', '')}".lower()
+        return any(word in text for word in _RETRYABLE_EVENT_WORDS)
+    return isinstance(payload, str) and "overloaded" in payload.lower()
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in an OpenAI-style duration (``"1s"``, ``"6m0s"``, ``"20ms"``, ``"1h2m"``)."""
+    text = text.strip()
+    if not text:
+        return None
+    total = 0.0
+    position = 0
+    for match in _DURATION.finditer(text):
+        if match.start() != position:
+            return None
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        position = match.end()
+    if position != len(text):
+        try:
+            return max(float(text), 0.0)  # a bare number of seconds
+        except ValueError:
+            return None
+    return total
+
+
+def _parse_instant(text: str, now: float) -> float | None:
+    """Seconds from ``now`` (epoch) until an RFC 3339 or HTTP date; None if unparseable."""
+    from datetime import datetime
+
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+    if when.tzinfo is None:
+        return None
+    return max(when.timestamp() - now, 0.0)
+
+
+def reset_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds until the exhausted rate-limit window resets, from provider headers.
+
+    Reads OpenAI's ``x-ratelimit-reset-{requests,tokens}`` (durations) and Anthropic's
+    ``anthropic-ratelimit-*-reset`` (timestamps). When a ``remaining`` header shows
+    which limit is exhausted, its reset counts; otherwise the longest reset does.
+    """
+    current = time.time() if now is None else now
+    resets: dict[str, float] = {}
+    for kind in ("requests", "tokens"):
+        raw = headers.get(f"x-ratelimit-reset-{kind}")
+        value = parse_duration(raw) if raw is not None else None
+        if value is not None:
+            resets[f"x-ratelimit-remaining-{kind}"] = value
+    for kind in ("requests", "tokens", "input-tokens", "output-tokens"):
+        raw = headers.get(f"anthropic-ratelimit-{kind}-reset")
+        value = _parse_instant(raw, current) if raw is not None else None
+        if value is not None:
+            resets[f"anthropic-ratelimit-{kind}-remaining"] = value
+    if not resets:
+        return None
+    exhausted = [wait for name, wait in resets.items() if _is_zero(headers.get(name))]
+    chosen = max(exhausted or resets.values())
+    return chosen if math.isfinite(chosen) else None
+
+
+def _is_zero(value: str | None) -> bool:
+    if value is None:
+        return False
+    try:
+        return float(value) <= 0
+    except ValueError:
+        return False
