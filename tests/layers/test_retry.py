@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -26,7 +27,7 @@ async def server() -> AsyncIterator[MockServer]:
         yield server
 
 
-def make_client(server: MockServer, clock: FakeClock | None = None, **options: object) -> Client:
+def make_client(server: MockServer, clock: FakeClock | None = None, **options: Any) -> Client:
     retry = Retry(sleep=clock.sleep if clock else None, clock=clock, **options)
     return Client(base_url=server.url, model="m", layers=[retry])
 
