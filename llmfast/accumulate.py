@@ -13,6 +13,7 @@ from llmfast.types import (
     ChatCompletion,
     ChatCompletionChunk,
     Choice,
+    Delta,
     FunctionCall,
     Logprobs,
     ResponseMessage,
@@ -106,7 +107,7 @@ class ChatAccumulator:
     __slots__ = (
         "_choices",
         "_complete",
-        "chunk_count",
+        "_header_pending",
         "created",
         "id",
         "model",
@@ -120,25 +121,18 @@ class ChatAccumulator:
         self.created = 0
         self.system_fingerprint: str | None = None
         self.usage: Usage | None = None
-        self.chunk_count = 0
         self._choices: dict[int, _ChoiceState] = {}
         self._complete: ChatCompletion | None = None
+        self._header_pending = True
 
     def add(self, chunk: ChatCompletionChunk | ChatCompletion) -> None:
         """Fold one chunk into the result."""
-        self.chunk_count += 1
-        if type(chunk) is ChatCompletion:
+        if type(chunk) is not ChatCompletionChunk:
+            assert isinstance(chunk, ChatCompletion)
             self._complete = chunk
             return
-        assert isinstance(chunk, ChatCompletionChunk)
-        if not self.id and chunk.id:
-            self.id = chunk.id
-        if not self.model and chunk.model:
-            self.model = chunk.model
-        if not self.created and chunk.created:
-            self.created = chunk.created
-        if chunk.system_fingerprint:
-            self.system_fingerprint = chunk.system_fingerprint
+        if self._header_pending:
+            self._take_header(chunk)
         if chunk.usage is not None:
             self.usage = chunk.usage
         choices = self._choices
@@ -147,36 +141,36 @@ class ChatAccumulator:
             if state is None:
                 state = choices[choice.index] = _ChoiceState()
             delta = choice.delta
-            if delta.content is not None:
-                if state.content is None:
-                    state.content = [delta.content]
+            content = delta.content
+            if content is not None:
+                parts = state.content
+                if parts is None:
+                    state.content = [content]
                 else:
-                    state.content.append(delta.content)
-            if delta.role:
-                state.role = delta.role
-            if delta.tool_calls:
-                calls = state.tool_calls
-                if calls is None:
-                    calls = state.tool_calls = {}
-                for call in delta.tool_calls:
-                    call_state = calls.get(call.index)
-                    if call_state is None:
-                        call_state = calls[call.index] = _ToolCallState()
-                    call_state.add(call)
-            if delta.refusal is not None:
-                if state.refusal is None:
-                    state.refusal = [delta.refusal]
-                else:
-                    state.refusal.append(delta.refusal)
-            if delta.reasoning_content is not None:
-                if state.reasoning is None:
-                    state.reasoning = [delta.reasoning_content]
-                else:
-                    state.reasoning.append(delta.reasoning_content)
+                    parts.append(content)
+            if (
+                delta.role is not None
+                or delta.tool_calls
+                or delta.refusal is not None
+                or delta.reasoning_content is not None
+            ):
+                _add_rare(state, delta)
             if choice.finish_reason is not None:
                 state.finish_reason = choice.finish_reason
             if choice.logprobs is not None:
                 _add_logprobs(state, choice.logprobs)
+
+    def _take_header(self, chunk: ChatCompletionChunk) -> None:
+        # Some servers (Azure) open with a chunk whose id and model are empty.
+        if not self.id:
+            self.id = chunk.id
+        if not self.model:
+            self.model = chunk.model
+        if not self.created:
+            self.created = chunk.created
+        if self.system_fingerprint is None:
+            self.system_fingerprint = chunk.system_fingerprint
+        self._header_pending = not (self.id and self.model and self.created)
 
     @property
     def finished(self) -> bool:
@@ -198,6 +192,31 @@ class ChatAccumulator:
             usage=self.usage,
             system_fingerprint=self.system_fingerprint,
         )
+
+
+def _add_rare(state: _ChoiceState, delta: Delta) -> None:
+    """The parts of a delta that most chunks lack: role, tool calls, refusal, reasoning."""
+    if delta.role:
+        state.role = delta.role
+    if delta.tool_calls:
+        calls = state.tool_calls
+        if calls is None:
+            calls = state.tool_calls = {}
+        for call in delta.tool_calls:
+            call_state = calls.get(call.index)
+            if call_state is None:
+                call_state = calls[call.index] = _ToolCallState()
+            call_state.add(call)
+    if delta.refusal is not None:
+        if state.refusal is None:
+            state.refusal = [delta.refusal]
+        else:
+            state.refusal.append(delta.refusal)
+    if delta.reasoning_content is not None:
+        if state.reasoning is None:
+            state.reasoning = [delta.reasoning_content]
+        else:
+            state.reasoning.append(delta.reasoning_content)
 
 
 def _add_logprobs(state: _ChoiceState, logprobs: Logprobs) -> None:

@@ -245,6 +245,8 @@ async def _read_stream(
                 break
             if done:
                 continue
+            if watchdog is not None:
+                watched = False
             for event in feed(data):
                 payload = event.data
                 if payload == "[DONE]":
@@ -257,12 +259,18 @@ async def _read_stream(
                 if event.event != "message":
                     if event.event == "error":
                         raise StreamEventError(_decode_any_or_text(payload))
-                    continue
-                chunk = _decode_stream_chunk(payload)
+                    continue  # pings and other named events are not chunks
+                try:
+                    chunk: ChatCompletionChunk = _decode_chunk(payload)
+                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                    raise DecodeError(
+                        f"malformed stream chunk: {exc}; data starts {payload[:200]!r}"
+                    ) from exc
                 if chunk.error is not None:
                     raise StreamEventError(chunk.error)
-                if watchdog is not None:
-                    watchdog.event()
+                if watchdog is not None and not watched:
+                    watchdog.event()  # once per read: its events arrived together
+                    watched = True
                 yield chunk
         if not done:
             raise StreamTruncatedError("the event stream ended before [DONE]")
@@ -275,13 +283,6 @@ async def _read_stream(
             resp.release()
         else:
             resp.close()
-
-
-def _decode_stream_chunk(payload: str) -> ChatCompletionChunk:
-    try:
-        return _decode_chunk(payload)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise DecodeError(f"malformed stream chunk: {exc}; data starts {payload[:200]!r}") from exc
 
 
 def _decode_any_or_text(payload: str) -> Any:
