@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from llmfast.accumulate import ChatAccumulator
 from llmfast.errors import StreamConsumedError
 from llmfast.events import EventHook
 from llmfast.types import (
@@ -144,8 +145,6 @@ class Response:
                 raise StreamConsumedError("the response body was already read")
             self._iterated = self._closed = True
             return self._result
-        from llmfast.accumulate import ChatAccumulator
-
         accumulator = ChatAccumulator()
         try:
             async for chunk in self:
