@@ -15,6 +15,9 @@ backend that speaks one provider's wire format over a pooled aiohttp session::
 aiohttp is imported on first use, so ``import llmfast`` stays fast.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from llmfast.accumulate import ChatAccumulator
 from llmfast.backends.base import Backend, HTTPBackend
 from llmfast.backends.openai import OpenAIBackend
@@ -59,7 +62,6 @@ from llmfast.errors import (
 )
 from llmfast.events import Event, EventHook, emit
 from llmfast.pool import HTTPPool, PoolConfig, Timeouts
-from llmfast.router import Route, Router
 from llmfast.stream import ChatStream
 from llmfast.transport import (
     Layer,
@@ -102,8 +104,38 @@ from llmfast.types import (
 
 __version__ = "0.1.0"
 
+# Imported on first use, to keep ``import llmfast`` fast.
+_LAZY = {
+    "AnthropicBackend": "llmfast.backends.anthropic",
+    "GeminiBackend": "llmfast.backends.gemini",
+    "NDJSONDecoder": "llmfast.backends.ndjson",
+    "OllamaBackend": "llmfast.backends.ollama",
+    "Route": "llmfast.router",
+    "Router": "llmfast.router",
+    "backend_for": "llmfast.providers",
+}
+
+if TYPE_CHECKING:
+    from llmfast.backends.anthropic import AnthropicBackend
+    from llmfast.backends.gemini import GeminiBackend
+    from llmfast.backends.ndjson import NDJSONDecoder
+    from llmfast.backends.ollama import OllamaBackend
+    from llmfast.providers import backend_for
+    from llmfast.router import Route, Router
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmfast' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "APIStatusError",
+    "AnthropicBackend",
     "AssistantMessage",
     "AuthenticationError",
     "Backend",
@@ -137,6 +169,7 @@ __all__ = [
     "FirstChunkTimeout",
     "FunctionCall",
     "FunctionDefinition",
+    "GeminiBackend",
     "HTTPBackend",
     "HTTPPool",
     "IdleTimeout",
@@ -147,7 +180,9 @@ __all__ = [
     "LimiterUnavailableError",
     "Logprobs",
     "MessageLike",
+    "NDJSONDecoder",
     "NotFoundError",
+    "OllamaBackend",
     "OpenAIBackend",
     "OverloadedError",
     "PermissionDeniedError",
@@ -188,6 +223,7 @@ __all__ = [
     "Usage",
     "UserMessage",
     "__version__",
+    "backend_for",
     "commit_first_chunk",
     "emit",
 ]

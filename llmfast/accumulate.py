@@ -62,10 +62,12 @@ class _ChoiceState:
         "finish_reason",
         "logprobs_content",
         "logprobs_refusal",
+        "provider_finish_reason",
         "reasoning",
         "refusal",
         "role",
         "saw_logprobs",
+        "signature",
         "tool_calls",
     )
 
@@ -76,6 +78,8 @@ class _ChoiceState:
         self.reasoning: list[str] | None = None
         self.tool_calls: dict[int, _ToolCallState] | None = None
         self.finish_reason: str | None = None
+        self.provider_finish_reason: str | None = None
+        self.signature: str | None = None
         self.saw_logprobs = False
         self.logprobs_content: list[TokenLogprob] | None = None
         self.logprobs_refusal: list[TokenLogprob] | None = None
@@ -95,9 +99,11 @@ class _ChoiceState:
                 refusal=None if self.refusal is None else "".join(self.refusal),
                 tool_calls=tool_calls,
                 reasoning_content=None if self.reasoning is None else "".join(self.reasoning),
+                reasoning_signature=self.signature,
             ),
             finish_reason=self.finish_reason,
             logprobs=logprobs,
+            provider_finish_reason=self.provider_finish_reason,
         )
 
 
@@ -153,10 +159,13 @@ class ChatAccumulator:
                 or delta.tool_calls
                 or delta.refusal is not None
                 or delta.reasoning_content is not None
+                or delta.reasoning_signature is not None
             ):
                 _add_rare(state, delta)
             if choice.finish_reason is not None:
                 state.finish_reason = choice.finish_reason
+            if choice.provider_finish_reason is not None:
+                state.provider_finish_reason = choice.provider_finish_reason
             if choice.logprobs is not None:
                 _add_logprobs(state, choice.logprobs)
 
@@ -196,6 +205,8 @@ class ChatAccumulator:
 
 def _add_rare(state: _ChoiceState, delta: Delta) -> None:
     """The parts of a delta that most chunks lack: role, tool calls, refusal, reasoning."""
+    if delta.reasoning_signature is not None:
+        state.signature = delta.reasoning_signature
     if delta.role:
         state.role = delta.role
     if delta.tool_calls:

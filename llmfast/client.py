@@ -6,7 +6,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from llmfast.backends.base import Backend
 from llmfast.errors import ClientClosedError, ConfigurationError
@@ -26,7 +26,11 @@ from llmfast.types import (
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from llmfast.layers.cache import CacheMode
+
 __all__ = ["ChatParams", "Client"]
+
+_T = TypeVar("_T")
 
 
 class ChatParams(TypedDict, total=False):
@@ -61,10 +65,14 @@ class Client:
     """An async LLM client: layers wrapped around a backend, over one pooled session.
 
     Args:
-        backend: the innermost transport; by default an ``OpenAIBackend`` built from
-            ``base_url``/``api_key``/``model``.
-        base_url: API root; default ``$LLMFAST_BASE_URL``, ``$OPENAI_BASE_URL``, or OpenAI.
-        api_key: default ``$OPENAI_API_KEY``. Never shown in reprs, errors or logs.
+        backend: the innermost transport; by default one built for ``provider`` from
+            ``base_url``/``api_key``/``model`` (see ``llmfast.backend_for``).
+        provider: ``"openai"`` (default, or ``$LLMFAST_PROVIDER``), ``"anthropic"``,
+            ``"ollama"``, ``"gemini"``, optionally with a model: ``"anthropic:claude-..."``.
+        base_url: API root; defaults per provider (OpenAI: ``$LLMFAST_BASE_URL``,
+            ``$OPENAI_BASE_URL``, then api.openai.com).
+        api_key: defaults to the provider's usual variable (``$OPENAI_API_KEY``,
+            ``$ANTHROPIC_API_KEY``, ``$GEMINI_API_KEY``). Never shown in reprs or errors.
         model: default model for calls that name none (default ``$LLMFAST_MODEL``).
         layers: layer factories, **outermost first**.
         headers: extra headers for every request.
@@ -78,6 +86,7 @@ class Client:
         self,
         backend: Backend | None = None,
         *,
+        provider: str | None = None,
         base_url: str | None = None,
         api_key: str | None = None,
         model: str | None = None,
@@ -88,24 +97,15 @@ class Client:
         on_event: EventHook | None = None,
     ) -> None:
         if backend is None:
-            from llmfast.backends.openai import DEFAULT_BASE_URL, OpenAIBackend
+            from llmfast.providers import backend_for
 
-            url = (
-                base_url
-                or os.environ.get("LLMFAST_BASE_URL")
-                or os.environ.get("OPENAI_BASE_URL")
-                or DEFAULT_BASE_URL
+            backend = backend_for(
+                provider, base_url=base_url, api_key=api_key, model=model, headers=headers
             )
-            if not url.startswith(("http://", "https://")):
-                raise ConfigurationError(f"base_url must start with http:// or https://: {url!r}")
-            backend = OpenAIBackend(
-                url,
-                api_key=api_key if api_key is not None else os.environ.get("OPENAI_API_KEY"),
-                model=model,
-                headers=headers,
+        elif provider is not None or base_url is not None or api_key is not None or headers:
+            raise ConfigurationError(
+                "pass provider/base_url/api_key/headers to the backend, not both"
             )
-        elif base_url is not None or api_key is not None or headers is not None:
-            raise ConfigurationError("pass base_url/api_key/headers to the backend, not both")
         self.backend = backend
         self.model = model or backend.model or os.environ.get("LLMFAST_MODEL") or None
         self._pool = HTTPPool(pool, timeouts)
@@ -154,6 +154,16 @@ class Client:
         self._check_open()
         return await self.backend.warmup(connections)
 
+    def find_layer(self, kind: type[_T]) -> _T | None:
+        """The outermost layer of type ``kind`` in the chain (e.g. to read a rate
+        limiter's queue length), or None."""
+        transport: object = self._transport
+        while transport is not None:
+            if isinstance(transport, kind):
+                return transport
+            transport = getattr(transport, "inner", None)
+        return None
+
     def _check_open(self) -> None:
         if self._closed:
             raise ClientClosedError("the client is closed; create a new Client")
@@ -168,6 +178,7 @@ class Client:
         model: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        cache: CacheMode | None = None,
         **params: Unpack[ChatParams],
     ) -> ChatCompletion:
         """Send a chat completion and return the whole result.
@@ -176,7 +187,8 @@ class Client:
         OpenAI-style dicts) or a ``ChatRequest``. Keyword parameters are those of
         ``ChatRequest``. ``headers`` apply to this call only; ``timeout`` is this call's
         total deadline in seconds (queueing, retries and fallbacks included), overriding
-        ``Timeouts.total``.
+        ``Timeouts.total``; ``cache`` (``"use"``, ``"refresh"`` or ``"bypass"``) steers
+        a ``Cache`` layer for this call.
         """
         if self._closed:
             raise ClientClosedError("the client is closed; create a new Client")
@@ -185,6 +197,7 @@ class Client:
             headers=headers,
             deadline=self._deadline(timeout),
             on_event=self.on_event,
+            context=None if cache is None else {"cache": cache},
         )
         response = await self._send(request)
         result: ChatCompletion = await response.collect()
@@ -198,6 +211,7 @@ class Client:
         model: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        cache: CacheMode | None = None,
         **params: Unpack[ChatParams],
     ) -> ChatStream:
         """Stream a chat completion: ``async with client.stream(...) as s:``.
@@ -212,6 +226,7 @@ class Client:
             headers=headers,
             deadline=self._deadline(timeout),
             on_event=self.on_event,
+            context=None if cache is None else {"cache": cache},
         )
         return ChatStream(self._send, request)
 
@@ -227,6 +242,7 @@ class Client:
         extra_body: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        cache: CacheMode | None = None,
     ) -> EmbeddingResponse:
         """Embed one text or a batch; ``result.vectors`` are in input order."""
         if self._closed:
@@ -240,7 +256,11 @@ class Client:
             extra_body=extra_body,
         )
         request = Request(
-            body, headers=headers, deadline=self._deadline(timeout), on_event=self.on_event
+            body,
+            headers=headers,
+            deadline=self._deadline(timeout),
+            on_event=self.on_event,
+            context=None if cache is None else {"cache": cache},
         )
         response = await self._send(request)
         result: EmbeddingResponse = await response.collect()

@@ -247,15 +247,22 @@ class ResponseMessage(_Wire):
     refusal: str | None = None
     tool_calls: list[ToolCall] | None = None
     reasoning_content: str | None = None
+    reasoning_signature: str | None = None
 
 
 class Choice(_Wire):
-    """One completion choice."""
+    """One completion choice.
+
+    ``finish_reason`` is one of the common reasons (``stop``, ``length``,
+    ``tool_calls``, ``content_filter``); ``provider_finish_reason`` keeps the
+    provider's own word for it when that differs (``end_turn``, ``MAX_TOKENS``...).
+    """
 
     index: int = 0
     message: ResponseMessage = msgspec.field(default_factory=ResponseMessage)
     finish_reason: str | None = None
     logprobs: Logprobs | None = None
+    provider_finish_reason: str | None = None
 
 
 class ChatCompletion(_Wire):
@@ -317,15 +324,17 @@ class Delta(_Wire):
     refusal: str | None = None
     tool_calls: list[ToolCallDelta] | None = None
     reasoning_content: str | None = None
+    reasoning_signature: str | None = None
 
 
 class ChunkChoice(_Wire):
-    """One choice's part of a streamed chunk."""
+    """One choice's part of a streamed chunk (see ``Choice`` for the finish reasons)."""
 
     index: int = 0
     delta: Delta = msgspec.field(default_factory=Delta)
     finish_reason: str | None = None
     logprobs: Logprobs | None = None
+    provider_finish_reason: str | None = None
 
 
 class ChatCompletionChunk(_Wire):

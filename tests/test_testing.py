@@ -548,3 +548,167 @@ async def test_raw_reply_replays_bytes_exactly() -> None:
             assert resp.headers["Content-Type"] == "text/event-stream"
             assert resp.headers["X-Replay"] == "1"
             assert await resp.read() == body
+
+
+# -- the other wire formats ----------------------------------------------------------------
+
+
+async def _events(session: aiohttp.ClientSession, url: str, body: Any) -> list[tuple[str, Any]]:
+    """POST and split an Anthropic-style SSE body into (event name, decoded data)."""
+    async with session.post(url, json=body) as resp:
+        assert resp.status == 200
+        assert resp.content_type == "text/event-stream"
+        assert resp.headers["request-id"] == resp.headers["x-request-id"]
+        raw = (await resp.read()).decode()
+    blocks = raw.removesuffix("\n\n").split("\n\n")
+    out = []
+    for block in blocks:
+        name, data = block.split("\n")
+        out.append((name.removeprefix("event: "), json.loads(data.removeprefix("data: "))))
+    return out
+
+
+ANTHROPIC_BODY = {"model": "claude", "max_tokens": 100, "messages": [USER], "stream": True}
+
+
+async def test_anthropic_event_sequence(server: MockServer, session: aiohttp.ClientSession) -> None:
+    server.enqueue(Reply.tool_calls(CALLS, text="Checking.", reasoning="Two tools."))
+    events = await _events(session, f"{server.url}/messages", ANTHROPIC_BODY)
+    names = [name for name, _ in events]
+    assert names[:3] == ["message_start", "content_block_start", "ping"]
+    assert names[-2:] == ["message_delta", "message_stop"]
+    assert names.count("content_block_start") == names.count("content_block_stop") == 4
+    starts = [data["content_block"] for name, data in events if name == "content_block_start"]
+    assert [b["type"] for b in starts] == ["thinking", "text", "tool_use", "tool_use"]
+    assert [b.get("id") for b in starts[2:]] == ["call_w", "toolu_mock1"]
+    deltas = [data["delta"] for name, data in events if name == "content_block_delta"]
+    kinds = {d["type"] for d in deltas}
+    assert kinds == {"thinking_delta", "signature_delta", "text_delta", "input_json_delta"}
+    assert "".join(d.get("thinking", "") for d in deltas) == "Two tools."
+    assert "".join(d.get("text", "") for d in deltas) == "Checking."
+    for k, call in enumerate(CALLS):
+        fragments = [
+            data["delta"]["partial_json"]
+            for name, data in events
+            if name == "content_block_delta" and data["index"] == k + 2
+        ]
+        assert len(fragments) > 2
+        assert json.loads("".join(fragments)) == call["arguments"]
+    final = events[-2][1]
+    assert final["delta"]["stop_reason"] == "tool_use"
+    assert final["usage"]["output_tokens"] > 0
+
+
+async def test_anthropic_bodies_and_errors(
+    server: MockServer, session: aiohttp.ClientSession
+) -> None:
+    url = f"{server.url}/messages"
+    server.enqueue(
+        Reply.text("Hi!", finish_reason="length"),
+        Reply.error(529),
+        Reply.stream_error({"message": "Overloaded", "type": "overloaded_error"}, after_chunks=1),
+    )
+    _, headers, body = await post(session, url, {**ANTHROPIC_BODY, "stream": False})
+    assert body["type"] == "message"
+    assert body["content"] == [{"type": "text", "text": "Hi!"}]
+    assert body["stop_reason"] == "max_tokens"
+    assert body["usage"]["input_tokens"] == 3
+    status, headers, body = await post(session, url, ANTHROPIC_BODY)
+    assert status == 529
+    assert headers["request-id"] == "req_2"
+    assert body["type"] == "error"
+    assert body["error"]["type"] == "overloaded_error"
+    events = await _events(session, url, ANTHROPIC_BODY)
+    assert [name for name, _ in events] == ["message_start", "error"]
+    assert events[1][1] == {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "Overloaded"},
+    }
+    status, _, body = await post(session, url, {"model": "m", "messages": []})
+    assert status == 400
+    assert body["error"] == {
+        "type": "invalid_request_error",
+        "message": "max_tokens: Field required",
+    }
+
+
+async def test_ollama_ndjson(server: MockServer, session: aiohttp.ClientSession) -> None:
+    url = f"{server.url_for('ollama')}/api/chat"
+    server.enqueue(Reply.text("a b", reasoning="hm"), Reply.tool_calls(CALLS))
+    body = {"model": "llama3.2", "messages": [USER]}  # Ollama streams by default
+    async with session.post(url, json=body) as resp:
+        assert resp.content_type == "application/x-ndjson"
+        raw = await resp.read()
+    lines = [json.loads(line) for line in raw.split(b"\n") if line]
+    assert raw.endswith(b"\n")
+    assert [line["message"].get("thinking") for line in lines[:1]] == ["hm"]
+    assert [line["message"]["content"] for line in lines[1:3]] == ["a ", "b"]
+    assert [line["done"] for line in lines] == [False, False, False, True]
+    assert lines[-1]["done_reason"] == "stop"
+    assert (lines[-1]["prompt_eval_count"], lines[-1]["eval_count"]) == (3, 3)
+    _, _, whole = await post(session, url, {**body, "stream": False})
+    assert whole["done"] is True
+    calls = whole["message"]["tool_calls"]
+    assert [c["function"]["arguments"] for c in calls] == [c["arguments"] for c in CALLS]
+    status, _, error = await post(session, url, {"messages": []})
+    assert (status, error) == (400, {"error": "model is required"})
+    status, _, missing = await post(session, f"{server.url_for('ollama')}/api/nope", body)
+    assert (status, missing) == (404, {"error": "Invalid URL (POST /api/nope)"})
+    _, _, embedded = await post(
+        session, f"{server.url_for('ollama')}/api/embed", {"model": "e", "input": ["x", "y z"]}
+    )
+    assert [len(v) for v in embedded["embeddings"]] == [8, 8]
+    assert embedded["prompt_eval_count"] == 3
+
+
+async def test_gemini_sse_is_crlf_framed(
+    server: MockServer, session: aiohttp.ClientSession
+) -> None:
+    base = f"{server.url_for('gemini')}/models/gemini-x"
+    body = {"contents": [{"role": "user", "parts": [{"text": "one two"}]}]}
+    async with session.post(f"{base}:streamGenerateContent?alt=sse", json=body) as resp:
+        assert resp.content_type == "text/event-stream"
+        raw = (await resp.read()).decode()
+    blocks = raw.removesuffix("\r\n\r\n").split("\r\n\r\n")
+    events = [json.loads(block.removeprefix("data: ")) for block in blocks]
+    texts = [e["candidates"][0]["content"]["parts"][0]["text"] for e in events]
+    assert texts == ["one ", "two", ""]
+    assert events[-1]["candidates"][0]["finishReason"] == "STOP"
+    assert all(e["modelVersion"] == "gemini-x" for e in events)
+    assert server.requests[-1].query == "alt=sse"
+    status, _, error = await post(session, f"{base}:streamGenerateContent", body)
+    assert status == 400
+    assert error["error"]["status"] == "INVALID_ARGUMENT"
+    server.enqueue(Reply.error(429, message="quota"))
+    status, _, error = await post(session, f"{base}:generateContent", body)
+    assert status == 429
+    assert error == {"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED"}}
+    _, _, one = await post(
+        session,
+        f"{base}:embedContent",
+        {"content": {"parts": [{"text": "a"}]}, "outputDimensionality": 3},
+    )
+    assert len(one["embedding"]["values"]) == 3
+    requests = [{"model": "models/gemini-x", "content": {"parts": [{"text": t}]}} for t in "ab"]
+    _, _, batch = await post(session, f"{base}:batchEmbedContents", {"requests": requests})
+    assert [len(e["values"]) for e in batch["embeddings"]] == [8, 8]
+
+
+async def test_openai_reasoning_deltas(server: MockServer, session: aiohttp.ClientSession) -> None:
+    server.enqueue(Reply.text("ok", reasoning="let me think"), Reply.text("ok", reasoning="hm"))
+    decoded = chunks(await sse(session, server.url))
+    reasoning = [c["choices"][0]["delta"].get("reasoning_content") for c in decoded]
+    assert "".join(r for r in reasoning if r) == "let me think"
+    assert content(await sse(session, server.url)) == "ok"
+    _, _, body = await post(session, f"{server.url}/chat/completions")
+    assert body["choices"][0]["message"]["content"] == USER["content"]
+
+
+def test_url_for(server: MockServer) -> None:
+    root = server.root_url
+    assert server.url_for("openai") == server.url == root + "/v1"
+    assert server.url_for("anthropic") == root + "/v1"
+    assert server.url_for("ollama") == root
+    assert server.url_for("gemini") == root + "/v1beta"
+    with pytest.raises(ValueError, match="unknown provider"):
+        server.url_for("mistral")

@@ -1,4 +1,5 @@
-"""Run a mock OpenAI-compatible server: ``python -m llmfast.testing --port 8000``."""
+"""Run the mock LLM API server (OpenAI, Anthropic, Ollama and Gemini formats):
+``python -m llmfast.testing --port 8000``."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ _WORDS = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing",
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m llmfast.testing", description="Serve a mock OpenAI-compatible API."
+        prog="python -m llmfast.testing",
+        description="Serve a mock LLM API (OpenAI, Anthropic, Ollama and Gemini formats).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port (default 0: a free one)")

@@ -13,14 +13,22 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 if TYPE_CHECKING:
-    from .replies import ToolCall
+    from .replies import ErrorSpec, ToolCall
 
 ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder()
 FINGERPRINT = "fp_mock"
 DONE = b"data: [DONE]\n\n"
 _FRAGMENT_SIZES = (3, 5, 8, 4, 7, 6)
 
 Json = dict[str, Any]
+
+
+def error_spec(message: str, type_: str | None = None) -> ErrorSpec:
+    """An error for a format to render (the server's own 400s and 404s)."""
+    from .replies import ErrorSpec
+
+    return ErrorSpec(message, type_, None)
 
 
 def error_body(message: str, type_: str, code: str | None = None) -> bytes:
@@ -172,7 +180,8 @@ def stream_events(
     return events
 
 
-def _fragments(arguments: str) -> list[str]:
+def fragments(arguments: str) -> list[str]:
+    """`arguments` cut into small fragments (3 to 8 characters), as servers stream them."""
     out = []
     pos = k = 0
     while pos < len(arguments):
@@ -198,14 +207,23 @@ def tool_call_deltas(calls: Sequence[ToolCall], ids: Sequence[str]) -> list[Json
         }
         for k, (call, call_id) in enumerate(zip(calls, ids, strict=True))
     ]
-    fragments = [_fragments(call.arguments) for call in calls]
-    for step in range(max(map(len, fragments))):
+    pieces = [fragments(call.arguments) for call in calls]
+    for step in range(max(map(len, pieces))):
         deltas.extend(
             {"tool_calls": [{"index": k, "function": {"arguments": frags[step]}}]}
-            for k, frags in enumerate(fragments)
+            for k, frags in enumerate(pieces)
             if step < len(frags)
         )
     return deltas
+
+
+def arguments_object(arguments: str) -> Any:
+    """Tool-call arguments as a JSON value (for formats that send objects); the string
+    itself when it is not valid JSON."""
+    try:
+        return _DECODER.decode(arguments)
+    except msgspec.DecodeError:
+        return arguments
 
 
 @functools.lru_cache(maxsize=4096)

@@ -10,7 +10,7 @@ from typing import Any, Literal, NamedTuple
 
 from ._payloads import ENCODER, error_body
 
-__all__ = ["Reply", "ReplyKind", "ToolCall", "split_tokens"]
+__all__ = ["ErrorSpec", "Reply", "ReplyKind", "ToolCall", "split_tokens"]
 
 ReplyKind = Literal[
     "text",
@@ -46,6 +46,18 @@ class ToolCall(NamedTuple):
     arguments: str
 
 
+class ErrorSpec(NamedTuple):
+    """An error as a reply describes it; each wire format renders it its own way.
+
+    `type` is `None` when the reply did not name one (each format then picks its own
+    for the status); `code` is OpenAI's `code` (a number here is a status for Gemini).
+    """
+
+    message: str
+    type: str | None
+    code: str | None
+
+
 def split_tokens(text: str, chunk_size: int | None = None) -> tuple[str, ...]:
     """Split `text` into word-ish tokens (whitespace kept attached) or fixed-size pieces."""
     if chunk_size is None:
@@ -69,9 +81,12 @@ class Reply:
     """One scripted answer. Build it with the classmethods, not the constructor.
 
     Every reply takes `delay` (seconds to wait before sending headers) and `headers`
-    (extra response headers). Fault replies count `after_chunks` in SSE events for
-    streaming requests (the role chunk is the first event); their good events are the
-    ones `Reply.echo()` would send. The fields hold the arguments in precomputed form.
+    (extra response headers). Fault replies count `after_chunks` in stream events for
+    streaming requests (SSE events, or NDJSON lines for Ollama; for OpenAI the role
+    chunk is the first event, for Anthropic `message_start`); their good events are the
+    ones `Reply.echo()` would send. The same reply is rendered in the wire format of the
+    route it answers (OpenAI, Anthropic, Ollama or Gemini). The fields hold the
+    arguments in precomputed form.
     """
 
     kind: ReplyKind
@@ -81,12 +96,14 @@ class Reply:
     token_delay: float = 0.0
     finish_reason: str = "stop"
     calls: tuple[ToolCall, ...] = ()
+    reasoning: str | None = None
     status: int = 200
     body: bytes = b""
     event: bytes = b""
     after_chunks: int = 0
     delay: float = 0.0
     headers: tuple[tuple[str, str], ...] = ()
+    error_spec: ErrorSpec | None = None
 
     @classmethod
     def text(
@@ -96,10 +113,16 @@ class Reply:
         chunk_size: int | None = None,
         token_delay: float = 0.0,
         finish_reason: str = "stop",
+        reasoning: str | None = None,
         delay: float = 0.0,
         headers: Mapping[str, str] | None = None,
     ) -> Reply:
-        """A fixed assistant message (streamed token by token when the request streams)."""
+        """A fixed assistant message (streamed token by token when the request streams).
+
+        `reasoning` is sent first as reasoning (thinking) text where the format has it.
+        `finish_reason` uses OpenAI's names (each format translates `stop`, `length`,
+        `tool_calls` and `content_filter`; any other value is sent as given).
+        """
         _check_text_args(chunk_size, token_delay, delay)
         return cls(
             "text",
@@ -108,6 +131,7 @@ class Reply:
             chunk_size=chunk_size,
             token_delay=token_delay,
             finish_reason=finish_reason,
+            reasoning=reasoning,
             delay=delay,
             headers=_header_items(headers),
         )
@@ -139,6 +163,7 @@ class Reply:
         calls: Sequence[Mapping[str, Any]],
         *,
         text: str | None = None,
+        reasoning: str | None = None,
         delay: float = 0.0,
         headers: Mapping[str, str] | None = None,
     ) -> Reply:
@@ -157,6 +182,7 @@ class Reply:
             content=text,
             chunks=split_tokens(text) if text else (),
             calls=tuple(specs),
+            reasoning=reasoning,
             finish_reason="tool_calls",
             delay=delay,
             headers=_header_items(headers),
@@ -184,6 +210,7 @@ class Reply:
                 message = f"{http.HTTPStatus(status).phrase} (mock)"
             except ValueError:
                 message = f"Mock error {status}"
+        spec = ErrorSpec(message, type, code)
         if type is None:
             type = _ERROR_TYPES.get(
                 status, "server_error" if status >= 500 else "invalid_request_error"
@@ -202,6 +229,7 @@ class Reply:
             body=error_body(message, type, code),
             delay=delay,
             headers=tuple(items),
+            error_spec=spec,
         )
 
     @classmethod
@@ -249,10 +277,16 @@ class Reply:
         delay: float = 0.0,
         headers: Mapping[str, str] | None = None,
     ) -> Reply:
-        """An in-stream `{"error": ...}` event after `after_chunks` events (non-stream: a 500)."""
+        """An in-stream error event after `after_chunks` events (non-stream: a 500).
+
+        OpenAI gets `{"error": error}` as given; the other formats render `message`,
+        `type` and `code` their own way (Anthropic an `error` event, Ollama an
+        `{"error": ...}` line, Gemini `{"error": {"code", "message", "status"}}`).
+        """
         _check_common(delay, after_chunks)
         message = str(error.get("message", "Mock stream error"))
-        type_ = str(error.get("type", "server_error"))
+        given_type = error.get("type")
+        type_ = str(given_type or "server_error")
         code = error.get("code")
         return cls(
             "stream_error",
@@ -262,6 +296,11 @@ class Reply:
             after_chunks=after_chunks,
             delay=delay,
             headers=_header_items(headers),
+            error_spec=ErrorSpec(
+                message,
+                None if given_type is None else str(given_type),
+                None if code is None else str(code),
+            ),
         )
 
     @classmethod

@@ -1,9 +1,11 @@
-"""`MockServer`: a real aiohttp server on loopback that speaks the OpenAI HTTP API."""
+"""`MockServer`: a real aiohttp server on loopback that speaks the OpenAI, Anthropic,
+Ollama and Gemini HTTP APIs (see `routes.py` for which path speaks which)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 import struct
 import time
@@ -19,44 +21,38 @@ from aiohttp.web_protocol import RequestHandler
 from multidict import CIMultiDict
 
 from . import _payloads as p
+from .formats import OPENAI, Answer, BadRequest, Route, StreamPlan, WireFormat
 from .replies import Reply, split_tokens
+from .routes import format_of, resolve
 
 __all__ = ["MockServer", "RecordedRequest"]
 
 _DECODER = msgspec.json.Decoder()
 _RST_LINGER = struct.pack("ii", 1, 0)
 _SHUTDOWN_TIMEOUT = 0.25
-_MAX_N = 128
-_MAX_DIMENSIONS = 65536
 _JSON = "application/json"
 _SSE = "text/event-stream"
 _BAD_JSON = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
     "using your HTTP library correctly.)"
 )
-_MALFORMED_CHAT = b'{"id": "chatcmpl-malformed", "object": "chat.completion", "choices": [}'
-_MALFORMED_EMBEDDINGS = b'{"object": "list", "data": [{"embedding": [0.1, }'
-_BAD_EVENT = b"data: {not json}\n\n"
-
-_Route = Callable[[web.BaseRequest, dict[str, Any], Reply, int], Awaitable[web.StreamResponse]]
+_ROOTS = {"openai": "/v1", "anthropic": "/v1", "ollama": "", "gemini": "/v1beta"}
 
 
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
-    """One request the server received (header names lower-cased, `json` None if no JSON)."""
+    """One request the server received (header names lower-cased, `json` None if no JSON,
+    `query` the raw query string)."""
 
     method: str
     path: str
     headers: dict[str, str]
     json: Any
+    query: str = ""
 
 
 class _Abort(Exception):
     """Abort the current connection (a reset reply, or the server is closing)."""
-
-
-class _BadRequest(Exception):
-    """The request is invalid: answer 400 with this message."""
 
 
 class _CountingServer(web.Server):
@@ -93,21 +89,20 @@ def _abort(request: web.BaseRequest) -> web.StreamResponse:
     return web.Response()
 
 
-def _int_param(body: dict[str, Any], name: str, default: int, maximum: int) -> int:
-    value = body.get(name)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
-        raise _BadRequest(f"Invalid value for '{name}': expected an integer in 1..{maximum}.")
-    return value
-
-
 class MockServer:
-    """An OpenAI-compatible HTTP server on a free loopback port, with scripted replies.
+    """An LLM API server on a free loopback port, with scripted replies.
 
-    Use it as an async context manager (or call `start()` / `close()`). Requests to
-    `POST /v1/chat/completions` and `POST /v1/embeddings` take the next enqueued
-    `Reply`, or `default` when the queue is empty.
+    Use it as an async context manager (or call `start()` / `close()`). It speaks:
+
+    - OpenAI: `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models`;
+    - Anthropic: `POST /v1/messages`;
+    - Ollama: `POST /api/chat`, `POST /api/embed`, `GET /api/version`;
+    - Gemini: `POST /v1beta/models/{model}:generateContent`,
+      `:streamGenerateContent?alt=sse`, `:embedContent`, `:batchEmbedContents`,
+      `GET /v1beta/models`.
+
+    Every chat and embeddings request takes the next enqueued `Reply`, or `default`
+    when the queue is empty, and gets it in the wire format of its route.
     """
 
     def __init__(
@@ -135,10 +130,6 @@ class MockServer:
         self._closing = False
         self._runner: web.ServerRunner | None = None
         self._models = p.models_body(model, int(time.time()))
-        self._routes: dict[str, _Route] = {
-            "/v1/chat/completions": self._chat,
-            "/v1/embeddings": self._embeddings,
-        }
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -201,6 +192,19 @@ class MockServer:
         return f"http://{host}:{self._port}/v1"
 
     @property
+    def root_url(self) -> str:
+        """The base URL without any API prefix (Ollama's base URL)."""
+        return self.url.removesuffix("/v1")
+
+    def url_for(self, provider: str) -> str:
+        """The base URL a backend for `provider` (`openai`, `anthropic`, `ollama`,
+        `gemini`) takes: `url`, `url`, `root_url`, `root_url + "/v1beta"`."""
+        try:
+            return self.root_url + _ROOTS[provider]
+        except KeyError:
+            raise ValueError(f"unknown provider {provider!r}") from None
+
+    @property
     def requests(self) -> list[RecordedRequest]:
         """Every request received (all paths), in arrival order."""
         return self._requests
@@ -260,15 +264,19 @@ class MockServer:
         number = self._request_count
         if self.record:
             headers = {k.lower(): v for k, v in request.headers.items()}
-            self._requests.append(RecordedRequest(request.method, request.path, headers, body))
+            self._requests.append(
+                RecordedRequest(request.method, request.path, headers, body, request.query_string)
+            )
         if self._waiters:
             for n, future in self._waiters:
                 if number >= n:
                     _resolve(future)
         try:
             return await self._dispatch(request, body, bad_json, number)
-        except _BadRequest as exc:
-            return self._json(400, p.error_body(str(exc), "invalid_request_error"), number)
+        except BadRequest as exc:
+            fmt = format_of(request.path)
+            error = p.error_spec(str(exc))
+            return self._json(400, fmt.error_body(400, error), number, fmt=fmt)
         except _Abort:
             return _abort(request)
 
@@ -276,94 +284,110 @@ class MockServer:
         self, request: web.BaseRequest, body: Any, bad_json: bool, number: int
     ) -> web.StreamResponse:
         method, path = request.method, request.path
-        route = self._routes.get(path) if method == "POST" else None
+        route = resolve(method, path, request.query_string)
         if route is None:
-            if method == "GET" and path == "/v1/models":
+            if method == "GET" and path in ("/v1/models", "/v1beta/models", "/api/version"):
                 return self._json(200, self._models, number)
-            message = f"Invalid URL ({method} {path})"
-            return self._json(404, p.error_body(message, "invalid_request_error"), number)
+            fmt = format_of(path)
+            error = p.error_spec(f"Invalid URL ({method} {path})")
+            return self._json(404, fmt.error_body(404, error), number, fmt=fmt)
         if bad_json or not isinstance(body, dict):
-            raise _BadRequest(_BAD_JSON)
+            raise BadRequest(_BAD_JSON)
         reply = self._queue.popleft() if self._queue else self.default
         if reply.delay:
             await self._park(reply.delay)
         kind = reply.kind
+        fmt = route.fmt
         if kind == "error":
-            return self._json(reply.status, reply.body, number, reply.headers)
+            data = fmt.reply_error(reply, reply.status)
+            return self._json(reply.status, data, number, reply.headers, fmt)
         if kind == "raw":
-            return await self._raw(request, reply, number)
+            return await self._raw(request, reply, number, fmt)
         if kind == "reset" and not reply.after_chunks:
             raise _Abort
         if kind == "stall" and not reply.after_chunks:
             await self._park()  # only close() (raising _Abort) or a hang-up ends this
-        return await route(request, body, reply, number)
+        if route.kind == "embed":
+            return await self._embeddings(request, route, body, reply, number)
+        return await self._chat(request, route, body, reply, number)
 
     async def _chat(
-        self, request: web.BaseRequest, body: dict[str, Any], reply: Reply, number: int
+        self,
+        request: web.BaseRequest,
+        route: Route,
+        body: dict[str, Any],
+        reply: Reply,
+        number: int,
     ) -> web.StreamResponse:
-        stream = body.get("stream") is True
+        fmt = route.fmt
+        call = fmt.chat_call(route, body)
+        if not call.model:
+            call = dataclasses.replace(call, model=self.model)
+        stream = call.stream
         if reply.kind == "stream_error" and not stream:
-            return self._json(500, reply.body, number, reply.headers)
-        n = _int_param(body, "n", 1, _MAX_N)
-        model = body.get("model")
-        model = model if isinstance(model, str) else self.model
-        messages = body.get("messages")
+            return self._json(500, fmt.reply_error(reply, 500), number, reply.headers, fmt)
         kind = reply.kind
         calls = reply.calls
         if kind in ("text", "tool_calls"):
             text, pieces = reply.content, reply.chunks
         else:
-            text = p.last_user_text(messages)
+            text = call.user_text
             pieces = split_tokens(text, reply.chunk_size) if stream else ()
-        ids = [call.id or self._next_call_id() for call in calls]
+        reasoning = reply.reasoning
         completion = p.count_words(text or "") + sum(p.count_words(c.arguments) for c in calls)
-        usage = p.usage(p.prompt_tokens(messages), completion * n)
-        cid, created = f"chatcmpl-mock{number}", int(time.time())
-        if not stream:
-            message = p.message(text, calls, ids)
-            data = p.completion_body(cid, created, model, n, message, reply.finish_reason, usage)
-            return await self._send_body(request, reply, data, number, _MALFORMED_CHAT)
-
-        options = body.get("stream_options")
-        include_usage = isinstance(options, dict) and options.get("include_usage") is True
-        framer = p.ChunkFramer(cid, created, model, include_usage)
-        events = p.stream_events(
-            framer,
-            n,
-            "" if text is not None else None,
-            pieces,
-            p.tool_call_deltas(calls, ids) if calls else (),
-            reply.finish_reason,
-            usage if include_usage else None,
+        if reasoning is not None:
+            completion += p.count_words(reasoning)
+        answer = Answer(
+            number=number,
+            created=int(time.time()),
+            text=text,
+            pieces=pieces,
+            reasoning=reasoning,
+            calls=calls,
+            ids=tuple(c.id or self._next_call_id(fmt) for c in calls),
+            finish_reason=reply.finish_reason,
+            completion_tokens=completion,
         )
-        response = web.StreamResponse(headers=self._headers(_SSE, number, reply.headers))
+        if not stream:
+            data = fmt.chat_body(call, answer)
+            return await self._send_body(request, reply, data, number, fmt, fmt.malformed_chat)
+        plan = fmt.chat_stream(call, answer)
+        headers = self._headers(fmt.stream_type, number, reply.headers, fmt)
+        response = web.StreamResponse(headers=headers)
         await response.prepare(request)
         if kind in ("text", "echo", "tool_calls"):
-            events.append(p.DONE)
-            if reply.token_delay and len(pieces) > 1:
-                # Pace the content: a pause before each content piece after the first.
-                start = 0
-                for piece in range(2, len(pieces) + 1):
-                    await response.write(b"".join(events[start : piece * n]))
-                    start = piece * n
-                    await self._park(reply.token_delay)
-                events = events[start:]
-            await response.write(b"".join(events))
+            await self._write_stream(response, plan, reply.token_delay, len(pieces))
             return response
-        return await self._stream_fault(response, reply, events)
+        return await self._stream_fault(response, reply, plan, fmt)
+
+    async def _write_stream(
+        self, response: web.StreamResponse, plan: StreamPlan, token_delay: float, pieces: int
+    ) -> None:
+        events = [*plan.events, plan.end]
+        if token_delay and pieces > 1:
+            # Pace the content: a pause before each content piece after the first.
+            start = 0
+            for piece in range(2, pieces + 1):
+                stop = plan.content_start + (piece - 1) * plan.per_piece
+                await response.write(b"".join(events[start:stop]))
+                start = stop
+                await self._park(token_delay)
+            events = events[start:]
+        await response.write(b"".join(events))
 
     async def _stream_fault(
-        self, response: web.StreamResponse, reply: Reply, events: list[bytes]
+        self, response: web.StreamResponse, reply: Reply, plan: StreamPlan, fmt: WireFormat
     ) -> web.StreamResponse:
+        events = plan.events
         cut = reply.after_chunks
         head = b"".join(events[:cut])
         kind = reply.kind
         if kind == "malformed":
-            await response.write(head + _BAD_EVENT + b"".join(events[cut:]) + p.DONE)
+            await response.write(head + fmt.bad_event + b"".join(events[cut:]) + plan.end)
         elif kind == "truncated":
             await response.write(head)
         elif kind == "stream_error":
-            await response.write(head + reply.event)
+            await response.write(head + fmt.stream_error(reply))
         else:  # reset or stall after some events
             await response.write(head)
             if kind == "stall":
@@ -371,10 +395,12 @@ class MockServer:
             raise _Abort
         return response
 
-    async def _raw(self, request: web.BaseRequest, reply: Reply, number: int) -> web.StreamResponse:
+    async def _raw(
+        self, request: web.BaseRequest, reply: Reply, number: int, fmt: WireFormat
+    ) -> web.StreamResponse:
         """Write `reply.body` as given, `chunk_size` bytes per write."""
         data = reply.body
-        headers = self._headers(_JSON, number, reply.headers)
+        headers = self._headers(_JSON, number, reply.headers, fmt)
         response = web.StreamResponse(status=reply.status, headers=headers)
         await response.prepare(request)
         size = reply.chunk_size or len(data) or 1
@@ -383,25 +409,30 @@ class MockServer:
         return response
 
     async def _embeddings(
-        self, request: web.BaseRequest, body: dict[str, Any], reply: Reply, number: int
+        self,
+        request: web.BaseRequest,
+        route: Route,
+        body: dict[str, Any],
+        reply: Reply,
+        number: int,
     ) -> web.StreamResponse:
+        fmt = route.fmt
         if reply.kind == "stream_error":
-            return self._json(500, reply.body, number, reply.headers)
-        inputs = body.get("input")
-        if isinstance(inputs, str):
-            inputs = [inputs]
-        if not isinstance(inputs, list) or not inputs:
-            raise _BadRequest("'input' must be a non-empty string or array.")
-        texts = [x if isinstance(x, str) else p.ENCODER.encode(x).decode() for x in inputs]
-        dimensions = _int_param(body, "dimensions", 8, _MAX_DIMENSIONS)
-        model = body.get("model")
-        model = model if isinstance(model, str) else self.model
-        as_base64 = body.get("encoding_format") == "base64"
-        data = p.embeddings_body(texts, dimensions, model, as_base64)
-        return await self._send_body(request, reply, data, number, _MALFORMED_EMBEDDINGS)
+            return self._json(500, fmt.reply_error(reply, 500), number, reply.headers, fmt)
+        call = fmt.embed_call(route, body)
+        if not call.model:
+            call = dataclasses.replace(call, model=self.model)
+        data = fmt.embed_body(call)
+        return await self._send_body(request, reply, data, number, fmt, fmt.malformed_embeddings)
 
     async def _send_body(
-        self, request: web.BaseRequest, reply: Reply, data: bytes, number: int, malformed: bytes
+        self,
+        request: web.BaseRequest,
+        reply: Reply,
+        data: bytes,
+        number: int,
+        fmt: WireFormat,
+        malformed: bytes,
     ) -> web.StreamResponse:
         """Send a whole JSON body, or the non-streaming form of a fault reply."""
         kind = reply.kind
@@ -410,21 +441,25 @@ class MockServer:
         elif kind == "truncated":
             data = data[: len(data) // 2]
         elif kind in ("reset", "stall"):  # after_chunks > 0: headers and half the body first
-            response = web.StreamResponse(headers=self._headers(_JSON, number, reply.headers))
+            response = web.StreamResponse(headers=self._headers(_JSON, number, reply.headers, fmt))
             response.content_length = len(data)
             await response.prepare(request)
             await response.write(data[: len(data) // 2])
             if kind == "stall":
                 await self._park()
             raise _Abort
-        return self._json(200, data, number, reply.headers)
+        return self._json(200, data, number, reply.headers, fmt)
 
     # -- helpers ---------------------------------------------------------------------
 
     def _headers(
-        self, content_type: str, number: int, extra: tuple[tuple[str, str], ...] = ()
+        self,
+        content_type: str,
+        number: int,
+        extra: tuple[tuple[str, str], ...] = (),
+        fmt: WireFormat = OPENAI,
     ) -> CIMultiDict[str]:
-        headers = CIMultiDict({"Content-Type": content_type, "x-request-id": f"req_{number}"})
+        headers = CIMultiDict({"Content-Type": content_type, **fmt.headers(number)})
         if content_type == _SSE:
             headers["Cache-Control"] = "no-cache"
         if extra:
@@ -432,13 +467,19 @@ class MockServer:
         return headers
 
     def _json(
-        self, status: int, data: bytes, number: int, extra: tuple[tuple[str, str], ...] = ()
+        self,
+        status: int,
+        data: bytes,
+        number: int,
+        extra: tuple[tuple[str, str], ...] = (),
+        fmt: WireFormat = OPENAI,
     ) -> web.Response:
-        return web.Response(status=status, body=data, headers=self._headers(_JSON, number, extra))
+        headers = self._headers(_JSON, number, extra, fmt)
+        return web.Response(status=status, body=data, headers=headers)
 
-    def _next_call_id(self) -> str:
+    def _next_call_id(self, fmt: WireFormat) -> str:
         self._call_count += 1
-        return f"call_{self._call_count}"
+        return f"{fmt.call_prefix}{self._call_count}"
 
     async def _park(self, seconds: float | None = None) -> None:
         """Sleep `seconds` (forever if None), cut short by `close()`, which raises `_Abort`."""

@@ -1,0 +1,270 @@
+"""The HTTP plumbing the Anthropic, Ollama and Gemini backends share.
+
+:class:`JSONBackend` posts a request body built by the subclass, maps transport
+failures and error statuses into ``llmfast.errors``, and turns a streamed body into
+typed chunks through a :class:`StreamParser` (an I/O-free object fed the raw bytes).
+Subclasses implement the wire format only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+import msgspec
+
+from llmfast.backends.base import HTTPBackend
+from llmfast.backends.watchdog import StreamWatchdog
+from llmfast.errors import APIStatusError, DecodeError, LLMFastError, error_for_status
+from llmfast.pool import map_transport_error
+from llmfast.transport import Request, Response
+from llmfast.types import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatRequest,
+    EmbeddingRequest,
+    EmbeddingResponse,
+)
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["ChunkParser", "JSONBackend", "StreamParser", "decode", "decode_error_body", "url"]
+
+_decode_any = msgspec.json.Decoder().decode
+_DONE_GRACE_SECONDS = 2.0
+
+
+class StreamParser(Protocol):
+    """Turns a streamed body into chunks, fed the raw bytes as they arrive."""
+
+    done: bool
+    """True once the provider's end-of-stream marker has been seen."""
+    failure: LLMFastError | None
+    """An error met after some chunks of the same slice (raise it once they are passed on)."""
+
+    def feed(self, data: bytes) -> list[ChatCompletionChunk]:
+        """The chunks completed by the next slice of the body."""
+        ...
+
+    def close(self) -> list[ChatCompletionChunk]:
+        """At end of body: the last chunks; ``StreamTruncatedError`` if incomplete."""
+        ...
+
+
+class ChunkParser:
+    """Base of the stream parsers: a failure never loses the chunks completed before it.
+
+    Subclasses implement :meth:`parse` (and :meth:`finish`), appending to ``out`` and
+    raising llmfast errors; :meth:`feed` returns what was appended before an error and
+    keeps the error in ``failure``, to be raised once those chunks are passed on.
+    """
+
+    __slots__ = ("done", "failure")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.failure: LLMFastError | None = None
+
+    def parse(self, data: bytes, out: list[ChatCompletionChunk]) -> None:
+        """Append the chunks completed by ``data`` to ``out``."""
+        raise NotImplementedError
+
+    def finish(self, out: list[ChatCompletionChunk]) -> None:
+        """At end of body: append the last chunks; raise if the stream is incomplete."""
+
+    def feed(self, data: bytes) -> list[ChatCompletionChunk]:
+        if self.failure is not None:
+            raise self.failure
+        out: list[ChatCompletionChunk] = []
+        try:
+            self.parse(data, out)
+        except LLMFastError as exc:
+            if not out:
+                raise
+            self.failure = exc
+        return out
+
+    def close(self) -> list[ChatCompletionChunk]:
+        if self.failure is not None:
+            raise self.failure
+        out: list[ChatCompletionChunk] = []
+        try:
+            self.finish(out)
+        except LLMFastError as exc:
+            if not out:
+                raise
+            self.failure = exc
+        return out
+
+
+def url(text: str) -> Any:
+    """A parsed URL (yarl is imported lazily, with aiohttp)."""
+    import yarl
+
+    return yarl.URL(text)
+
+
+def decode(decoder: Any, raw: bytes, what: str) -> Any:
+    """``decoder(raw)``, with msgspec failures raised as ``DecodeError``."""
+    try:
+        return decoder(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise DecodeError(f"malformed {what}: {exc}; body starts {raw[:200]!r}") from exc
+
+
+def decode_error_body(raw: bytes) -> Any:
+    """An error body as JSON when it is JSON, else as text."""
+    try:
+        return _decode_any(raw)
+    except msgspec.DecodeError:
+        return raw.decode("utf-8", "replace")
+
+
+class JSONBackend(HTTPBackend):
+    """Base of backends that post JSON and read JSON, SSE or NDJSON back.
+
+    Subclasses set ``kind`` and ``request_id_header`` and implement :meth:`chat_call`,
+    :meth:`embed_call`, :meth:`decode_chat`, :meth:`decode_embeddings` and
+    :meth:`stream_parser`; :meth:`status_error` may adapt the provider's error body.
+    """
+
+    kind = "json"
+    request_id_header = "x-request-id"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        model: str | None,
+        headers: Mapping[str, str] | None,
+        auth: Mapping[str, str],
+    ) -> None:
+        super().__init__(base_url=base_url, model=model, headers=headers)
+        self._auth = dict(auth)
+        self._headers = {"Content-Type": "application/json", **self._extra_headers, **self._auth}
+
+    def auth_headers(self) -> Mapping[str, str]:
+        return self._auth
+
+    # -- the wire format (subclasses) ---------------------------------------------------
+
+    def chat_call(self, body: ChatRequest, stream: bool) -> tuple[Any, bytes]:
+        """The URL and JSON body of a chat request."""
+        raise NotImplementedError
+
+    def embed_call(self, body: EmbeddingRequest) -> tuple[Any, bytes]:
+        """The URL and JSON body of an embeddings request."""
+        raise NotImplementedError
+
+    def decode_chat(self, raw: bytes) -> ChatCompletion:
+        """A whole (non-streamed) chat response."""
+        raise NotImplementedError
+
+    def decode_embeddings(self, raw: bytes, body: EmbeddingRequest) -> EmbeddingResponse:
+        """A whole embeddings response."""
+        raise NotImplementedError
+
+    def stream_parser(self) -> StreamParser:
+        """A fresh parser for one streamed response."""
+        raise NotImplementedError
+
+    def status_error(self, status: int, body: Any, headers: Mapping[str, str]) -> APIStatusError:
+        """The error for an HTTP error response (``body`` as JSON, or text)."""
+        return error_for_status(status, body, headers, request_id_header=self.request_id_header)
+
+    # -- sending ------------------------------------------------------------------------
+
+    async def send(self, request: Request, /) -> Response:
+        body = request.body
+        if type(body) is ChatRequest:
+            stream = request.stream
+            target, data = self.chat_call(body, stream)
+        else:
+            assert isinstance(body, EmbeddingRequest)
+            stream = False
+            target, data = self.embed_call(body)
+        headers = self._headers if request.headers is None else {**self._headers, **request.headers}
+        resp = await self.post(request, target, data, headers)
+        try:
+            if resp.status >= 300:
+                raise await self._status_error(resp)
+            if stream:
+                watchdog = self.watch(request, resp.close)
+                chunks = read_stream(resp, self.stream_parser(), watchdog, request.deadline)
+                return Response(request, status=resp.status, headers=resp.headers, chunks=chunks)
+            try:
+                raw = await resp.read()
+            except Exception as exc:
+                raise map_transport_error(exc, "reading the response", request.deadline) from exc
+        except BaseException:
+            resp.close()
+            raise
+        resp.release()
+        if type(body) is ChatRequest:
+            result: ChatCompletion | EmbeddingResponse = self.decode_chat(raw)
+        else:
+            assert isinstance(body, EmbeddingRequest)
+            result = self.decode_embeddings(raw, body)
+        return Response(request, status=resp.status, headers=resp.headers, result=result)
+
+    async def _status_error(self, resp: aiohttp.ClientResponse) -> LLMFastError:
+        try:
+            raw = await resp.read()
+        except Exception as exc:
+            return map_transport_error(exc, f"reading the HTTP {resp.status} error body")
+        return self.status_error(resp.status, decode_error_body(raw), resp.headers)
+
+
+async def read_stream(
+    resp: aiohttp.ClientResponse,
+    parser: StreamParser,
+    watchdog: StreamWatchdog | None = None,
+    deadline: float | None = None,
+) -> AsyncIterator[ChatCompletionChunk]:
+    """Chunks from a streamed body; closes (or, once complete, releases) the connection.
+
+    Each chunk counts as an event for the ``watchdog`` (first-chunk and idle timeouts).
+    """
+    reader = resp.content
+    feed = parser.feed
+    complete = False
+    grace: asyncio.TimerHandle | None = None
+    try:
+        while True:
+            try:
+                data = await reader.readany()
+            except Exception as exc:
+                if parser.done:  # everything arrived; only the end of the body went wrong
+                    break
+                if watchdog is not None and watchdog.expired is not None:
+                    raise watchdog.expired from exc
+                raise map_transport_error(exc, "reading the response stream", deadline) from exc
+            if not data:
+                break
+            if parser.done:
+                continue
+            for chunk in feed(data):
+                if watchdog is not None:
+                    watchdog.event()
+                yield chunk
+            if parser.failure is not None:
+                raise parser.failure
+            if parser.done and not reader.at_eof():
+                # The body's end should follow at once; don't wait long for it.
+                grace = asyncio.get_running_loop().call_later(_DONE_GRACE_SECONDS, resp.close)
+        for chunk in parser.close():
+            yield chunk
+        if parser.failure is not None:
+            raise parser.failure
+        complete = True
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+        if grace is not None:
+            grace.cancel()
+        if complete or parser.done:
+            resp.release()
+        else:
+            resp.close()
