@@ -134,6 +134,15 @@ class Router:
                 opened += await warmup(connections)
         return opened
 
+    def cache_identity(self) -> str:
+        """What names this router in cache and coalescing keys: every route's backend
+        and model override (never a key)."""
+        from llmfast.layers.keys import backend_identity
+
+        return "router " + " | ".join(
+            f"{backend_identity(s.route.backend)} model={s.route.model}" for s in self._states
+        )
+
     async def aclose(self) -> None:
         for state in self._states:
             await state.route.backend.aclose()

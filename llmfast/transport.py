@@ -118,6 +118,12 @@ class Response:
         return self._chunks is not None
 
     @property
+    def result(self) -> Any:
+        """The whole result of a non-streaming response (``None`` for a stream);
+        reading it does not consume the body."""
+        return self._result
+
+    @property
     def closed(self) -> bool:
         """True once the body has been closed (a read-out stream closes itself)."""
         return self._closed

@@ -28,7 +28,7 @@ async def _no_leaks() -> AsyncIterator[None]:
         # Let callbacks scheduled by closes run (one loop turn each, no waiting on time).
         for _ in range(3):
             await asyncio.sleep(0)
-        gc.collect()
+        gc.collect()  # so a leaked resource warns in the test that leaked it
         current = asyncio.current_task()
         leaked = [t for t in asyncio.all_tasks() - before if t is not current and not t.done()]
         assert not leaked, f"tasks left running: {leaked}"

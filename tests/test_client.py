@@ -384,3 +384,29 @@ async def test_no_hook_means_no_events(server: MockServer) -> None:
     async with Client(base_url=server.url, model="m") as client:
         response = await client.send(request)
         assert (await response.collect()).text == "x"
+
+
+async def test_per_call_cache_switch(server: MockServer) -> None:
+    from llmfast.layers import Cache, MemoryStore
+
+    async with Client(
+        base_url=server.url, model="m", layers=[Cache(store=MemoryStore())]
+    ) as client:
+        await client.chat("same", temperature=0)
+        await client.chat("same", temperature=0)  # a hit
+        await client.chat("same", temperature=0, cache="bypass")
+        await client.chat("same", temperature=0, cache="refresh")
+        await client.chat("same", temperature=0)  # a hit of the refreshed entry
+        async with client.stream("same", temperature=0, cache="bypass") as stream:
+            await stream.collect()
+        await client.embed("vector", cache="bypass")
+    assert server.request_count == 5
+
+
+async def test_router_cache_identity_names_routes_and_models(server: MockServer) -> None:
+    from llmfast.layers import backend_identity
+
+    one = llmfast.Router([llmfast.Route(llmfast.OpenAIBackend(server.url), model="a")])
+    two = llmfast.Router([llmfast.Route(llmfast.OpenAIBackend(server.url), model="b")])
+    assert backend_identity(one) != backend_identity(two)
+    assert server.url in backend_identity(one)

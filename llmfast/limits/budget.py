@@ -1,0 +1,114 @@
+"""Budgets: where the requests and tokens windows live (this process, or Redis).
+
+A budget answers one question atomically: may a request needing ``tokens`` go now?
+If so it records it and returns a ticket for later corrections; if not it records
+nothing and says how long to wait. The FIFO queue (``Admission``) does the waiting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from llmfast.limits.window import Entry, SlidingWindow
+
+__all__ = ["Budget", "Clock", "LocalBudget", "Ticket"]
+
+Clock = Callable[[], float]
+Ticket = object
+"""What a budget returns for an admission; passed back to ``Budget.correct``."""
+
+
+class Budget(Protocol):
+    """The shared state of the limits."""
+
+    request_limit: int | None
+    token_limit: int | None
+
+    async def reserve(self, tokens: int) -> tuple[float, Ticket]:
+        """``(0.0, ticket)`` when admitted now, else ``(seconds to wait, None)``."""
+        ...
+
+    async def correct(self, ticket: Ticket, delta: int) -> None:
+        """Charge (``delta > 0``) or refund (``delta < 0``) tokens of an admission."""
+        ...
+
+    async def pause(self, seconds: float) -> None:
+        """Admit nothing for ``seconds`` (shared by every user of the budget)."""
+        ...
+
+    @property
+    def available_requests(self) -> int | None:
+        """Requests that could go now (last known for a remote budget); None: no limit."""
+        ...
+
+    @property
+    def available_tokens(self) -> int | None:
+        """Tokens that could go now (last known for a remote budget); None: no limit."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections the budget opened."""
+        ...
+
+
+class LocalBudget:
+    """Requests and tokens sliding windows in this process, read with ``clock``."""
+
+    __slots__ = ("_clock", "_paused_until", "_requests", "_tokens", "request_limit", "token_limit")
+
+    def __init__(
+        self, *, requests: int | None, tokens: int | None, period: float, clock: Clock
+    ) -> None:
+        self.request_limit = requests
+        self.token_limit = tokens
+        self._requests = None if requests is None else SlidingWindow(requests, period)
+        self._tokens = None if tokens is None else SlidingWindow(tokens, period)
+        self._clock = clock
+        self._paused_until = float("-inf")
+
+    def reserve_now(self, tokens: int) -> tuple[float, Entry | None]:
+        """The synchronous ``reserve``."""
+        now = self._clock()
+        wait = self._paused_until - now
+        requests, window = self._requests, self._tokens
+        if requests is not None:
+            wait = max(wait, requests.wait(1, now))
+        if window is not None:
+            wait = max(wait, window.wait(tokens, now))
+        if wait > 0:
+            return wait, None
+        if requests is not None:
+            requests.add(1, now)
+        return 0.0, None if window is None else window.add(tokens, now)
+
+    async def reserve(self, tokens: int) -> tuple[float, Ticket]:
+        return self.reserve_now(tokens)
+
+    def correct_now(self, ticket: Ticket, delta: int) -> None:
+        """The synchronous ``correct``."""
+        if self._tokens is not None and type(ticket) is list:
+            self._tokens.correct(ticket, delta)
+
+    async def correct(self, ticket: Ticket, delta: int) -> None:
+        self.correct_now(ticket, delta)
+
+    async def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    @property
+    def available_requests(self) -> int | None:
+        window = self._requests
+        if window is None:
+            return None
+        return max(int(window.limit - window.used(self._clock())), 0)
+
+    @property
+    def available_tokens(self) -> int | None:
+        window = self._tokens
+        if window is None:
+            return None
+        return max(int(window.limit - window.used(self._clock())), 0)
+
+    async def aclose(self) -> None:
+        return None
