@@ -68,6 +68,7 @@ class AnthropicFormat(WireFormat):
     name = "anthropic"
     call_prefix = "toolu_mock"
     bad_event = b"event: content_block_delta\ndata: {not json}\n\n"
+    keepalive = b'event: ping\ndata: {"type": "ping"}\n\n'  # Anthropic's own keep-alive
     malformed_chat = b'{"id": "msg_malformed", "type": "message", "content": [}'
     PING = b'event: ping\ndata: {"type": "ping"}\n\n'
     STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'

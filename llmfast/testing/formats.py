@@ -122,6 +122,7 @@ class WireFormat:
     stream_type = "text/event-stream"
     call_prefix = "call_"
     bad_event = b"data: {not json}\n\n"
+    keepalive = b": keep-alive\n\n"  # what a stalled stream sends to look alive
     malformed_chat = b'{"id": "chatcmpl-malformed", "object": "chat.completion", "choices": [}'
     malformed_embeddings = b'{"object": "list", "data": [{"embedding": [0.1, }'
 

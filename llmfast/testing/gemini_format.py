@@ -66,6 +66,7 @@ class GeminiFormat(WireFormat):
 
     name = "gemini"
     bad_event = b"data: {not json}\r\n\r\n"
+    keepalive = b": keep-alive\r\n\r\n"
     malformed_chat = b'{"candidates": [{"content": {"parts": [{"text": '
     malformed_embeddings = b'{"embedding": {"values": [0.1, '
 

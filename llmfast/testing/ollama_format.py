@@ -41,6 +41,7 @@ class OllamaFormat(WireFormat):
     name = "ollama"
     stream_type = "application/x-ndjson"
     bad_event = b"{not json}\n"
+    keepalive = b"\n"  # a blank NDJSON line
     malformed_chat = b'{"model": "m", "message": {"role": "assistant", "content": '
     malformed_embeddings = b'{"model": "m", "embeddings": [[0.1, '
 

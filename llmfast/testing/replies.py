@@ -242,11 +242,29 @@ class Reply:
 
     @classmethod
     def stall(
-        cls, *, after_chunks: int = 0, delay: float = 0.0, headers: Mapping[str, str] | None = None
+        cls,
+        *,
+        after_chunks: int = 0,
+        keepalive: float = 0.0,
+        delay: float = 0.0,
+        headers: Mapping[str, str] | None = None,
     ) -> Reply:
-        """Stop answering (before headers or after `after_chunks` events) until close/hang-up."""
+        """Stop answering (before headers or after `after_chunks` events) until close/hang-up.
+
+        With `keepalive` > 0 a stalled stream sends the format's keep-alive (an SSE
+        comment, an Anthropic `ping` event, a blank NDJSON line) every `keepalive`
+        seconds: alive on the wire, but no events.
+        """
         _check_common(delay, after_chunks)
-        return cls("stall", after_chunks=after_chunks, delay=delay, headers=_header_items(headers))
+        if keepalive < 0:
+            raise ValueError("keepalive must be >= 0")
+        return cls(
+            "stall",
+            after_chunks=after_chunks,
+            token_delay=keepalive,
+            delay=delay,
+            headers=_header_items(headers),
+        )
 
     @classmethod
     def malformed(

@@ -391,6 +391,14 @@ class MockServer:
         else:  # reset or stall after some events
             await response.write(head)
             if kind == "stall":
+                interval = reply.token_delay  # a stall's keep-alive interval
+                if interval:
+                    while True:  # ended by close() or the client hanging up
+                        await self._park(interval)
+                        try:
+                            await response.write(fmt.keepalive)
+                        except ConnectionError:
+                            raise _Abort from None
                 await self._park()
             raise _Abort
         return response

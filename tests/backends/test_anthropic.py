@@ -499,3 +499,17 @@ async def test_server_tool_blocks_are_skipped(server: MockServer, client: Client
     assert stream.completion.tool_calls == []
     assert stream.completion.finish_reason == "pause_turn"  # not mapped: kept as sent
     assert stream.completion.usage == llmfast.Usage(5, 9, 14)
+
+
+async def test_pings_do_not_reset_the_idle_timeout() -> None:
+    async with MockServer() as server:
+        server.enqueue(Reply.stall(after_chunks=4, keepalive=0.05))
+        backend = AnthropicBackend(server.url_for("anthropic"), api_key="k", model="claude")
+        timeouts = llmfast.Timeouts(idle=0.3, read=5)
+        async with llmfast.Client(backend, timeouts=timeouts) as client:
+            with pytest.raises(llmfast.LLMFastError) as caught:
+                async with client.stream("a b c d e") as stream:
+                    await stream.collect()
+            assert client._pool.connections_in_use() == 0
+    error = caught.value.__cause__ or caught.value
+    assert type(error) is llmfast.IdleTimeout

@@ -330,3 +330,28 @@ async def test_a_per_call_timeout_keeps_the_connect_timeout(server: MockServer) 
         assert (per_call.total, per_call.sock_connect, per_call.sock_read) == (0.5, 3.0, 100.0)
         server.enqueue(Reply.text("ok", delay=0.01))
         assert (await client.chat("hi", timeout=5)).text == "ok"
+
+
+async def test_keep_alive_comments_do_not_hold_a_dead_stream_open(server: MockServer) -> None:
+    server.enqueue(Reply.stall(after_chunks=2, keepalive=0.05))
+    timeouts = Timeouts(idle=0.3, read=5)
+    async with Client(base_url=server.url, model="m", timeouts=timeouts) as client:
+        started = time.monotonic()
+        with pytest.raises(llmfast.StreamInterruptedError) as caught:
+            async with client.stream("x y z") as stream:
+                await stream.collect()
+        assert 0.3 <= time.monotonic() - started < 0.3 + SLACK + 0.1
+        assert client._pool.connections_in_use() == 0
+    assert type(caught.value.__cause__) is llmfast.IdleTimeout
+
+
+async def test_keep_alives_defeat_the_read_timeout_but_not_the_deadline(
+    server: MockServer,
+) -> None:
+    server.enqueue(Reply.stall(after_chunks=2, keepalive=0.05))
+    timeouts = Timeouts(idle=None, read=0.2)
+    async with Client(base_url=server.url, model="m", timeouts=timeouts) as client:
+        with pytest.raises(llmfast.StreamInterruptedError) as caught:
+            async with client.stream("x y z", timeout=0.6) as stream:
+                await stream.collect()
+    assert type(caught.value.__cause__) is llmfast.DeadlineExceeded
