@@ -8,10 +8,6 @@ with full jitter.
 
 from __future__ import annotations
 
-import email.utils
-import math
-import re
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +25,7 @@ from llmfast.errors import (
     StreamEventError,
     StreamTruncatedError,
 )
+from llmfast.limits.headers import parse_rate_limit_headers
 
 __all__ = ["RETRY_STATUSES", "RetryPolicy", "reset_after"]
 
@@ -45,8 +42,6 @@ _RETRYABLE_TRANSPORT = (
     StreamTruncatedError,
 )
 _RETRYABLE_EVENT_WORDS = ("overloaded", "rate_limit", "server_error", "api_error", "unavailable")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
 @dataclass(frozen=True)
@@ -118,72 +113,8 @@ def _retryable_event(error: StreamEventError, statuses: frozenset[int]) -> bool:
     return isinstance(payload, str) and "overloaded" in payload.lower()
 
 
-def parse_duration(text: str) -> float | None:
-    """Seconds in an OpenAI-style duration (``"1s"``, ``"6m0s"``, ``"20ms"``, ``"1h2m"``)."""
-    text = text.strip()
-    if not text:
-        return None
-    total = 0.0
-    position = 0
-    for match in _DURATION.finditer(text):
-        if match.start() != position:
-            return None
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        position = match.end()
-    if position != len(text):
-        try:
-            return max(float(text), 0.0)  # a bare number of seconds
-        except ValueError:
-            return None
-    return total
-
-
-def _parse_instant(text: str, now: float) -> float | None:
-    """Seconds from ``now`` (epoch) until an RFC 3339 or HTTP date; None if unparseable."""
-    from datetime import datetime
-
-    try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-    if when.tzinfo is None:
-        return None
-    return max(when.timestamp() - now, 0.0)
-
-
 def reset_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds until the exhausted rate-limit window resets, from provider headers.
-
-    Reads OpenAI's ``x-ratelimit-reset-{requests,tokens}`` (durations) and Anthropic's
-    ``anthropic-ratelimit-*-reset`` (timestamps). When a ``remaining`` header shows
-    which limit is exhausted, its reset counts; otherwise the longest reset does.
-    """
-    current = time.time() if now is None else now
-    resets: dict[str, float] = {}
-    for kind in ("requests", "tokens"):
-        raw = headers.get(f"x-ratelimit-reset-{kind}")
-        value = parse_duration(raw) if raw is not None else None
-        if value is not None:
-            resets[f"x-ratelimit-remaining-{kind}"] = value
-    for kind in ("requests", "tokens", "input-tokens", "output-tokens"):
-        raw = headers.get(f"anthropic-ratelimit-{kind}-reset")
-        value = _parse_instant(raw, current) if raw is not None else None
-        if value is not None:
-            resets[f"anthropic-ratelimit-{kind}-remaining"] = value
-    if not resets:
-        return None
-    exhausted = [wait for name, wait in resets.items() if _is_zero(headers.get(name))]
-    chosen = max(exhausted or resets.values())
-    return chosen if math.isfinite(chosen) else None
-
-
-def _is_zero(value: str | None) -> bool:
-    if value is None:
-        return False
-    try:
-        return float(value) <= 0
-    except ValueError:
-        return False
+    """Seconds until the exhausted rate-limit window resets, from the providers'
+    headers (OpenAI's ``x-ratelimit-*``, Anthropic's ``anthropic-ratelimit-*``)."""
+    parsed = parse_rate_limit_headers(headers, now)
+    return None if parsed is None else parsed.exhausted_reset()

@@ -14,7 +14,8 @@ import llmfast
 from llmfast import Client
 from llmfast.layers import Retry, RetryPolicy
 from llmfast.layers.retry import set_testing
-from llmfast.layers.retry_policy import parse_duration, reset_after
+from llmfast.layers.retry_policy import reset_after
+from llmfast.limits.headers import parse_duration
 from llmfast.testing import MockServer, Reply
 from tests.fakeclock import FakeClock
 
