@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from llmfast.backends.base import Backend
 from llmfast.errors import ClientClosedError, ConfigurationError
-from llmfast.events import EventHook
+from llmfast.events import EventHook, call_summary, emit
 from llmfast.pool import HTTPPool, PoolConfig, Timeouts
 from llmfast.stream import ChatStream
 from llmfast.transport import Layer, Request, Response, Transport
@@ -199,6 +199,9 @@ class Client:
             on_event=self.on_event,
             context=None if cache is None else {"cache": cache},
         )
+        if request.on_event is not None:
+            observed: ChatCompletion = await self._observed(request)
+            return observed
         response = await self._send(request)
         result: ChatCompletion = await response.collect()
         return result
@@ -262,6 +265,9 @@ class Client:
             on_event=self.on_event,
             context=None if cache is None else {"cache": cache},
         )
+        if request.on_event is not None:
+            observed: EmbeddingResponse = await self._observed(request)
+            return observed
         response = await self._send(request)
         result: EmbeddingResponse = await response.collect()
         return result
@@ -275,6 +281,23 @@ class Client:
         return await self._send(request)
 
     # --- helpers ---------------------------------------------------------------
+
+    async def _observed(self, request: Request) -> Any:
+        """Send and collect, reporting the call's ``done`` event (only with a hook)."""
+        started = time.monotonic()
+        try:
+            response = await self._send(request)
+            result = await response.collect()
+        except BaseException as exc:
+            emit(request, "done", time.monotonic() - started, **call_summary(request, exc))
+            raise
+        emit(
+            request,
+            "done",
+            time.monotonic() - started,
+            **call_summary(request, None, getattr(result, "usage", None)),
+        )
+        return result
 
     def _deadline(self, timeout: float | None) -> float | None:
         total = self._total if timeout is None else timeout

@@ -8,7 +8,7 @@ Event names used by llmfast's layers (``data`` keys in brackets):
 
 =====================  =====================================================
 ``attempt``            an attempt is about to be sent [attempt]
-``attempt.failed``     an attempt failed [attempt, error, retryable]
+``attempt.failed``     an attempt failed (elapsed: its duration) [attempt, error, retryable]
 ``retry``              sleeping before the next attempt [attempt, delay, reason]
 ``ratelimit.wait``     time spent queued in a limiter [queue_length]
 ``cache.hit``          served from the cache [key]
@@ -18,8 +18,10 @@ Event names used by llmfast's layers (``data`` keys in brackets):
 ``coalesce.join``      joined an identical call already in flight [key]
 ``breaker.state``      a circuit breaker changed state [backend, state]
 ``fallback``           moving on to another backend [backend, error]
-``first_chunk``        the first chunk reached the caller
-``done``               the call finished [outcome]
+``first_chunk``        the first chunk reached the caller (elapsed: since the call began)
+``done``               the call ended (elapsed: its wall time) [kind, model, stream,
+                       outcome ("ok", "closed" or the error's class), prompt_tokens,
+                       completion_tokens; streams also chunks and max_gap]
 =====================  =====================================================
 """
 
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from llmfast.transport import Request
 
-__all__ = ["Event", "EventHook", "emit"]
+__all__ = ["Event", "EventHook", "call_summary", "emit"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +67,19 @@ def emit(request: Request, name: str, elapsed: float | None = None, **data: Any)
     hook = request.on_event
     if hook is not None:
         hook(Event(name, request, elapsed, data))
+
+
+def call_summary(
+    request: Request, error: BaseException | None, usage: Any = None, outcome: str | None = None
+) -> dict[str, Any]:
+    """The ``data`` of a ``done`` event: what was called and how it ended."""
+    if outcome is None:
+        outcome = "ok" if error is None else type(error).__name__
+    return {
+        "kind": request.kind,
+        "model": request.body.model,
+        "stream": request.stream,
+        "outcome": outcome,
+        "prompt_tokens": getattr(usage, "prompt_tokens", None),
+        "completion_tokens": getattr(usage, "completion_tokens", None),
+    }

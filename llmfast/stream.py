@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 
 from llmfast.accumulate import ChatAccumulator
 from llmfast.errors import LLMFastError, StreamConsumedError, StreamInterruptedError
+from llmfast.events import call_summary, emit
 from llmfast.transport import Request, Response
 from llmfast.types import ChatCompletion, ChatCompletionChunk
 
@@ -31,9 +33,11 @@ class ChatStream:
     """
 
     __slots__ = (
+        "_began",
         "_chunks",
         "_completion",
         "_finished",
+        "_reported",
         "_request",
         "_response",
         "_send",
@@ -48,6 +52,8 @@ class ChatStream:
         self._completion: ChatCompletion | None = None
         self._finished = False
         self._started = False
+        self._reported = False
+        self._began = 0.0
 
     async def __aenter__(self) -> ChatStream:
         await self.start()
@@ -63,8 +69,17 @@ class ChatStream:
 
     async def start(self) -> None:
         """Send the request and wait for the response headers (done by ``async with``)."""
-        if self._response is None:
+        if self._response is not None:
+            return
+        if self._request.on_event is None:
             self._response = await self._send(self._request)
+            return
+        self._began = time.monotonic()
+        try:
+            self._response = await self._send(self._request)
+        except BaseException as exc:
+            self._report(exc)
+            raise
 
     @property
     def response(self) -> Response:
@@ -77,6 +92,8 @@ class ChatStream:
         if self._started:
             raise StreamConsumedError("the stream can be iterated only once")
         self._started = True
+        if self._request.on_event is not None:
+            return self._iterate_observed(self.response)
         return self._iterate(self.response)
 
     async def _iterate(self, response: Response) -> AsyncIterator[ChatCompletionChunk]:
@@ -86,14 +103,63 @@ class ChatStream:
                 append(chunk)
                 yield chunk
         except LLMFastError as exc:
-            if self._chunks and not isinstance(exc, StreamInterruptedError):
-                raise StreamInterruptedError(
-                    f"the stream failed after {len(self._chunks)} chunks: {exc}",
-                    partial=self._accumulate(),
-                    chunks=self._chunks,
-                ) from exc
-            raise
+            raise self._interrupted(exc) from exc
         self._finished = True
+
+    async def _iterate_observed(self, response: Response) -> AsyncIterator[ChatCompletionChunk]:
+        """``_iterate``, timing the first chunk and the gaps, reporting ``done``."""
+        request = self._request
+        append = self._chunks.append
+        clock = time.monotonic
+        last = 0.0
+        max_gap = 0.0
+        error: BaseException | None = None
+        try:
+            async for chunk in response:
+                now = clock()
+                if last:
+                    max_gap = max(max_gap, now - last)
+                else:
+                    emit(request, "first_chunk", now - self._began)
+                last = now
+                append(chunk)
+                yield chunk
+            self._finished = True
+        except LLMFastError as exc:
+            error = self._interrupted(exc)
+            raise error from exc
+        except BaseException as exc:
+            error = None if isinstance(exc, GeneratorExit) else exc  # GeneratorExit: closed
+            raise
+        finally:
+            self._report(error, max_gap=max_gap)
+
+    def _interrupted(self, exc: LLMFastError) -> LLMFastError:
+        """``exc``, or a ``StreamInterruptedError`` carrying what arrived before it."""
+        if not self._chunks or isinstance(exc, StreamInterruptedError):
+            return exc
+        return StreamInterruptedError(
+            f"the stream failed after {len(self._chunks)} chunks: {exc}",
+            partial=self._accumulate(),
+            chunks=self._chunks,
+        )
+
+    def _report(self, error: BaseException | None, *, max_gap: float = 0.0) -> None:
+        """Report the ``done`` event once (only called when there is a hook)."""
+        if self._reported:
+            return
+        self._reported = True
+        usage = next((c.usage for c in reversed(self._chunks) if c.usage is not None), None)
+        outcome = None if error is not None or self._finished else "closed"
+        summary = call_summary(self._request, error, usage, outcome)
+        emit(
+            self._request,
+            "done",
+            time.monotonic() - self._began,
+            **summary,
+            chunks=len(self._chunks),
+            max_gap=max_gap,
+        )
 
     async def text_deltas(self) -> AsyncIterator[str]:
         """The text of choice 0 as it arrives, one fragment at a time."""
@@ -138,6 +204,8 @@ class ChatStream:
         """Release the connection; safe to call more than once."""
         if self._response is not None:
             await self._response.aclose()
+            if self._request.on_event is not None and not self._started:
+                self._report(None)  # opened but never read: closed
 
     def __repr__(self) -> str:
         return f"<ChatStream {self._request!r} chunks={len(self._chunks)}>"

@@ -370,11 +370,12 @@ async def test_layers_report_events_to_the_clients_hook(server: MockServer) -> N
         async with client.stream("two") as stream:
             await stream.collect()
         await client.embed("three")
-    assert [(e.name, e.elapsed, dict(e.data)) for e in seen] == [
+    custom = [e for e in seen if e.name == "custom"]
+    assert [(e.name, e.elapsed, dict(e.data)) for e in custom] == [
         ("custom", 0.5, {"note": "hello"})
     ] * 3
-    assert [e.request.kind for e in seen] == ["chat", "chat", "embed"]
-    assert seen[1].request.stream
+    assert [e.request.kind for e in custom] == ["chat", "chat", "embed"]
+    assert custom[1].request.stream
 
 
 async def test_no_hook_means_no_events(server: MockServer) -> None:
@@ -410,3 +411,45 @@ async def test_router_cache_identity_names_routes_and_models(server: MockServer)
     two = llmfast.Router([llmfast.Route(llmfast.OpenAIBackend(server.url), model="b")])
     assert backend_identity(one) != backend_identity(two)
     assert server.url in backend_identity(one)
+
+
+async def test_calls_report_done_with_their_timing(server: MockServer) -> None:
+    seen: list[llmfast.Event] = []
+    async with Client(base_url=server.url, model="m", on_event=seen.append) as client:
+        await client.chat("one two")
+        server.enqueue(Reply.text("a b c", token_delay=0.01))
+        async with client.stream("x") as stream:
+            await stream.collect()
+        async with client.stream("early") as stream:
+            async for _ in stream:
+                break
+        server.enqueue(Reply.error(500))
+        with pytest.raises(llmfast.ServerError):
+            await client.chat("fails")
+        await client.embed("vec")
+    done = [e for e in seen if e.name == "done"]
+    assert [(e.data["kind"], e.data["stream"], e.data["outcome"]) for e in done] == [
+        ("chat", False, "ok"),
+        ("chat", True, "ok"),
+        ("chat", True, "closed"),
+        ("chat", False, "ServerError"),
+        ("embed", False, "ok"),
+    ]
+    assert done[0].data["completion_tokens"] == 2
+    assert done[1].data["chunks"] == 6  # role, three words, finish, usage
+    assert done[1].data["max_gap"] >= 0.01
+    assert done[1].elapsed is not None
+    assert done[1].elapsed >= 0.02
+    (first, _) = [e for e in seen if e.name == "first_chunk"]
+    assert first.elapsed is not None
+    assert 0 < first.elapsed <= done[1].elapsed
+
+
+async def test_a_stream_that_fails_to_start_reports_done(server: MockServer) -> None:
+    seen: list[llmfast.Event] = []
+    server.enqueue(Reply.error(429))
+    async with Client(base_url=server.url, model="m", on_event=seen.append) as client:
+        with pytest.raises(llmfast.RateLimitError):
+            async with client.stream("x"):
+                pass
+    assert [(e.name, e.data["outcome"]) for e in seen] == [("done", "RateLimitError")]

@@ -94,18 +94,22 @@ class RetryLayer(TransportLayer):
         return f"Retry(max_attempts={self.policy.max_attempts})"
 
     async def send(self, request: Request, /) -> Response:
-        attempts = _Attempts(self.config.clock())
+        clock = self.config.clock
+        attempts = _Attempts(clock())
         while True:
             attempts.count += 1
             if request.on_event is not None:
                 emit(request, "attempt", attempt=attempts.count)
+            began = clock()
             try:
                 # A stream is committed at its first chunk; failures before it retry.
                 return await commit_first_chunk(await self.inner.send(request))
             except Exception as exc:
-                await self._wait_or_raise(request, attempts, exc)
+                await self._wait_or_raise(request, attempts, exc, clock() - began)
 
-    async def _wait_or_raise(self, request: Request, attempts: _Attempts, error: Exception) -> None:
+    async def _wait_or_raise(
+        self, request: Request, attempts: _Attempts, error: Exception, took: float
+    ) -> None:
         """Sleep before the next attempt, or re-raise ``error`` if there is none."""
         policy = self.policy
         retryable = policy.is_retryable(error)
@@ -113,6 +117,7 @@ class RetryLayer(TransportLayer):
             emit(
                 request,
                 "attempt.failed",
+                took,
                 attempt=attempts.count,
                 error=type(error).__name__,
                 retryable=retryable,
