@@ -160,7 +160,9 @@ async def test_the_wait_event_reports_the_queue_length(
 ) -> None:
     async with Harness(server, clock, rpm=1, period=5) as h:
         await asyncio.gather(*(h.client.chat(f"call {i}") for i in range(3)))
-        reported = [(e.elapsed, e.data["queue_length"]) for e in h.events]
+        reported = [
+            (e.elapsed, e.data["queue_length"]) for e in h.events if e.name == "ratelimit.wait"
+        ]
         assert reported == [(0.0, 0), (5.0, 1), (10.0, 0)]
 
 
