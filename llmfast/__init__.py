@@ -112,6 +112,9 @@ _LAZY = {
     "OllamaBackend": "llmfast.backends.ollama",
     "Route": "llmfast.router",
     "Router": "llmfast.router",
+    "SyncClient": "llmfast.sync",
+    "Batch": "llmfast.batch",
+    "BatchResult": "llmfast.batch",
     "backend_for": "llmfast.providers",
 }
 
@@ -120,8 +123,10 @@ if TYPE_CHECKING:
     from llmfast.backends.gemini import GeminiBackend
     from llmfast.backends.ndjson import NDJSONDecoder
     from llmfast.backends.ollama import OllamaBackend
+    from llmfast.batch import Batch, BatchResult
     from llmfast.providers import backend_for
     from llmfast.router import Route, Router
+    from llmfast.sync import SyncClient
 
 
 def __getattr__(name: str) -> Any:
@@ -140,6 +145,8 @@ __all__ = [
     "AuthenticationError",
     "Backend",
     "BadRequestError",
+    "Batch",
+    "BatchResult",
     "ChatAccumulator",
     "ChatCompletion",
     "ChatCompletionChunk",
@@ -206,6 +213,7 @@ __all__ = [
     "StreamEventError",
     "StreamInterruptedError",
     "StreamTruncatedError",
+    "SyncClient",
     "SystemMessage",
     "TextPart",
     "Timeout",

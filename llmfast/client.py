@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
@@ -26,6 +26,7 @@ from llmfast.types import (
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from llmfast.batch import Batch, BatchItem
     from llmfast.layers.cache import CacheMode
 
 __all__ = ["ChatParams", "Client"]
@@ -271,6 +272,45 @@ class Client:
         response = await self._send(request)
         result: EmbeddingResponse = await response.collect()
         return result
+
+    def map(
+        self,
+        requests: Iterable[BatchItem] | AsyncIterable[BatchItem],
+        /,
+        *,
+        concurrency: int = 16,
+        ordered: bool = True,
+        stop_on_error: bool = False,
+        checkpoint: str | os.PathLike[str] | None = None,
+        fsync: bool = True,
+        progress: bool | None = None,
+        total: int | None = None,
+        model: str | None = None,
+        **params: Unpack[ChatParams],
+    ) -> Batch:
+        """Run ``chat`` over many requests, ``concurrency`` at a time, through every layer.
+
+        ``async for result in client.map(...)`` gives a ``BatchResult`` per item (input
+        order unless ``ordered=False``); ``await client.map(...)`` gives the list. A failed
+        item's error is its result. ``checkpoint=path`` makes the batch resumable after a
+        crash. See ``docs/sync-and-batch.md``.
+        """
+        from llmfast.batch import Batch  # on first use: keeps `import llmfast` fast
+
+        self._check_open()
+        return Batch(
+            self,
+            requests,
+            concurrency=concurrency,
+            ordered=ordered,
+            stop_on_error=stop_on_error,
+            checkpoint=checkpoint,
+            fsync=fsync,
+            progress=progress,
+            total=total,
+            model=model,
+            **params,
+        )
 
     async def send(self, request: Request) -> Response:
         """Send a prepared :class:`Request` through the layers; returns the ``Response``,

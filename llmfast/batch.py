@@ -1,0 +1,432 @@
+"""The batch runner behind ``client.map(...)``: many chat requests, bounded concurrency,
+results in order, failures captured, a progress bar and a resumable checkpoint.
+
+::
+
+    async with client.map(prompts, concurrency=32, checkpoint="run.jsonl") as batch:
+        async for result in batch:            # input order (ordered=False: as they finish)
+            print(result.index, result.text if result.ok else result.error)
+
+    results = await client.map(prompts)       # or everything at once, as a list
+
+The input is read lazily, so it may be a generator over millions of items: at most
+``concurrency`` requests run at once, and in ordered mode at most ``4 * concurrency``
+items are started ahead of the oldest one not yet handed out (out-of-order completions
+wait in that window).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import sys
+from collections import deque
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Generator,
+    Iterable,
+    Mapping,
+    Sequence,
+    Sized,
+)
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from llmfast.checkpoint import Checkpoint, CheckpointError, ErrorInfo, Record, request_hash
+from llmfast.errors import ClientClosedError, ConfigurationError
+from llmfast.types import ChatCompletion, ChatRequest, MessageLike
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from llmfast.client import ChatParams, Client
+
+__all__ = ["Batch", "BatchItem", "BatchResult", "CheckpointError", "run_batch", "to_chat_request"]
+
+BatchItem = str | Sequence[MessageLike] | ChatRequest | Mapping[str, Any]
+"""One request of a batch: a prompt string (one user message), a list of messages, a
+whole ``ChatRequest``, or a dict of ``client.chat`` keywords with ``messages`` — or with
+``prompt`` (a user message) and an optional ``system`` message instead — and optionally
+``model``."""
+
+ORDERED_WINDOW = 4
+"""In ordered mode, how many times ``concurrency`` items may be started ahead of the
+oldest item not yet handed out."""
+
+_END: Any = object()
+NO_MODEL = 'no model: give one to the batch or the Client, or put "model" in the item'
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """The outcome of one batch item: a ``completion`` or an ``error``.
+
+    Attributes:
+        index: the item's position in the input (0-based).
+        request_hash: a stable hash of the normalized request (as in the checkpoint).
+        request: the request that was (or, when ``resumed``, had been) sent.
+        completion: the result, or ``None`` when the item failed.
+        error: the exception the item failed with, or ``None``.
+        resumed: True when the result was read back from the checkpoint.
+    """
+
+    index: int
+    request_hash: str
+    request: ChatRequest
+    completion: ChatCompletion | None = None
+    error: Exception | None = None
+    resumed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when the item succeeded."""
+        return self.error is None
+
+    @property
+    def text(self) -> str | None:
+        """The completion's text (choice 0), or ``None`` when it failed."""
+        return None if self.completion is None else self.completion.text
+
+
+def run_batch(
+    client: Client,
+    requests: Iterable[BatchItem] | AsyncIterable[BatchItem],
+    *,
+    concurrency: int = 16,
+    ordered: bool = True,
+    stop_on_error: bool = False,
+    checkpoint: str | os.PathLike[str] | None = None,
+    fsync: bool = True,
+    progress: bool | None = None,
+    total: int | None = None,
+    model: str | None = None,
+    **params: Unpack[ChatParams],
+) -> Batch:
+    """Run ``client.chat`` over every item; see :class:`Batch` for the arguments."""
+    return Batch(
+        client,
+        requests,
+        concurrency=concurrency,
+        ordered=ordered,
+        stop_on_error=stop_on_error,
+        checkpoint=checkpoint,
+        fsync=fsync,
+        progress=progress,
+        total=total,
+        model=model,
+        **params,
+    )
+
+
+class Batch:
+    """A batch of chat requests, run when iterated (``async for``) or awaited (a list).
+
+    Args:
+        client: the client whose layers (retry, rate limit, cache...) every call goes through.
+        requests: any iterable or async iterable of :data:`BatchItem`, read lazily.
+        concurrency: the most requests in flight at once.
+        ordered: hand results out in input order (default) or as they finish.
+        stop_on_error: raise the first item's error (after recording it) and cancel the
+            rest, instead of capturing it as that item's result.
+        checkpoint: a JSON Lines file recording every finished item. Re-running with
+            the same file skips the items that succeeded (their results are handed out
+            again, with ``resumed=True``) and runs the rest, failed ones included.
+        fsync: make each record durable before its result is handed out (see
+            :class:`llmfast.checkpoint.Checkpoint`).
+        progress: show a ``tqdm`` progress bar (done, failed, rate, tokens). ``None``
+            (default): when ``tqdm`` is installed and stderr is a terminal or a notebook.
+        total: the number of items, for the progress bar (default: ``len(requests)``
+            when it has one).
+        model, **params: defaults for every item that is not a ``ChatRequest``
+            (``client.chat`` keywords such as ``max_tokens``); a dict item overrides them.
+
+    Use ``async with`` when you may stop early: leaving the block cancels the calls in
+    flight. A ``Batch`` runs once.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        requests: Iterable[BatchItem] | AsyncIterable[BatchItem],
+        *,
+        concurrency: int = 16,
+        ordered: bool = True,
+        stop_on_error: bool = False,
+        checkpoint: str | os.PathLike[str] | None = None,
+        fsync: bool = True,
+        progress: bool | None = None,
+        total: int | None = None,
+        model: str | None = None,
+        **params: Unpack[ChatParams],
+    ) -> None:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ConfigurationError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+        if isinstance(requests, (str, bytes, Mapping, ChatRequest)):
+            raise ConfigurationError("requests must be an iterable of items, not a single item")
+        self._client = client
+        self._requests = requests
+        self.concurrency = concurrency
+        self.ordered = ordered
+        self.stop_on_error = stop_on_error
+        self.checkpoint = None if checkpoint is None else os.fspath(checkpoint)
+        self.fsync = fsync
+        self.progress = _progress_wanted(progress)
+        if total is None and isinstance(requests, Sized):
+            total = len(requests)
+        self.total = total
+        self._defaults: dict[str, Any] = {"model": model or client.model, **params}
+        self._agen: AsyncGenerator[BatchResult, None] | None = None
+        self.succeeded = 0
+        """Items that succeeded in this run."""
+        self.failed = 0
+        """Items that failed in this run."""
+        self.resumed = 0
+        """Items whose result was read back from the checkpoint."""
+        self.tokens = 0
+        """Total tokens used by this run's successful items (from their usage)."""
+
+    # --- running ---------------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[BatchResult]:
+        if self._agen is not None:
+            raise RuntimeError("a Batch runs only once")
+        self._agen = self._run()
+        return self._agen
+
+    def __await__(self) -> Generator[Any, None, list[BatchResult]]:
+        return self._collect().__await__()
+
+    async def _collect(self) -> list[BatchResult]:
+        async with self:
+            return [result async for result in self]
+
+    async def __aenter__(self) -> Batch:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop: cancel the calls in flight and close the checkpoint (finished items
+        stay recorded). Safe to call more than once."""
+        agen = self._agen
+        if agen is not None:
+            await agen.aclose()
+
+    async def _run(self) -> AsyncGenerator[BatchResult, None]:
+        concurrency, ordered = self.concurrency, self.ordered
+        window = concurrency * ORDERED_WINDOW if ordered else concurrency
+        checkpoint = None
+        if self.checkpoint is not None:
+            checkpoint = Checkpoint(self.checkpoint, fsync=self.fsync)
+            checkpoint.open()
+        bar = _open_bar(self.total, checkpoint.succeeded if checkpoint else 0, self.progress)
+        requests = self._requests
+        sync_source = None if isinstance(requests, AsyncIterable) else iter(requests)
+        async_source = None if sync_source is not None else aiter(requests)  # type: ignore[arg-type]
+        running: set[asyncio.Task[BatchResult]] = set()
+        finished: deque[asyncio.Task[BatchResult]] = deque()  # done, not yet looked at
+        wakeup = asyncio.Event()
+        waiting: dict[int, BatchResult] = {}  # ordered: finished, not yet their turn
+        ready: deque[BatchResult] = deque()  # unordered: finished, not yet handed out
+
+        def on_done(task: asyncio.Task[BatchResult]) -> None:
+            finished.append(task)
+            wakeup.set()
+
+        def deliver(result: BatchResult) -> None:
+            if ordered:
+                waiting[result.index] = result
+            else:
+                ready.append(result)
+
+        started = handed_out = 0
+        exhausted = False
+        try:
+            while True:
+                while (
+                    not exhausted and len(running) < concurrency and started - handed_out < window
+                ):
+                    if sync_source is not None:
+                        item = next(sync_source, _END)
+                    else:
+                        item = await anext(async_source, _END)  # type: ignore[arg-type]
+                    if item is _END:
+                        exhausted = True
+                        break
+                    index, started = started, started + 1
+                    request = to_chat_request(item, self._defaults, index)
+                    key = request_hash(request)
+                    record = None if checkpoint is None else checkpoint.find(index, key)
+                    if record is not None and record.completion is not None:
+                        self.resumed += 1
+                        deliver(BatchResult(index, key, request, record.completion, resumed=True))
+                    else:
+                        task = asyncio.ensure_future(self._one(index, request, key, checkpoint))
+                        task.add_done_callback(on_done)
+                        running.add(task)
+                if ordered:
+                    while handed_out in waiting:
+                        handed_out += 1
+                        yield waiting.pop(handed_out - 1)
+                else:
+                    while ready:
+                        handed_out += 1
+                        yield ready.popleft()
+                if not running:
+                    if exhausted and not waiting and not ready:
+                        return
+                    continue
+                if not finished:
+                    wakeup.clear()
+                    await wakeup.wait()
+                while finished:
+                    task = finished.popleft()
+                    running.discard(task)
+                    result = task.result()
+                    self._count(result, bar)
+                    if result.error is not None and self.stop_on_error:
+                        raise result.error
+                    deliver(result)
+        finally:
+            left = running.union(finished)
+            for task in left:
+                task.cancel()
+            if left:  # also retrieves the exceptions of tasks that failed meanwhile
+                await asyncio.gather(*left, return_exceptions=True)
+            if checkpoint is not None:
+                await checkpoint.close()
+            if bar is not None:
+                bar.close()
+
+    async def _one(
+        self, index: int, request: ChatRequest, key: str, checkpoint: Checkpoint | None
+    ) -> BatchResult:
+        try:
+            completion = await self._client.chat(request)
+        except ClientClosedError:
+            raise
+        except Exception as exc:
+            if hasattr(exc, "add_note"):
+                exc.add_note(f"batch item {index}")
+            result = BatchResult(index, key, request, error=exc)
+            record = Record(index, key, error=ErrorInfo.of(exc))
+        else:
+            result = BatchResult(index, key, request, completion)
+            record = Record(index, key, completion=completion)
+        if checkpoint is not None:
+            checkpoint.write(record)
+            await checkpoint.sync()
+        return result
+
+    def _count(self, result: BatchResult, bar: Any) -> None:
+        completion = result.completion
+        if completion is None:
+            self.failed += 1
+        else:
+            self.succeeded += 1
+            usage = completion.usage
+            if usage is not None:
+                self.tokens += usage.total_tokens
+        if bar is not None:
+            bar.set_postfix_str(f"failed={self.failed} tokens={self.tokens:,}", refresh=False)
+            bar.update(1)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Batch concurrency={self.concurrency} succeeded={self.succeeded} "
+            f"failed={self.failed} resumed={self.resumed}>"
+        )
+
+
+# --- items -------------------------------------------------------------------------
+
+
+def _check_struct() -> type[msgspec.Struct]:
+    """A struct with ``ChatRequest``'s fields and types (messages and tools loosened),
+    used to validate dict items with clear messages."""
+    fields = []
+    for field in msgspec.structs.fields(ChatRequest):
+        kind = Any if field.name in ("messages", "tools") else field.type
+        fields.append((field.name, kind) if field.required else (field.name, kind, None))
+    return msgspec.defstruct("ChatRequest", fields, kw_only=True, forbid_unknown_fields=True)
+
+
+_CHECK = _check_struct()
+
+
+def to_chat_request(item: BatchItem, defaults: Mapping[str, Any], index: int) -> ChatRequest:
+    """Normalize one batch item into a ``ChatRequest`` (``defaults``: ``model`` and
+    ``client.chat`` keywords); raises ``ConfigurationError`` naming the item."""
+    if type(item) is ChatRequest:
+        return item
+    if isinstance(item, str):
+        fields: dict[str, Any] = {**defaults, "messages": [{"role": "user", "content": item}]}
+    elif isinstance(item, Mapping):
+        fields = {**defaults, **item}
+        if "prompt" in fields or "system" in fields:
+            prompt, system = fields.pop("prompt", None), fields.pop("system", None)
+            if "messages" in fields:
+                raise ConfigurationError(f"item {index}: give either prompt or messages, not both")
+            if not isinstance(prompt, str) or not isinstance(system, (str, type(None))):
+                raise ConfigurationError(f"item {index}: prompt (and system) must be strings")
+            head: list[Any] = [] if system is None else [{"role": "system", "content": system}]
+            fields["messages"] = [*head, {"role": "user", "content": prompt}]
+        elif "messages" not in fields:
+            raise ConfigurationError(f'item {index}: needs "messages" or "prompt"')
+    elif isinstance(item, Sequence) and not isinstance(item, bytes):
+        fields = {**defaults, "messages": item}
+    else:
+        raise ConfigurationError(
+            f"item {index}: expected a prompt string, a list of messages, a ChatRequest or "
+            f"a dict, got {type(item).__name__}"
+        )
+    if not fields.get("model"):
+        raise ConfigurationError(f"item {index}: {NO_MODEL}")
+    messages = fields["messages"]
+    if (
+        not isinstance(messages, Sequence)
+        or isinstance(messages, str)
+        or not messages
+        or not all(isinstance(m, msgspec.Struct) or "role" in m for m in messages)
+    ):
+        raise ConfigurationError(
+            f"item {index}: messages must be a non-empty list of messages with a role"
+        )
+    try:
+        checked = msgspec.convert(fields, _CHECK)
+    except msgspec.ValidationError as exc:
+        raise ConfigurationError(f"item {index}: {exc}") from None
+    return ChatRequest(**msgspec.structs.asdict(checked))
+
+
+# --- progress ----------------------------------------------------------------------
+
+
+def _progress_wanted(progress: bool | None) -> bool:
+    installed = importlib.util.find_spec("tqdm") is not None
+    if progress is None:
+        interactive = "ipykernel" in sys.modules or (sys.stderr is not None and sys.stderr.isatty())
+        return installed and interactive
+    if progress and not installed:
+        raise ConfigurationError("progress=True needs tqdm: pip install 'llmfast[progress]'")
+    return progress
+
+
+def _open_bar(total: int | None, initial: int, wanted: bool) -> Any:
+    if not wanted:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="req", desc="llmfast", dynamic_ncols=True)

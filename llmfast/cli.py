@@ -1,0 +1,334 @@
+"""The ``llmfast`` command: ``chat``, ``batch`` and ``serve-mock``.
+
+::
+
+    llmfast chat "Say hello"                       # streams the answer
+    echo "Say hello" | llmfast chat                # the prompt from stdin
+    llmfast batch in.jsonl -o out.jsonl --concurrency 64 --rpm 500
+    llmfast serve-mock --port 8000                 # a local OpenAI-compatible test server
+
+Exit status: 0 success, 1 a call failed (or some batch items did), 2 bad usage or
+input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
+
+import msgspec
+
+from llmfast import __version__
+from llmfast.batch import NO_MODEL, Batch, to_chat_request
+from llmfast.client import Client
+from llmfast.errors import ConfigurationError, LLMFastError
+from llmfast.layers import Retry
+from llmfast.layers.ratelimit import RateLimit
+from llmfast.pool import Timeouts
+from llmfast.providers import PROVIDERS, backend_for
+from llmfast.transport import Layer
+
+__all__ = ["main"]
+
+_CONFIGURED = ("LLMFAST_PROVIDER", "LLMFAST_BASE_URL", "OPENAI_BASE_URL", "OPENAI_API_KEY")
+"""Environment variables that mean a provider is configured."""
+_MAX_REPORTED = 10
+_LINE_DECODER = msgspec.json.Decoder()
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported with exit status 2."""
+
+
+# --- the command line ----------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llmfast",
+        description="Call LLM APIs from the terminal: chat, run batches, serve a mock API.",
+        epilog="Keys come from the environment: OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY.",
+    )
+    parser.add_argument("--version", action="version", version=f"llmfast {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    where = common.add_argument_group("provider")
+    where.add_argument(
+        "--provider",
+        metavar="NAME",
+        help=f"{', '.join(PROVIDERS)} (or NAME:MODEL; default $LLMFAST_PROVIDER or openai)",
+    )
+    where.add_argument("--base-url", metavar="URL", help="an OpenAI-compatible API root")
+    where.add_argument("--model", help="the model (default: $LLMFAST_MODEL)")
+    where.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="read timeout")
+    where.add_argument(
+        "--max-attempts",
+        type=_positive_int,
+        default=5,
+        metavar="N",
+        help="attempts per request, retries of 429s, 5xx and network errors included (5)",
+    )
+    params = argparse.ArgumentParser(add_help=False)
+    params.add_argument(
+        "--max-tokens", type=_positive_int, metavar="N", help="most tokens to generate"
+    )
+    params.add_argument("--temperature", type=float, metavar="T", help="sampling temperature")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    chat = commands.add_parser(
+        "chat", parents=[common, params], help="stream the answer to one prompt"
+    )
+    chat.add_argument(
+        "prompt", nargs="?", help="the prompt (default: stdin when piped; - reads it)"
+    )
+    chat.add_argument("--system", metavar="TEXT", help="a system message")
+    chat.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
+
+    batch = commands.add_parser(
+        "batch",
+        parents=[common, params],
+        help="run a JSON Lines file of requests, resumably",
+        description="Run every line of INPUT as a chat request. Each line is a JSON string "
+        "(a prompt), a list of messages, or an object of chat parameters with "
+        '"messages" or "prompt" (and optional "system", "model"). OUTPUT gets one line '
+        "per finished request and doubles as the checkpoint: run the same command again "
+        "to finish an interrupted batch.",
+    )
+    batch.add_argument("input", help="the requests, one JSON value per line")
+    batch.add_argument("-o", "--output", required=True, help="results and checkpoint (JSONL)")
+    batch.add_argument(
+        "--concurrency", type=_positive_int, default=16, metavar="N", help="requests in flight (16)"
+    )
+    batch.add_argument("--rpm", type=_positive_int, metavar="N", help="most requests a minute")
+    batch.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar (default: when stderr is a terminal and tqdm is installed)",
+    )
+    batch.add_argument("--stop-on-error", action="store_true", help="stop at the first failure")
+    batch.add_argument(
+        "--no-fsync", action="store_true", help="don't fsync each result (faster, not power-safe)"
+    )
+
+    commands.add_parser(
+        "serve-mock",
+        help="serve llmfast's local OpenAI-compatible test server",
+        add_help=False,
+        description="See `llmfast serve-mock --help`.",
+    )
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["serve-mock"]:
+        from llmfast.testing.__main__ import main as serve_mock
+
+        return serve_mock(args_list[1:])
+    parser = _parser()
+    args = parser.parse_args(args_list)
+    try:
+        if args.command == "chat":
+            return asyncio.run(_chat(args, _prompt(args)))
+        return _batch(args)
+    except (UsageError, ConfigurationError) as exc:  # CheckpointError included
+        return _fail(f"error: {exc}", 2)
+    except LLMFastError as exc:
+        return _fail(f"error: {type(exc).__name__}: {exc}", 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except BrokenPipeError:  # `llmfast chat ... | head`: the reader went away
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"llmfast: {message}", file=sys.stderr)
+    return status
+
+
+# --- the client ----------------------------------------------------------------------
+
+
+def _client(args: argparse.Namespace, rpm: int | None = None) -> Client:
+    """A client for the provider the flags and the environment choose."""
+    if (
+        args.provider is None
+        and args.base_url is None
+        and not any(os.environ.get(name) for name in _CONFIGURED)
+    ):
+        raise UsageError(
+            "no provider configured: set OPENAI_API_KEY, or pass --provider or --base-url "
+            "(`llmfast serve-mock` starts a local test server)"
+        )
+    backend = backend_for(args.provider, base_url=args.base_url, model=args.model)
+    layers: list[Layer] = [Retry(max_attempts=args.max_attempts)]
+    if rpm is not None:
+        layers.append(RateLimit(rpm=rpm))  # inside Retry: every attempt pays
+    timeouts = None if args.timeout is None else Timeouts(read=args.timeout)
+    return Client(backend, layers=layers, timeouts=timeouts)  # model: backend's or $LLMFAST_MODEL
+
+
+# --- chat ----------------------------------------------------------------------------
+
+
+def _prompt(args: argparse.Namespace) -> str:
+    prompt: str | None = args.prompt
+    if prompt is None or prompt == "-":
+        if prompt is None and sys.stdin.isatty():
+            raise UsageError("give a prompt, or pipe one on stdin")
+        prompt = sys.stdin.read()
+    if not prompt.strip():
+        raise UsageError("the prompt is empty")
+    return prompt
+
+
+async def _chat(args: argparse.Namespace, prompt: str) -> int:
+    messages: list[dict[str, str]] = []
+    if args.system:
+        messages.append({"role": "system", "content": args.system})
+    messages.append({"role": "user", "content": prompt})
+    params = _params(args)
+    out = sys.stdout
+    async with _client(args) as client:
+        if client.model is None:
+            raise UsageError("no model: pass --model or set LLMFAST_MODEL")
+        if args.no_stream:
+            completion = await client.chat(messages, **params)
+            text = completion.text or ""
+            out.write(text)
+        else:
+            text = ""
+            async with client.stream(messages, **params) as stream:
+                async for text in stream.text_deltas():
+                    out.write(text)
+                    out.flush()
+        if not text.endswith("\n"):
+            out.write("\n")
+        out.flush()
+    return 0
+
+
+def _params(args: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if args.max_tokens is not None:
+        params["max_tokens"] = args.max_tokens
+    if args.temperature is not None:
+        params["temperature"] = args.temperature
+    return params
+
+
+# --- batch ---------------------------------------------------------------------------
+
+
+def _read_lines(path: str) -> Iterator[tuple[int, bytes]]:
+    with open(path, "rb") as file:
+        yield from enumerate(file, 1)
+
+
+def _check_input(path: str, defaults: dict[str, Any], err: TextIO) -> int:
+    """Validate every line before anything is sent; return the number of requests."""
+    bad = 0
+    count = 0
+    for number, line in _read_lines(path):
+        count = number
+        problem = None
+        if not line.strip():
+            problem = "empty line"
+        else:
+            try:
+                to_chat_request(_LINE_DECODER.decode(line), defaults, number - 1)
+            except msgspec.DecodeError as exc:
+                problem = f"not valid JSON: {exc}"
+            except ConfigurationError as exc:
+                problem = str(exc).removeprefix(f"item {number - 1}: ")
+                if problem == NO_MODEL:
+                    problem = 'no model: pass --model, set LLMFAST_MODEL or give "model"'
+            except TypeError:  # a message that is neither a dict nor typed
+                problem = "messages must be a list of objects with a role"
+        if problem is not None:
+            bad += 1
+            if bad <= _MAX_REPORTED:
+                print(f"llmfast: {path}:{number}: {problem}", file=err)
+    if bad:
+        more = f" ({bad - _MAX_REPORTED} more not shown)" if bad > _MAX_REPORTED else ""
+        raise UsageError(f"{path}: {bad} malformed line(s){more}; nothing was sent")
+    if not count:
+        raise UsageError(f"{path} holds no requests")
+    return count
+
+
+def _items(path: str) -> Iterator[Any]:
+    for _, line in _read_lines(path):
+        yield _LINE_DECODER.decode(line)
+
+
+def _batch(args: argparse.Namespace) -> int:
+    if os.path.abspath(args.input) == os.path.abspath(args.output):
+        raise UsageError("the output file must not be the input file")
+    if not os.path.isfile(args.input):
+        raise UsageError(f"{args.input}: no such file")
+    client = _client(args, rpm=args.rpm)
+    defaults: dict[str, Any] = {"model": client.model, **_params(args)}
+    total = _check_input(args.input, defaults, sys.stderr)
+    return asyncio.run(_run_batch(args, client, total))
+
+
+async def _run_batch(args: argparse.Namespace, client: Client, total: int) -> int:
+    started = time.perf_counter()
+    async with client:
+        batch = Batch(
+            client,
+            _items(args.input),
+            concurrency=args.concurrency,
+            ordered=False,
+            stop_on_error=args.stop_on_error,
+            checkpoint=args.output,
+            fsync=not args.no_fsync,
+            progress=args.progress,
+            total=total,
+            **_params(args),
+        )
+        async with batch:
+            async for _ in batch:
+                pass
+    elapsed = time.perf_counter() - started
+    done = batch.succeeded + batch.resumed
+    print(
+        f"llmfast: {done} of {total} done ({batch.resumed} resumed), {batch.failed} failed, "
+        f"{batch.tokens:,} tokens in {elapsed:.1f} s -> {args.output}",
+        file=sys.stderr,
+    )
+    if batch.failed:
+        print(
+            f"llmfast: {batch.failed} request(s) failed; their errors are in {args.output}. "
+            "Run the same command again to retry them.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
