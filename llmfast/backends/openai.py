@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from llmfast.backends._http import decode, decode_error_body, url
 from llmfast.backends.base import HTTPBackend
 from llmfast.backends.sse import SSEDecoder
 from llmfast.backends.watchdog import StreamWatchdog
@@ -130,8 +131,8 @@ class OpenAIBackend(HTTPBackend):
             **self._extra_headers,
             **self._auth,
         }
-        self._chat_url = _url(self.base_url + "/chat/completions")
-        self._embed_url = _url(self.base_url + "/embeddings")
+        self._chat_url = url(self.base_url + "/chat/completions")
+        self._embed_url = url(self.base_url + "/embeddings")
 
     def auth_headers(self) -> Mapping[str, str]:
         return self._auth
@@ -168,14 +169,8 @@ class OpenAIBackend(HTTPBackend):
         elif body.encoding_format == "base64":  # type: ignore[union-attr]
             result = _decode_base64_embeddings(raw)
         else:
-            result = _decode(_decode_embeddings, raw, "embeddings response")
+            result = decode(_decode_embeddings, raw, "embeddings response")
         return Response(request, status=resp.status, headers=resp.headers, result=result)
-
-
-def _url(text: str) -> Any:
-    import yarl
-
-    return yarl.URL(text)
 
 
 async def _status_error(resp: aiohttp.ClientResponse) -> Exception:
@@ -183,26 +178,14 @@ async def _status_error(resp: aiohttp.ClientResponse) -> Exception:
         raw = await resp.read()
     except Exception as exc:
         return map_transport_error(exc, f"reading the HTTP {resp.status} error body")
-    body: Any
-    try:
-        body = _decode_any(raw)
-    except msgspec.DecodeError:
-        body = raw.decode("utf-8", "replace")
-    return error_for_status(resp.status, body, resp.headers)
-
-
-def _decode(decode: Any, raw: bytes, what: str) -> Any:
-    try:
-        return decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise DecodeError(f"malformed {what}: {exc}; body starts {raw[:200]!r}") from exc
+    return error_for_status(resp.status, decode_error_body(raw), resp.headers)
 
 
 def _decode_chat(raw: bytes) -> ChatCompletion:
-    result: ChatCompletion = _decode(_decode_completion, raw, "chat completion")
+    result: ChatCompletion = decode(_decode_completion, raw, "chat completion")
     if not result.choices:
         # Some proxies answer 200 with an error body instead of an error status.
-        body = _decode(_decode_any, raw, "chat completion")
+        body = decode(_decode_any, raw, "chat completion")
         error = body.get("error") if isinstance(body, dict) else None
         if error is not None:
             code = error.get("code") if isinstance(error, dict) else None
@@ -212,7 +195,7 @@ def _decode_chat(raw: bytes) -> ChatCompletion:
 
 
 def _decode_base64_embeddings(raw: bytes) -> EmbeddingResponse:
-    decoded: _B64EmbeddingResponse = _decode(_decode_b64_embeddings, raw, "embeddings response")
+    decoded: _B64EmbeddingResponse = decode(_decode_b64_embeddings, raw, "embeddings response")
     data = []
     for item in decoded.data:
         floats = array.array("f")
