@@ -14,7 +14,7 @@ from llmfast.testing import MockServer
 async def main() -> None:
     async with MockServer() as server:
         async with llmfast.Client(base_url=server.url, model="m", layers=[Cache()]) as client:
-            messages: list[llmfast.MessageLike] = [
+            messages = [
                 llmfast.SystemMessage("You are a helpful assistant."),
                 llmfast.UserMessage("What is the capital of France? Answer in one word."),
             ]

@@ -73,6 +73,7 @@ from llmfast.transport import (
 )
 from llmfast.types import (
     AssistantMessage,
+    BaseMessage,
     ChatCompletion,
     ChatCompletionChunk,
     ChatRequest,
@@ -145,6 +146,7 @@ __all__ = [
     "AuthenticationError",
     "Backend",
     "BadRequestError",
+    "BaseMessage",
     "Batch",
     "BatchResult",
     "ChatAccumulator",

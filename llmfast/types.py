@@ -15,6 +15,7 @@ import msgspec
 
 __all__ = [
     "AssistantMessage",
+    "BaseMessage",
     "ChatCompletion",
     "ChatCompletionChunk",
     "ChatRequest",
@@ -116,28 +117,34 @@ class Tool(_Wire):
 # --- messages --------------------------------------------------------------------
 
 
-class SystemMessage(_Wire, tag_field="role", tag="system"):
+class BaseMessage(_Wire):
+    """What every typed message is: a list mixing message types is a
+    ``list[BaseMessage]``, which every call accepts."""
+
+
+
+class SystemMessage(BaseMessage, tag_field="role", tag="system"):
     """Instructions for the model."""
 
     content: str | list[TextPart]
     name: str | None = None
 
 
-class DeveloperMessage(_Wire, tag_field="role", tag="developer"):
+class DeveloperMessage(BaseMessage, tag_field="role", tag="developer"):
     """Instructions for the model (OpenAI's newer name for system on reasoning models)."""
 
     content: str | list[TextPart]
     name: str | None = None
 
 
-class UserMessage(_Wire, tag_field="role", tag="user"):
+class UserMessage(BaseMessage, tag_field="role", tag="user"):
     """A user turn: text, or a list of text and image parts."""
 
     content: str | list[ContentPart]
     name: str | None = None
 
 
-class AssistantMessage(_Wire, tag_field="role", tag="assistant"):
+class AssistantMessage(BaseMessage, tag_field="role", tag="assistant"):
     """An earlier assistant turn, possibly with tool calls."""
 
     content: str | list[TextPart] | None = None
@@ -146,7 +153,7 @@ class AssistantMessage(_Wire, tag_field="role", tag="assistant"):
     name: str | None = None
 
 
-class ToolMessage(_Wire, tag_field="role", tag="tool"):
+class ToolMessage(BaseMessage, tag_field="role", tag="tool"):
     """The result of a tool call."""
 
     content: str | list[TextPart]
@@ -154,7 +161,7 @@ class ToolMessage(_Wire, tag_field="role", tag="tool"):
 
 
 Message = SystemMessage | DeveloperMessage | UserMessage | AssistantMessage | ToolMessage
-MessageLike = Message | Mapping[str, Any]
+MessageLike = BaseMessage | Mapping[str, Any]
 """A typed message, or a plain OpenAI-style dict such as ``{"role": "user", "content": "hi"}``."""
 ToolLike = Tool | Mapping[str, Any]
 

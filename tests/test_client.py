@@ -453,3 +453,11 @@ async def test_a_stream_that_fails_to_start_reports_done(server: MockServer) -> 
             async with client.stream("x"):
                 pass
     assert [(e.name, e.data["outcome"]) for e in seen] == [("done", "RateLimitError")]
+
+
+async def test_a_list_of_mixed_typed_messages_needs_no_annotation(
+    server: MockServer, client: Client
+) -> None:
+    # mypy (run over the tests in CI) infers list[BaseMessage] here, which calls accept.
+    messages = [llmfast.SystemMessage("be brief"), llmfast.UserMessage("hi")]
+    assert (await client.chat(messages)).text == "hi"

@@ -57,7 +57,8 @@ class CharEstimator:
             if type(message) is dict or isinstance(message, Mapping):
                 content, calls = message.get("content"), message.get("tool_calls")
             else:
-                content, calls = message.content, getattr(message, "tool_calls", None)
+                content = getattr(message, "content", None)
+                calls = getattr(message, "tool_calls", None)
             if type(content) is str:
                 total += count(content)
             elif content:
