@@ -16,6 +16,7 @@ aiohttp is imported on first use, so ``import llmfast`` stays fast.
 """
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from llmfast.accumulate import ChatAccumulator
@@ -105,6 +106,9 @@ from llmfast.types import (
 
 __version__ = "0.1.0"
 
+# A library never configures logging: silent unless the application sets up handlers.
+logging.getLogger("llmfast").addHandler(logging.NullHandler())
+
 # Imported on first use, to keep ``import llmfast`` fast.
 _LAZY = {
     "AnthropicBackend": "llmfast.backends.anthropic",
@@ -116,6 +120,12 @@ _LAZY = {
     "SyncClient": "llmfast.sync",
     "Batch": "llmfast.batch",
     "BatchResult": "llmfast.batch",
+    "Stats": "llmfast.stats",
+    "Price": "llmfast.stats",
+    "StatsSnapshot": "llmfast.stats",
+    "OpenTelemetry": "llmfast.otel",
+    "LoggingHook": "llmfast.log",
+    "fan_out": "llmfast.hooks",
     "backend_for": "llmfast.providers",
 }
 
@@ -125,8 +135,12 @@ if TYPE_CHECKING:
     from llmfast.backends.ndjson import NDJSONDecoder
     from llmfast.backends.ollama import OllamaBackend
     from llmfast.batch import Batch, BatchResult
+    from llmfast.hooks import fan_out
+    from llmfast.log import LoggingHook
+    from llmfast.otel import OpenTelemetry
     from llmfast.providers import backend_for
     from llmfast.router import Route, Router
+    from llmfast.stats import Price, Stats, StatsSnapshot
     from llmfast.sync import SyncClient
 
 
@@ -187,15 +201,18 @@ __all__ = [
     "LLMFastError",
     "Layer",
     "LimiterUnavailableError",
+    "LoggingHook",
     "Logprobs",
     "MessageLike",
     "NDJSONDecoder",
     "NotFoundError",
     "OllamaBackend",
     "OpenAIBackend",
+    "OpenTelemetry",
     "OverloadedError",
     "PermissionDeniedError",
     "PoolConfig",
+    "Price",
     "QueueFullError",
     "QueueTimeout",
     "RateLimitError",
@@ -210,6 +227,8 @@ __all__ = [
     "SSEDecoder",
     "SSEEvent",
     "ServerError",
+    "Stats",
+    "StatsSnapshot",
     "StreamConsumedError",
     "StreamError",
     "StreamEventError",
@@ -236,4 +255,5 @@ __all__ = [
     "backend_for",
     "commit_first_chunk",
     "emit",
+    "fan_out",
 ]

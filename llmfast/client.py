@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 from llmfast.backends.base import Backend
 from llmfast.errors import ClientClosedError, ConfigurationError
 from llmfast.events import EventHook, call_summary, emit
+from llmfast.hooks import fan_out
 from llmfast.pool import HTTPPool, PoolConfig, Timeouts
 from llmfast.stream import ChatStream
 from llmfast.transport import Layer, Request, Response, Transport
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
     from llmfast.batch import Batch, BatchItem
     from llmfast.layers.cache import CacheMode
+    from llmfast.stats import Stats, StatsSnapshot
 
 __all__ = ["ChatParams", "Client"]
 
@@ -77,8 +79,11 @@ class Client:
         model: default model for calls that name none (default ``$LLMFAST_MODEL``).
         layers: layer factories, **outermost first**.
         headers: extra headers for every request.
-        pool: connection-pool settings. timeouts: network timeouts.
+        pool: connection-pool settings.
+        timeouts: network timeouts.
         on_event: a hook every layer reports events to (see ``llmfast.events``).
+        stats: ``True`` (or a ``Stats(prices=...)`` of your own) collects every call's
+            figures; read them with :meth:`stats`. Called before ``on_event``.
 
     Use it as ``async with Client(...) as client:``, or call ``await client.aclose()``.
     """
@@ -96,6 +101,7 @@ class Client:
         pool: PoolConfig | None = None,
         timeouts: Timeouts | None = None,
         on_event: EventHook | None = None,
+        stats: bool | Stats = False,
     ) -> None:
         if backend is None:
             from llmfast.providers import backend_for
@@ -117,7 +123,15 @@ class Client:
             transport = layer(transport)
         self._transport = transport
         self._send = transport.send
-        self.on_event = on_event
+        collector: Stats | None = None
+        if stats is True:
+            from llmfast.stats import Stats  # on first use: keeps `import llmfast` fast
+
+            collector = Stats()
+        elif stats is not False:
+            collector = stats
+        self._stats = collector
+        self.on_event = fan_out(collector, on_event)  # None when neither: reporting is off
         self._closed = False
 
     # --- lifecycle -------------------------------------------------------------
@@ -164,6 +178,13 @@ class Client:
                 return transport
             transport = getattr(transport, "inner", None)
         return None
+
+    def stats(self) -> StatsSnapshot:
+        """The figures of every call so far (``Client(stats=True)``): counts, latency
+        percentiles, tokens, cost, cache hit ratio, retries. Safe from any thread."""
+        if self._stats is None:
+            raise ConfigurationError("stats are off: create the client with stats=True")
+        return self._stats.snapshot()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -331,11 +352,12 @@ class Client:
         except BaseException as exc:
             emit(request, "done", time.monotonic() - started, **call_summary(request, exc))
             raise
+        reasons = tuple(c.finish_reason for c in getattr(result, "choices", ()) if c.finish_reason)
         emit(
             request,
             "done",
             time.monotonic() - started,
-            **call_summary(request, None, getattr(result, "usage", None)),
+            **call_summary(request, None, getattr(result, "usage", None), None, reasons),
         )
         return result
 

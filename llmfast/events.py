@@ -9,11 +9,14 @@ Event names used by llmfast's layers (``data`` keys in brackets):
 =====================  =====================================================
 ``attempt``            an attempt is about to be sent [attempt]
 ``attempt.failed``     an attempt failed (elapsed: its duration) [attempt, error, retryable]
-``retry``              sleeping before the next attempt [attempt, delay, reason]
-``ratelimit.wait``     time spent queued in a limiter [queue_length]
-``cache.hit``          served from the cache [key]
-``cache.miss``         not in the cache [key]
-``cache.store``        stored in the cache [key]
+``attempt.ok``         an attempt succeeded (elapsed: its duration up to its first chunk,
+                       or its whole duration when not streaming) [attempt]
+``retry``              sleeping before the next attempt (elapsed: the delay) [attempt,
+                       delay, reason]
+``ratelimit.wait``     admitted by a limiter (elapsed: the wait, 0 if none) [queue_length]
+``cache.hit``          served from the cache (elapsed: the lookup) [key]
+``cache.miss``         not in the cache (elapsed: the lookup) [key]
+``cache.store``        stored in the cache (elapsed: the write) [key]
 ``cache.error``        a cache entry could not be read or written [key, error]
 ``coalesce.join``      joined an identical call already in flight [key]
 ``breaker.state``      a circuit breaker changed state [backend, state]
@@ -21,7 +24,7 @@ Event names used by llmfast's layers (``data`` keys in brackets):
 ``first_chunk``        the first chunk reached the caller (elapsed: since the call began)
 ``done``               the call ended (elapsed: its wall time) [kind, model, stream,
                        outcome ("ok", "closed" or the error's class), prompt_tokens,
-                       completion_tokens; streams also chunks and max_gap]
+                       completion_tokens, finish_reasons; streams also chunks, max_gap]
 =====================  =====================================================
 """
 
@@ -70,7 +73,11 @@ def emit(request: Request, name: str, elapsed: float | None = None, **data: Any)
 
 
 def call_summary(
-    request: Request, error: BaseException | None, usage: Any = None, outcome: str | None = None
+    request: Request,
+    error: BaseException | None,
+    usage: Any = None,
+    outcome: str | None = None,
+    finish_reasons: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The ``data`` of a ``done`` event: what was called and how it ended."""
     if outcome is None:
@@ -82,4 +89,5 @@ def call_summary(
         "outcome": outcome,
         "prompt_tokens": getattr(usage, "prompt_tokens", None),
         "completion_tokens": getattr(usage, "completion_tokens", None),
+        "finish_reasons": finish_reasons,
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from types import TracebackType
 
 from llmfast.accumulate import ChatAccumulator
@@ -37,6 +37,7 @@ class ChatStream:
         "_chunks",
         "_completion",
         "_finished",
+        "_iterator",
         "_reported",
         "_request",
         "_response",
@@ -54,6 +55,7 @@ class ChatStream:
         self._started = False
         self._reported = False
         self._began = 0.0
+        self._iterator: AsyncGenerator[ChatCompletionChunk, None] | None = None
 
     async def __aenter__(self) -> ChatStream:
         await self.start()
@@ -93,10 +95,12 @@ class ChatStream:
             raise StreamConsumedError("the stream can be iterated only once")
         self._started = True
         if self._request.on_event is not None:
-            return self._iterate_observed(self.response)
-        return self._iterate(self.response)
+            self._iterator = self._iterate_observed(self.response)
+        else:
+            self._iterator = self._iterate(self.response)
+        return self._iterator
 
-    async def _iterate(self, response: Response) -> AsyncIterator[ChatCompletionChunk]:
+    async def _iterate(self, response: Response) -> AsyncGenerator[ChatCompletionChunk, None]:
         append = self._chunks.append
         try:
             async for chunk in response:
@@ -106,7 +110,9 @@ class ChatStream:
             raise self._interrupted(exc) from exc
         self._finished = True
 
-    async def _iterate_observed(self, response: Response) -> AsyncIterator[ChatCompletionChunk]:
+    async def _iterate_observed(
+        self, response: Response
+    ) -> AsyncGenerator[ChatCompletionChunk, None]:
         """``_iterate``, timing the first chunk and the gaps, reporting ``done``."""
         request = self._request
         append = self._chunks.append
@@ -151,7 +157,13 @@ class ChatStream:
         self._reported = True
         usage = next((c.usage for c in reversed(self._chunks) if c.usage is not None), None)
         outcome = None if error is not None or self._finished else "closed"
-        summary = call_summary(self._request, error, usage, outcome)
+        reasons = tuple(
+            choice.finish_reason
+            for chunk in self._chunks
+            for choice in chunk.choices
+            if choice.finish_reason
+        )
+        summary = call_summary(self._request, error, usage, outcome, reasons)
         emit(
             self._request,
             "done",
@@ -202,6 +214,8 @@ class ChatStream:
 
     async def aclose(self) -> None:
         """Release the connection; safe to call more than once."""
+        if self._iterator is not None:
+            await self._iterator.aclose()  # a loop left early: end it (and report) now
         if self._response is not None:
             await self._response.aclose()
             if self._request.on_event is not None and not self._started:

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
     from llmfast.batch import Batch, BatchItem, BatchResult
     from llmfast.client import ChatParams
+    from llmfast.stats import StatsSnapshot
 
 __all__ = ["SyncBatch", "SyncChatStream", "SyncClient"]
 
@@ -195,6 +196,10 @@ class SyncClient:
     def closed(self) -> bool:
         """True once the client has been closed."""
         return bool(self._state["closed"])
+
+    def stats(self) -> StatsSnapshot:
+        """The figures of every call so far (``SyncClient(stats=True)``; see ``Client.stats``)."""
+        return self.client.stats()
 
     def close(self) -> None:
         """Close the async client and its connections, and stop the loop thread."""

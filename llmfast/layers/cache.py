@@ -26,6 +26,7 @@ stores are reported as ``cache.hit``, ``cache.miss`` and ``cache.store`` (data: 
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Literal
 
@@ -127,11 +128,14 @@ class CacheLayer(TransportLayer):
         except (TypeError, ValueError):  # a body msgspec cannot encode: the backend will say
             return await self.inner.send(request)
         if mode != "refresh":
+            observed = request.on_event is not None
+            began = time.monotonic() if observed else 0.0
             entry = await self._load(request, key)
+            if observed:  # elapsed: the lookup
+                took = time.monotonic() - began
+                emit(request, "cache.miss" if entry is None else "cache.hit", took, key=key)
             if entry is not None:
-                emit(request, "cache.hit", key=key)
                 return _replay(request, entry)
-            emit(request, "cache.miss", key=key)
         response = await self.inner.send(request)
         if response.stream:
             return Response(
@@ -166,12 +170,15 @@ class CacheLayer(TransportLayer):
         return entry
 
     async def _save(self, request: Request, key: str, entry: CacheEntry) -> None:
+        observed = request.on_event is not None
+        began = time.monotonic() if observed else 0.0
         try:
             await self.store.set(key, _encode_entry(entry), self._ttl)
         except Exception as exc:
             emit(request, "cache.error", key=key, error=exc)
         else:
-            emit(request, "cache.store", key=key)
+            if observed:  # elapsed: the write
+                emit(request, "cache.store", time.monotonic() - began, key=key)
 
     def _saver(self, request: Request, key: str) -> Callable[[list[Any]], Awaitable[None]]:
         async def save(chunks: list[Any]) -> None:

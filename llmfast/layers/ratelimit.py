@@ -35,7 +35,8 @@ class RateLimit:
     """Configuration of the rate-limit layer; ``RateLimit(...)(inner)`` builds it.
 
     Args:
-        rpm / tpm: requests / tokens allowed in any ``period`` (a minute by default).
+        rpm: requests allowed in any ``period`` (a minute by default).
+        tpm: tokens allowed in any ``period``.
         period: seconds the ``rpm``/``tpm`` windows span (``period=1``: per second).
         concurrency: calls in flight at once; a stream counts until it is over.
         max_queue: calls that may wait; one more gets ``QueueFullError`` at once.
@@ -50,8 +51,9 @@ class RateLimit:
             every call until the server's reset time.
         default_pause: seconds to hold after a 429 that says nothing about when.
         store: a ``RedisLimitStore`` to share the limits with other processes.
-        clock / sleep: injectable for exact tests (``time.monotonic``-based, the
-            clock of ``Request.deadline``).
+        clock: injectable for exact tests (``time.monotonic``-based, the clock of
+            ``Request.deadline``).
+        sleep: injectable for exact tests.
 
     The most recently built layer is ``config.layer`` (its ``queue_length``,
     ``in_flight``, ``available_requests`` and ``available_tokens`` are live).

@@ -48,8 +48,9 @@ class Retry:
 
     Args:
         policy: the decisions; by default a ``RetryPolicy`` built from ``options``.
-        sleep / clock: injectable for exact tests (``clock`` is ``time.monotonic``-based,
-            the same clock as ``Request.deadline``).
+        sleep: injectable for exact tests.
+        clock: injectable for exact tests (``time.monotonic``-based, the same clock as
+            ``Request.deadline``).
         **options: ``RetryPolicy`` fields, e.g. ``Retry(max_attempts=3)``.
     """
 
@@ -103,9 +104,13 @@ class RetryLayer(TransportLayer):
             began = clock()
             try:
                 # A stream is committed at its first chunk; failures before it retry.
-                return await commit_first_chunk(await self.inner.send(request))
+                response = await commit_first_chunk(await self.inner.send(request))
             except Exception as exc:
                 await self._wait_or_raise(request, attempts, exc, clock() - began)
+            else:
+                if request.on_event is not None:
+                    emit(request, "attempt.ok", clock() - began, attempt=attempts.count)
+                return response
 
     async def _wait_or_raise(
         self, request: Request, attempts: _Attempts, error: Exception, took: float
