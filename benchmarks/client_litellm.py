@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 # Use the bundled model-cost map instead of fetching it over the network at import.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm
-from clients import API_KEY, MAX_TOKENS, MODEL
+from clients import API_KEY, DIMENSIONS, EMBED_MODEL, MAX_TOKENS, MODEL
 
 __all__ = ["LiteLLMClient", "create"]
 
@@ -46,6 +47,17 @@ class LiteLLMClient:
             if text:
                 parts.append(text)
         return chunks, "".join(parts)
+
+    async def embed(self, texts: Sequence[str]) -> int:
+        reply: Any = await litellm.aembedding(
+            model=f"openai/{EMBED_MODEL}",
+            input=list(texts),
+            api_base=self._kwargs["api_base"],
+            api_key=API_KEY,
+            dimensions=DIMENSIONS,
+            encoding_format="float",
+        )
+        return sum(len(item["embedding"]) for item in reply.data)
 
     async def aclose(self) -> None:
         close: Any = getattr(litellm, "close_litellm_async_clients", None)

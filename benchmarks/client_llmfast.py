@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from clients import API_KEY, MAX_TOKENS, MODEL
+from collections.abc import Sequence
+
+from clients import API_KEY, DIMENSIONS, EMBED_MODEL, MAX_TOKENS, MODEL
 
 import llmfast
 
@@ -29,6 +31,12 @@ class LLMFastClient:
                 chunks += 1
             text = s.completion.text or ""
         return chunks, text
+
+    async def embed(self, texts: Sequence[str]) -> int:
+        result = await self._client.embed(
+            texts, model=EMBED_MODEL, dimensions=DIMENSIONS, encoding_format="float"
+        )
+        return sum(len(vector) for vector in result.vectors)
 
     async def aclose(self) -> None:
         await self._client.aclose()

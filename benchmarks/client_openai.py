@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from clients import API_KEY, MAX_TOKENS, MODEL
+from collections.abc import Sequence
+
+from clients import API_KEY, DIMENSIONS, EMBED_MODEL, MAX_TOKENS, MODEL
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
@@ -38,6 +40,12 @@ class OpenAIClient:
                 if text:
                     parts.append(text)
         return chunks, "".join(parts)
+
+    async def embed(self, texts: Sequence[str]) -> int:
+        reply = await self._client.embeddings.create(
+            model=EMBED_MODEL, input=list(texts), dimensions=DIMENSIONS, encoding_format="float"
+        )
+        return sum(len(item.embedding) for item in reply.data)
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import aiohttp
 import msgspec
-from clients import API_KEY, MAX_TOKENS, MODEL
+from clients import API_KEY, DIMENSIONS, EMBED_MODEL, MAX_TOKENS, MODEL
 
 __all__ = ["RawClient", "create"]
 
@@ -49,6 +51,16 @@ class Chunk(msgspec.Struct):
     usage: Usage | None = None
 
 
+class EmbeddingItem(msgspec.Struct):
+    embedding: list[float]
+    index: int = 0
+
+
+class EmbeddingList(msgspec.Struct):
+    data: list[EmbeddingItem]
+    usage: Usage | None = None
+
+
 _DATA = b"data: "
 _DONE = b"[DONE]"
 
@@ -58,11 +70,13 @@ class RawClient:
 
     def __init__(self, base_url: str) -> None:
         self._url = base_url.rstrip("/") + "/chat/completions"
+        self._embed_url = base_url.rstrip("/") + "/embeddings"
         self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000))
         self._headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
         self._encode = msgspec.json.Encoder().encode
         self._decode_completion = msgspec.json.Decoder(Completion).decode
         self._decode_chunk = msgspec.json.Decoder(Chunk).decode
+        self._decode_embeddings = msgspec.json.Decoder(EmbeddingList).decode
 
     async def chat(self, prompt: str) -> str:
         body = {
@@ -111,6 +125,21 @@ class RawClient:
         if not done:
             raise RuntimeError("stream ended without [DONE]")
         return chunks, "".join(parts)
+
+    async def embed(self, texts: Sequence[str]) -> int:
+        body = {
+            "model": EMBED_MODEL,
+            "input": list(texts),
+            "dimensions": DIMENSIONS,
+            "encoding_format": "float",
+        }
+        async with self._session.post(
+            self._embed_url, data=self._encode(body), headers=self._headers
+        ) as resp:
+            data = await resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"HTTP {resp.status}: {data[:200]!r}")
+        return sum(len(item.embedding) for item in self._decode_embeddings(data).data)
 
     async def aclose(self) -> None:
         await self._session.close()

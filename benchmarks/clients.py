@@ -8,12 +8,28 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Sequence
 from typing import Protocol
 
-__all__ = ["CLIENTS", "MODEL", "PROMPT", "STREAM_ONLY", "BenchClient", "create", "is_installed"]
+__all__ = [
+    "CLIENTS",
+    "DIMENSIONS",
+    "EMBED_MODEL",
+    "MODEL",
+    "PROMPT",
+    "SLOW",
+    "STREAM_ONLY",
+    "TEXTS",
+    "BenchClient",
+    "create",
+    "is_installed",
+]
 
 #: Benchmarked clients, in table order; ``raw`` is the hand-written lower bound.
-CLIENTS: tuple[str, ...] = ("raw", "raw_bulk", "llmfast", "openai", "litellm")
+CLIENTS: tuple[str, ...] = ("raw", "raw_bulk", "llmfast", "openai", "openai_aiohttp", "litellm")
+
+#: Clients so slow that fewer repeats are enough to rank them (``run.py --slow-repeats``).
+SLOW: frozenset[str] = frozenset({"litellm"})
 
 #: Clients measured in streaming scenarios only (``raw_bulk`` chats exactly like ``raw``).
 STREAM_ONLY: frozenset[str] = frozenset({"raw_bulk"})
@@ -24,6 +40,7 @@ _REQUIRES: dict[str, tuple[str, ...]] = {
     "raw_bulk": ("aiohttp", "msgspec"),
     "llmfast": ("llmfast",),
     "openai": ("openai",),
+    "openai_aiohttp": ("openai", "aiohttp"),
     "litellm": ("litellm",),
 }
 
@@ -31,10 +48,17 @@ MODEL = "bench-model"
 API_KEY = "sk-bench"
 PROMPT = "Write a short poem about fast HTTP clients."
 MAX_TOKENS = 64
+#: One embeddings call: these texts, vectors of ``DIMENSIONS`` floats (JSON, not base64),
+#: from a model name litellm accepts ``dimensions`` for.
+EMBED_MODEL = "text-embedding-3-small"
+TEXTS: tuple[str, ...] = tuple(
+    f"Sentence number {i} to embed, about fast clients." for i in range(8)
+)
+DIMENSIONS = 256
 
 
 class BenchClient(Protocol):
-    """What every adapter offers: one chat call, one streamed call, close."""
+    """What every adapter offers: a chat call, a streamed call, an embeddings call, close."""
 
     async def chat(self, prompt: str) -> str:
         """Send a non-streaming chat completion; return the reply text."""
@@ -42,6 +66,10 @@ class BenchClient(Protocol):
 
     async def stream(self, prompt: str) -> tuple[int, str]:
         """Stream a chat completion to the end; return (chunks received, full text)."""
+        ...
+
+    async def embed(self, texts: Sequence[str]) -> int:
+        """Embed ``texts`` (``DIMENSIONS`` floats each); return the number of floats received."""
         ...
 
     async def aclose(self) -> None:

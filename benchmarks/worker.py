@@ -15,6 +15,7 @@ import cProfile
 import gc
 import json
 import os
+import resource
 import statistics
 import sys
 import time
@@ -22,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from clients import CLIENTS, PROMPT, BenchClient, create
+from clients import CLIENTS, DIMENSIONS, PROMPT, TEXTS, BenchClient, create
 
 Op = Callable[[], Awaitable[int]]
 
@@ -47,6 +48,7 @@ class Result:
     server_cpu_us_per_request: float | None
     server_cpu_share: float | None
     reply_chars: int
+    peak_rss_mb: float
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -78,6 +80,20 @@ def _operation(client: BenchClient, mode: str, replies: list[str]) -> Op:
             return 0
 
         return chat
+
+    if mode == "embed":
+        texts = list(TEXTS)
+        expected = len(TEXTS) * DIMENSIONS
+
+        async def embed() -> int:
+            floats = await client.embed(texts)
+            if floats != expected:
+                raise RuntimeError(f"expected {expected} floats, received {floats}")
+            if not replies:
+                replies.append(str(floats))
+            return 0
+
+        return embed
 
     async def stream() -> int:
         chunks, text = await client.stream(PROMPT)
@@ -151,14 +167,20 @@ async def measure(args: argparse.Namespace) -> Result:
         server_cpu_us_per_request=None if server_cpu is None else server_cpu / n * 1e6,
         server_cpu_share=None if server_cpu is None else server_cpu / wall,
         reply_chars=len(replies[0]) if replies else 0,
+        peak_rss_mb=peak_rss_mb(),
     )
+
+
+def peak_rss_mb() -> float:
+    """The process's peak resident memory (``ru_maxrss``; KiB on Linux) in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     parser.add_argument("--client", required=True, choices=CLIENTS)
     parser.add_argument("--url", required=True, help="server base URL, ending in /v1")
-    parser.add_argument("--mode", required=True, choices=("chat", "stream"))
+    parser.add_argument("--mode", required=True, choices=("chat", "stream", "embed"))
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--duration", type=float, default=3.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds")

@@ -143,7 +143,8 @@ class Batch:
             (default): when ``tqdm`` is installed and stderr is a terminal or a notebook.
         total: the number of items, for the progress bar (default: ``len(requests)``
             when it has one).
-        model, **params: defaults for every item that is not a ``ChatRequest``
+        model: the default model for every item that is not a ``ChatRequest``.
+        **params: defaults for every item that is not a ``ChatRequest``
             (``client.chat`` keywords such as ``max_tokens``); a dict item overrides them.
 
     Use ``async with`` when you may stop early: leaving the block cancels the calls in

@@ -106,7 +106,8 @@ class UnsupportedParameterError(ConfigurationError):
     """A request parameter the chosen provider does not support.
 
     Attributes:
-        parameter: the parameter's name. provider: the backend's kind.
+        parameter: the parameter's name.
+        provider: the backend's kind.
     """
 
     def __init__(self, parameter: str, provider: str, detail: str = "") -> None:
@@ -164,8 +165,8 @@ class CircuitOpenError(LLMFastError):
     """The backend's circuit breaker is open: calls fail fast until it cools down.
 
     Attributes:
-        backend: a description of the backend. retry_at: ``time.monotonic()`` when a
-        probe will be let through, when known.
+        backend: a description of the backend.
+        retry_at: ``time.monotonic()`` when a probe will be let through, when known.
     """
 
     def __init__(self, backend: str, retry_at: float | None = None) -> None:

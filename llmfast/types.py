@@ -122,7 +122,6 @@ class BaseMessage(_Wire):
     ``list[BaseMessage]``, which every call accepts."""
 
 
-
 class SystemMessage(BaseMessage, tag_field="role", tag="system"):
     """Instructions for the model."""
 

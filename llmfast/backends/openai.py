@@ -103,7 +103,8 @@ class OpenAIBackend(HTTPBackend):
         api_key: sent as ``Authorization: Bearer``; never shown in reprs or errors.
         model: the default model for calls that name none.
         headers: extra headers sent with every request.
-        organization / project: OpenAI's ``OpenAI-Organization``/``OpenAI-Project``.
+        organization: sent as OpenAI's ``OpenAI-Organization`` header.
+        project: sent as OpenAI's ``OpenAI-Project`` header.
     """
 
     kind = "openai"
