@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
     from llmfast.batch import Batch, BatchItem, BatchResult
     from llmfast.client import ChatParams
+    from llmfast.layers.cache import CacheMode
     from llmfast.stats import StatsSnapshot
 
 __all__ = ["SyncBatch", "SyncChatStream", "SyncClient"]
@@ -230,11 +231,14 @@ class SyncClient:
         model: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        cache: CacheMode | None = None,
         **params: Unpack[ChatParams],
     ) -> ChatCompletion:
         """Send a chat completion and return the whole result (see ``Client.chat``)."""
         client, runner = self._start()
-        coro = client.chat(prompt, model=model, headers=headers, timeout=timeout, **params)
+        coro = client.chat(
+            prompt, model=model, headers=headers, timeout=timeout, cache=cache, **params
+        )
         return runner.call(coro)
 
     def stream(
@@ -245,12 +249,15 @@ class SyncClient:
         model: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        cache: CacheMode | None = None,
         **params: Unpack[ChatParams],
     ) -> SyncChatStream:
         """Stream a chat completion: ``with client.stream(...) as s: for text in
         s.text_deltas():`` (see ``Client.stream``)."""
         client, _ = self._start()
-        stream = client.stream(prompt, model=model, headers=headers, timeout=timeout, **params)
+        stream = client.stream(
+            prompt, model=model, headers=headers, timeout=timeout, cache=cache, **params
+        )
         return SyncChatStream(self, stream)
 
     def embed(
@@ -265,6 +272,7 @@ class SyncClient:
         extra_body: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        cache: CacheMode | None = None,
     ) -> EmbeddingResponse:
         """Embed one text or a batch (see ``Client.embed``)."""
         client, runner = self._start()
@@ -277,6 +285,7 @@ class SyncClient:
             extra_body=extra_body,
             headers=headers,
             timeout=timeout,
+            cache=cache,
         )
         return runner.call(coro)
 

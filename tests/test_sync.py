@@ -357,3 +357,17 @@ def test_ctrl_c_while_waiting_cancels_the_call(server: ThreadedServer) -> None:
     runner = client._state["runner"]
     client.close()
     assert runner.leftover_tasks == 0
+
+
+def test_the_sync_client_steers_the_cache_per_call(server: ThreadedServer) -> None:
+    from llmfast.layers import Cache, MemoryStore
+
+    layers = [Cache(store=MemoryStore())]
+    with SyncClient(base_url=server.url, model="m", layers=layers) as client:
+        client.chat("same", temperature=0)
+        client.chat("same", temperature=0)  # a hit
+        client.chat("same", temperature=0, cache="bypass")
+        with client.stream("same", temperature=0, cache="bypass") as stream:
+            stream.collect()
+        client.embed("v", cache="bypass")
+    assert server.server.request_count == 4
