@@ -53,16 +53,9 @@ class ThreadedServer:
     def wait_for_requests(self, n: int) -> None:
         self.call(self.server.wait_for_requests(n))
 
-    async def _open_connections(self, n: int) -> None:
-        runner = self.server._runner
-        assert runner is not None
-        assert runner.server is not None
-        while len(runner.server.connections) != n:  # noqa: ASYNC110 - aiohttp has no event
-            await asyncio.sleep(0.005)
-
     def wait_open_connections(self, n: int) -> None:
         """Wait (up to 5 s) until the server holds exactly ``n`` open connections."""
-        self.call(asyncio.wait_for(self._open_connections(n), 5))
+        self.call(self.server.wait_open_connections(n))
 
     def close(self) -> None:
         self.call(self.server.close())

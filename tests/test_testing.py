@@ -712,3 +712,19 @@ def test_url_for(server: MockServer) -> None:
     assert server.url_for("gemini") == root + "/v1beta"
     with pytest.raises(ValueError, match="unknown provider"):
         server.url_for("mistral")
+
+
+async def test_wait_open_connections_follows_opens_and_closes() -> None:
+    async with MockServer() as server:
+        session = aiohttp.ClientSession()
+        try:
+            async with session.get(f"{server.url}/models") as resp:
+                await resp.read()
+            await server.wait_open_connections(1)  # kept alive in the client's pool
+            assert server.open_connections == 1
+        finally:
+            await session.close()
+        await server.wait_open_connections(0)
+        assert server.connection_count == 1
+        with pytest.raises(TimeoutError):
+            await server.wait_open_connections(3, timeout=0.05)

@@ -56,12 +56,12 @@ class _Abort(Exception):
 
 
 class _CountingServer(web.Server):
-    """aiohttp's low-level server, reporting each accepted TCP connection."""
+    """aiohttp's low-level server, reporting each TCP connection opened and closed."""
 
     def __init__(
         self,
         handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
-        on_connection: Callable[[], None],
+        on_connection: Callable[[int], None],
         **kwargs: Any,
     ) -> None:
         super().__init__(handler, **kwargs)
@@ -69,7 +69,11 @@ class _CountingServer(web.Server):
 
     def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
         super().connection_made(handler, transport)
-        self._on_connection()
+        self._on_connection(+1)
+
+    def connection_lost(self, handler: RequestHandler, exc: BaseException | None = None) -> None:
+        super().connection_lost(handler, exc)
+        self._on_connection(-1)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -124,6 +128,8 @@ class MockServer:
         self._queue: deque[Reply] = deque()
         self._request_count = 0
         self._connection_count = 0
+        self._open_connections = 0
+        self._open_changed = asyncio.Event()
         self._call_count = 0
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._parked: set[asyncio.Future[None]] = set()
@@ -219,6 +225,26 @@ class MockServer:
         """How many TCP connections were accepted (since start or the last `reset()`)."""
         return self._connection_count
 
+    @property
+    def open_connections(self) -> int:
+        """How many TCP connections are open now."""
+        return self._open_connections
+
+    async def wait_open_connections(self, n: int, timeout: float = 5.0) -> None:
+        """Return once exactly `n` connections are open; raise `TimeoutError` otherwise."""
+
+        async def settle() -> None:
+            while self._open_connections != n:
+                self._open_changed.clear()
+                await self._open_changed.wait()
+
+        try:
+            await asyncio.wait_for(settle(), timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(
+                f"{self._open_connections} connections open, not {n}, after {timeout} s"
+            ) from None
+
     def enqueue(self, *replies: Reply) -> None:
         """Queue one-shot replies, consumed first in, first out by completions and embeddings."""
         self._queue.extend(replies)
@@ -248,8 +274,11 @@ class MockServer:
 
     # -- request handling ------------------------------------------------------------
 
-    def _count_connection(self) -> None:
-        self._connection_count += 1
+    def _count_connection(self, change: int) -> None:
+        if change > 0:
+            self._connection_count += 1
+        self._open_connections += change
+        self._open_changed.set()
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         raw = await request.read()
