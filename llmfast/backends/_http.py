@@ -225,7 +225,8 @@ async def read_stream(
 ) -> AsyncIterator[ChatCompletionChunk]:
     """Chunks from a streamed body; closes (or, once complete, releases) the connection.
 
-    Each chunk counts as an event for the ``watchdog`` (first-chunk and idle timeouts).
+    A read that completes chunks counts as an event for the ``watchdog`` (first-chunk
+    and idle timeouts); keep-alives and pings complete none.
     """
     reader = resp.content
     feed = parser.feed
@@ -245,9 +246,10 @@ async def read_stream(
                 break
             if parser.done:
                 continue
-            for chunk in feed(data):
-                if watchdog is not None:
-                    watchdog.event()
+            chunks = feed(data)
+            if chunks and watchdog is not None:
+                watchdog.event()  # once per read: its events arrived together
+            for chunk in chunks:
                 yield chunk
             if parser.failure is not None:
                 raise parser.failure

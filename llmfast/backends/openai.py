@@ -8,18 +8,16 @@ Server-Sent Events with ``stream_options.include_usage`` so usage arrives last.
 from __future__ import annotations
 
 import array
-import asyncio
 import base64
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from llmfast.backends._http import decode, decode_error_body, url
+from llmfast.backends._http import ChunkParser, decode, decode_error_body, read_stream, url
 from llmfast.backends.base import HTTPBackend
 from llmfast.backends.sse import SSEDecoder
-from llmfast.backends.watchdog import StreamWatchdog
 from llmfast.errors import (
     ConfigurationError,
     DecodeError,
@@ -54,7 +52,6 @@ _decode_any = msgspec.json.Decoder().decode
 
 _STREAM_SUFFIX = b',"stream":true,"stream_options":{"include_usage":true}}'
 _STREAM_ONLY_SUFFIX = b',"stream":true}'
-_DONE_GRACE_SECONDS = 2.0
 _CHAT_FIELDS = frozenset(ChatRequest.__struct_fields__)
 _EMBED_FIELDS = frozenset(EmbeddingRequest.__struct_fields__)
 
@@ -155,7 +152,7 @@ class OpenAIBackend(HTTPBackend):
                     request,
                     status=resp.status,
                     headers=resp.headers,
-                    chunks=_read_stream(resp, watchdog, request.deadline),
+                    chunks=read_stream(resp, _ChatStreamParser(), watchdog, request.deadline),
                 )
             try:
                 raw = await resp.read()
@@ -207,66 +204,39 @@ def _decode_base64_embeddings(raw: bytes) -> EmbeddingResponse:
     return EmbeddingResponse(data=data, model=decoded.model, usage=decoded.usage)
 
 
-async def _read_stream(
-    resp: aiohttp.ClientResponse, watchdog: StreamWatchdog | None, deadline: float | None
-) -> AsyncIterator[ChatCompletionChunk]:
-    """Chunks from an SSE body; closes (or, once complete, releases) the connection."""
-    feed = SSEDecoder().feed
-    reader = resp.content
-    done = False
-    grace: asyncio.TimerHandle | None = None
-    try:
-        while True:
+class _ChatStreamParser(ChunkParser):
+    """OpenAI chat SSE: ``data: <chunk>`` events ending with ``data: [DONE]``."""
+
+    __slots__ = ("_feed",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._feed = SSEDecoder().feed
+
+    def parse(self, data: bytes, out: list[ChatCompletionChunk]) -> None:
+        append = out.append
+        for event in self._feed(data):
+            payload = event.data
+            if payload == "[DONE]":
+                self.done = True
+                return
+            if event.event != "message":
+                if event.event == "error":
+                    raise StreamEventError(_decode_any_or_text(payload))
+                continue  # pings and other named events are not chunks
             try:
-                data = await reader.readany()
-            except Exception as exc:
-                if done:  # everything arrived; only the end of the body went wrong
-                    break
-                if watchdog is not None and watchdog.expired is not None:
-                    raise watchdog.expired from exc
-                raise map_transport_error(exc, "reading the event stream", deadline) from exc
-            if not data:
-                break
-            if done:
-                continue
-            if watchdog is not None:
-                watched = False
-            for event in feed(data):
-                payload = event.data
-                if payload == "[DONE]":
-                    done = True
-                    if not reader.at_eof():
-                        # The body's end should follow at once; don't wait long for it.
-                        loop = asyncio.get_running_loop()
-                        grace = loop.call_later(_DONE_GRACE_SECONDS, resp.close)
-                    break
-                if event.event != "message":
-                    if event.event == "error":
-                        raise StreamEventError(_decode_any_or_text(payload))
-                    continue  # pings and other named events are not chunks
-                try:
-                    chunk: ChatCompletionChunk = _decode_chunk(payload)
-                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    raise DecodeError(
-                        f"malformed stream chunk: {exc}; data starts {payload[:200]!r}"
-                    ) from exc
-                if chunk.error is not None:
-                    raise StreamEventError(chunk.error)
-                if watchdog is not None and not watched:
-                    watchdog.event()  # once per read: its events arrived together
-                    watched = True
-                yield chunk
-        if not done:
+                chunk: ChatCompletionChunk = _decode_chunk(payload)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                raise DecodeError(
+                    f"malformed stream chunk: {exc}; data starts {payload[:200]!r}"
+                ) from exc
+            if chunk.error is not None:
+                raise StreamEventError(chunk.error)
+            append(chunk)
+
+    def finish(self, out: list[ChatCompletionChunk]) -> None:
+        if not self.done:
             raise StreamTruncatedError("the event stream ended before [DONE]")
-    finally:
-        if watchdog is not None:
-            watchdog.cancel()
-        if grace is not None:
-            grace.cancel()
-        if done:
-            resp.release()
-        else:
-            resp.close()
 
 
 def _decode_any_or_text(payload: str) -> Any:
