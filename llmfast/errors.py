@@ -33,6 +33,7 @@ which llmfast never swallows)::
     │   └── ServerError               5xx (and any other unexpected status)
     │       └── OverloadedError       529, or an "overloaded" error body
     ├── DecodeError                          a body that is not what the API promises
+    │   └── ResponseTooLargeError            a body larger than ``PoolConfig.max_body_bytes``
     └── StreamError                          a streamed response went wrong
         ├── StreamEventError                 the server sent an error event in the stream
         ├── StreamTruncatedError             the stream ended before its end marker
@@ -49,6 +50,14 @@ import math
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from llmfast._error_body import (
+    error_payload,
+    is_context_length,
+    is_overloaded,
+    message_of,
+    status_named_by,
+)
 
 if TYPE_CHECKING:
     from llmfast.types import ChatCompletion, ChatCompletionChunk
@@ -79,6 +88,7 @@ __all__ = [
     "ReadError",
     "ReadTimeout",
     "RequestTooLargeError",
+    "ResponseTooLargeError",
     "ServerError",
     "StreamConsumedError",
     "StreamError",
@@ -188,10 +198,14 @@ class LimiterUnavailableError(LLMFastError):
 
 
 class APIStatusError(LLMFastError):
-    """The server answered with an HTTP error status.
+    """The server answered with an HTTP error status, or with an error body.
 
     Attributes:
-        status: the HTTP status code.
+        status: the HTTP status code as sent (200 for an error body sent with 200).
+        effective_status: the status the error stands for: ``status`` for an error
+            status; for an error body sent with a success status, the status its
+            ``type``/``code`` names (500 when it names none). Retries and the circuit
+            breaker decide on it.
         message: the server's error message, when its body had one.
         body: the parsed error body (a dict when it was JSON, else the text).
         request_id: the server's request id header, when present.
@@ -209,14 +223,18 @@ class APIStatusError(LLMFastError):
         request_id: str | None = None,
         retry_after: float | None = None,
         headers: Mapping[str, str] | None = None,
+        effective_status: int | None = None,
     ) -> None:
         self.status = status
+        self.effective_status = status if effective_status is None else effective_status
         self.message = message
         self.body = body
         self.request_id = request_id
         self.retry_after = retry_after
         self.headers: Mapping[str, str] = headers if headers is not None else {}
         text = f"HTTP {status}: {message}" if message else f"HTTP {status}"
+        if status < 400:
+            text = f"HTTP {status} with an error body: {message or '(no message)'}"
         if request_id:
             text += f" (request id {request_id})"
         super().__init__(text)
@@ -263,7 +281,20 @@ class OverloadedError(ServerError):
 
 
 class DecodeError(LLMFastError):
-    """The response body could not be decoded into the expected type."""
+    """The response body could not be decoded into the expected type (malformed or
+    hostile JSON, a content type that is not the API's, such as an HTML page)."""
+
+
+class ResponseTooLargeError(DecodeError):
+    """A response body, decompressed, is larger than ``PoolConfig.max_body_bytes``.
+
+    Attributes:
+        limit: the limit in bytes.
+    """
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        self.limit = limit
+        super().__init__(message)
 
 
 class StreamError(LLMFastError):
@@ -367,41 +398,6 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     return min(max(value, 0.0), _MAX_RETRY_AFTER)
 
 
-def _message_from_body(body: Any) -> str:
-    if isinstance(body, Mapping):
-        err = body.get("error", body)
-        if isinstance(err, Mapping):
-            msg = err.get("message") or err.get("type") or err.get("code")
-            return str(msg) if msg is not None else ""
-        if isinstance(err, str):
-            return err
-        msg = body.get("message")
-        return str(msg) if msg is not None else ""
-    if isinstance(body, str):
-        return body[:500]
-    return ""
-
-
-def _is_overloaded(body: Any) -> bool:
-    if isinstance(body, Mapping):
-        err = body.get("error", body)
-        if isinstance(err, Mapping):
-            return "overloaded" in str(err.get("type", "")).lower()
-    return False
-
-
-def _is_context_length(body: Any) -> bool:
-    if isinstance(body, Mapping):
-        err = body.get("error", body)
-        if isinstance(err, Mapping):
-            code = f"{err.get('code', '')} {err.get('type', '')}".lower()
-            if "context_length" in code:
-                return True
-            message = str(err.get("message", "")).lower()
-            return "context length" in message or "context window" in message
-    return False
-
-
 def error_for_status(
     status: int,
     body: Any,
@@ -409,19 +405,29 @@ def error_for_status(
     *,
     request_id_header: str = "x-request-id",
 ) -> APIStatusError:
-    """Build the right ``APIStatusError`` subclass for an HTTP error response."""
-    cls = _STATUS_ERRORS.get(status)
+    """Build the right ``APIStatusError`` subclass for an HTTP error response.
+
+    An error body sent with a success status (``{"error": {"code": "overloaded"}}``
+    with 200, as some proxies do) gets the class of the status its ``type``/``code``
+    names (see ``effective_status``); ``status``, headers and request id stay as sent.
+    A body that is not JSON (an HTML error page) becomes a short plain-text message.
+    """
+    effective = status
+    if status < 400:
+        effective = status_named_by(error_payload(body)) or 500
+    cls = _STATUS_ERRORS.get(effective)
     if cls is None:
         cls = ServerError
-    if cls is ServerError and _is_overloaded(body):
+    if cls is ServerError and is_overloaded(body):
         cls = OverloadedError
-    elif cls is BadRequestError and _is_context_length(body):
+    elif cls is BadRequestError and is_context_length(body):
         cls = ContextLengthError
     return cls(
         status,
-        _message_from_body(body),
+        message_of(body),
         body=body,
         request_id=headers.get(request_id_header),
         retry_after=parse_retry_after(headers),
         headers=headers,
+        effective_status=effective,
     )

@@ -64,6 +64,10 @@ class PoolConfig:
         ttl_dns_cache: seconds a DNS answer is cached.
         trust_env: honour ``HTTP(S)_PROXY``/``NO_PROXY`` and ``.netrc``
             (off by default: reading them costs time on every call).
+        max_body_bytes: the largest response body read whole (a non-streamed answer,
+            an error body, a JSON answer to a stream request), counted after
+            decompression while reading; a larger one raises
+            [ResponseTooLargeError][llmfast.errors.ResponseTooLargeError].
     """
 
     limit: int = 1000
@@ -71,6 +75,11 @@ class PoolConfig:
     keepalive_timeout: float = 30.0
     ttl_dns_cache: int = 300
     trust_env: bool = False
+    max_body_bytes: int = 64 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.max_body_bytes < 1:
+            raise ValueError("max_body_bytes must be >= 1")
 
 
 class HTTPPool:

@@ -80,7 +80,7 @@ def test_error_for_status_uses_the_body_and_headers() -> None:
 def test_error_for_status_with_a_text_body_and_odd_status() -> None:
     exc = error_for_status(418, "<html>teapot</html>", {})
     assert type(exc) is llmfast.ServerError
-    assert exc.message == "<html>teapot</html>"
+    assert exc.message == "teapot"  # an HTML page is shown as its text
     assert exc.retry_after is None
 
 

@@ -12,13 +12,12 @@ from typing import Any
 import msgspec
 
 from llmfast.backends._convert import now
-from llmfast.backends._http import ChunkParser, decode
+from llmfast.backends._http import ChunkParser, ErrorBody, decode
 from llmfast.backends.sse import SSEDecoder
 from llmfast.errors import (
     DecodeError,
     StreamEventError,
     StreamTruncatedError,
-    error_for_status,
 )
 from llmfast.types import (
     ChatCompletion,
@@ -152,8 +151,7 @@ def completion_from(raw: bytes) -> ChatCompletion:
     """A whole Messages API response as a ``ChatCompletion``."""
     message: _Message = decode(_decode_message, raw, "Anthropic message")
     if message.type == "error":  # an error body sent with a 2xx status
-        status = error_status(message.error) or 500
-        raise error_for_status(status, {"error": message.error}, {})
+        raise ErrorBody({"type": "error", "error": message.error})
     texts: list[str] = []
     reasoning: list[str] = []
     signature = None

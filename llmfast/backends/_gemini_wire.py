@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from llmfast.backends._convert import now
-from llmfast.backends._http import ChunkParser, decode
+from llmfast.backends._http import ChunkParser, ErrorBody, decode
 from llmfast.backends.sse import SSEDecoder
 from llmfast.errors import (
     APIStatusError,
@@ -203,7 +203,7 @@ def _arguments(call: _FunctionCall) -> str:
 
 def _check(response: _Response) -> None:
     if response.error is not None:  # an error body sent with a 2xx status
-        raise gemini_error(error_code(response.error) or 500, {"error": response.error}, {})
+        raise ErrorBody({"error": response.error})
 
 
 def completion_from(raw: bytes) -> ChatCompletion:

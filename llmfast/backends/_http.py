@@ -1,37 +1,49 @@
-"""The HTTP plumbing the Anthropic, Ollama and Gemini backends share.
+"""The HTTP plumbing every backend shares.
 
-:class:`JSONBackend` posts a request body built by the subclass, maps transport
-failures and error statuses into ``llmfast.errors``, and turns a streamed body into
-typed chunks through a :class:`StreamParser` (an I/O-free object fed the raw bytes).
-Subclasses implement the wire format only.
+[`respond`][llmfast.backends._http.respond] takes every backend's response in: error
+statuses and error bodies become ``llmfast.errors``, whole bodies are read bounded and
+decoded (any decoding failure a ``DecodeError``), a stream request's answer is checked
+for its content type and turned into typed chunks through a :class:`StreamParser` (an
+I/O-free object fed the raw bytes). :class:`JSONBackend` posts a request body built by
+the subclass (Anthropic, Ollama, Gemini); subclasses implement the wire format only.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import msgspec
 
+from llmfast.backends import _intake
+from llmfast.backends._intake import ErrorBody, media_type, read_body
 from llmfast.backends.base import HTTPBackend
 from llmfast.backends.watchdog import StreamWatchdog
 from llmfast.errors import APIStatusError, DecodeError, LLMFastError, error_for_status
 from llmfast.pool import map_transport_error
 from llmfast.transport import Request, Response
 from llmfast.types import (
-    ChatCompletion,
     ChatCompletionChunk,
     ChatRequest,
     EmbeddingRequest,
-    EmbeddingResponse,
 )
 
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["ChunkParser", "JSONBackend", "StreamParser", "decode", "decode_error_body", "url"]
+__all__ = [
+    "ChunkParser",
+    "ErrorBody",
+    "JSONBackend",
+    "StreamParser",
+    "decode",
+    "decode_error_body",
+    "respond",
+    "url",
+]
 
+_T = TypeVar("_T")
 _decode_any = msgspec.json.Decoder().decode
 _DONE_GRACE_SECONDS = 2.0
 
@@ -80,10 +92,11 @@ class ChunkParser:
         out: list[ChatCompletionChunk] = []
         try:
             self.parse(data, out)
-        except LLMFastError as exc:
+        except Exception as exc:
+            error = _as_decode_error(exc, "stream data")
             if not out:
-                raise
-            self.failure = exc
+                raise error from None if error is exc else exc
+            self.failure = error
         return out
 
     def close(self) -> list[ChatCompletionChunk]:
@@ -92,10 +105,11 @@ class ChunkParser:
         out: list[ChatCompletionChunk] = []
         try:
             self.finish(out)
-        except LLMFastError as exc:
+        except Exception as exc:
+            error = _as_decode_error(exc, "stream data")
             if not out:
-                raise
-            self.failure = exc
+                raise error from None if error is exc else exc
+            self.failure = error
         return out
 
 
@@ -106,19 +120,32 @@ def url(text: str) -> Any:
     return yarl.URL(text)
 
 
-def decode(decoder: Any, raw: bytes, what: str) -> Any:
-    """``decoder(raw)``, with msgspec failures raised as ``DecodeError``."""
+def _as_decode_error(exc: Exception, what: str) -> LLMFastError:
+    """``exc`` if it is an llmfast error, else a ``DecodeError`` saying what it was
+    (hostile input: ``RecursionError`` from deep nesting, bad base64, bad UTF-8...)."""
+    if isinstance(exc, LLMFastError):
+        return exc
+    if isinstance(exc, (msgspec.DecodeError, msgspec.ValidationError)):
+        return DecodeError(f"malformed {what}: {exc}")
+    return DecodeError(f"undecodable {what}: {type(exc).__name__}: {str(exc)[:200]}")
+
+
+def decode(decoder: Callable[[bytes], _T], raw: bytes, what: str) -> _T:
+    """``decoder(raw)``, with every failure (msgspec's, or ``RecursionError`` for deep
+    nesting) raised as ``DecodeError``."""
     try:
         return decoder(raw)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise DecodeError(f"malformed {what}: {exc}; body starts {raw[:200]!r}") from exc
+    except (RecursionError, ValueError, TypeError) as exc:
+        raise DecodeError(f"undecodable {what}: {type(exc).__name__}: {exc}") from exc
 
 
 def decode_error_body(raw: bytes) -> Any:
     """An error body as JSON when it is JSON, else as text."""
     try:
         return _decode_any(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return raw.decode("utf-8", "replace")
 
 
@@ -148,7 +175,7 @@ class JSONBackend(HTTPBackend):
     def auth_headers(self) -> Mapping[str, str]:
         return self._auth
 
-    # -- the wire format (subclasses) ---------------------------------------------------
+    # -- the wire format (subclasses; decoding hooks on HTTPBackend) ---------------------
 
     def chat_call(self, body: ChatRequest, stream: bool) -> tuple[Any, bytes]:
         """The URL and JSON body of a chat request."""
@@ -157,22 +184,6 @@ class JSONBackend(HTTPBackend):
     def embed_call(self, body: EmbeddingRequest) -> tuple[Any, bytes]:
         """The URL and JSON body of an embeddings request."""
         raise NotImplementedError
-
-    def decode_chat(self, raw: bytes) -> ChatCompletion:
-        """A whole (non-streamed) chat response."""
-        raise NotImplementedError
-
-    def decode_embeddings(self, raw: bytes, body: EmbeddingRequest) -> EmbeddingResponse:
-        """A whole embeddings response."""
-        raise NotImplementedError
-
-    def stream_parser(self) -> StreamParser:
-        """A fresh parser for one streamed response."""
-        raise NotImplementedError
-
-    def status_error(self, status: int, body: Any, headers: Mapping[str, str]) -> APIStatusError:
-        """The error for an HTTP error response (``body`` as JSON, or text)."""
-        return error_for_status(status, body, headers, request_id_header=self.request_id_header)
 
     # -- sending ------------------------------------------------------------------------
 
@@ -187,34 +198,140 @@ class JSONBackend(HTTPBackend):
             target, data = self.embed_call(body)
         headers = self._headers if request.headers is None else {**self._headers, **request.headers}
         resp = await self.post(request, target, data, headers)
-        try:
-            if resp.status >= 300:
-                raise await self._status_error(resp)
-            if stream:
-                watchdog = self.watch(request, resp.close)
-                chunks = read_stream(resp, self.stream_parser(), watchdog, request.deadline)
-                return Response(request, status=resp.status, headers=resp.headers, chunks=chunks)
-            try:
-                raw = await resp.read()
-            except Exception as exc:
-                raise map_transport_error(exc, "reading the response", request.deadline) from exc
-        except BaseException:
-            resp.close()
-            raise
-        resp.release()
-        if type(body) is ChatRequest:
-            result: ChatCompletion | EmbeddingResponse = self.decode_chat(raw)
-        else:
-            assert isinstance(body, EmbeddingRequest)
-            result = self.decode_embeddings(raw, body)
-        return Response(request, status=resp.status, headers=resp.headers, result=result)
+        return await respond(self, request, resp, stream)
 
-    async def _status_error(self, resp: aiohttp.ClientResponse) -> LLMFastError:
-        try:
-            raw = await resp.read()
-        except Exception as exc:
-            return map_transport_error(exc, f"reading the HTTP {resp.status} error body")
-        return self.status_error(resp.status, decode_error_body(raw), resp.headers)
+
+async def respond(
+    backend: HTTPBackend, request: Request, resp: aiohttp.ClientResponse, stream: bool
+) -> Response:
+    """Take ``resp`` in through ``backend``'s decoding hooks (see the module docstring).
+
+    Closes the connection on any failure; releases it once a whole body is read.
+    """
+    try:
+        if resp.status >= 300:
+            raise await _status_error(backend, resp, request.deadline)
+        if stream:
+            media = media_type(resp)
+            if media in backend.stream_types:  # the usual case
+                watchdog = backend.watch(request, resp.close)
+                chunks = read_stream(resp, backend.stream_parser(), watchdog, request.deadline)
+            else:
+                chunks = await _not_a_stream(backend, request, resp, media)
+            return Response(request, status=resp.status, headers=resp.headers, chunks=chunks)
+        raw = await read_body(resp, backend.pool.config.max_body_bytes, request.deadline)
+    except BaseException:
+        resp.close()
+        raise
+    resp.release()
+    body = request.body
+    if type(body) is ChatRequest:
+        result: Any = _decoded(backend, resp, backend.decode_chat, raw)
+    else:
+        assert isinstance(body, EmbeddingRequest)
+        result = _decoded(backend, resp, lambda raw: backend.decode_embeddings(raw, body), raw)
+    return Response(request, status=resp.status, headers=resp.headers, result=result)
+
+
+def _decoded(
+    backend: HTTPBackend,
+    resp: aiohttp.ClientResponse,
+    decoder: Callable[[bytes], _T],
+    raw: bytes,
+) -> _T:
+    """``decoder(raw)``; an error body becomes a status error with the real status and
+    headers, any other failure a ``DecodeError`` (naming a content type that isn't JSON)."""
+    try:
+        return decoder(raw)
+    except ErrorBody as exc:
+        raise _mapped(backend, resp.status, exc.body, resp.headers) from None
+    except Exception as exc:
+        media = media_type(resp)
+        if media and not _intake.is_json(media) and media not in backend.stream_types:
+            raise _intake.not_api_body(media, raw, "a JSON body") from exc
+        error = _as_decode_error(exc, "response body")
+        if error is exc:
+            raise
+        raise error from exc
+
+
+async def _not_a_stream(
+    backend: HTTPBackend, request: Request, resp: aiohttp.ClientResponse, media: str
+) -> AsyncIterator[ChatCompletionChunk]:
+    """The chunks of a stream request answered with something other than its stream
+    type: a sniffed stream, one JSON body (its chunks), or a ``DecodeError``."""
+    head = None
+    kind = _intake.stream_kind(media, backend.stream_types, None)
+    if kind == "sniff":
+        head = await _intake.read_head(resp, request.deadline)
+        kind = _intake.stream_kind(media, backend.stream_types, head)
+    if kind == "stream":
+        watchdog = backend.watch(request, resp.close)
+        return _prefixed(head or b"", resp, backend.stream_parser(), watchdog, request.deadline)
+    expected = " or ".join(sorted(backend.stream_types)) + " or JSON"
+    if kind == "other":
+        raise _intake.not_api_body(media, await _intake.read_some(resp, head or b""), expected)
+    limit = backend.pool.config.max_body_bytes
+    raw = await read_body(resp, limit, request.deadline, head or b"")
+    resp.release()
+    return _iterate(_decoded(backend, resp, backend.body_chunks, raw))
+
+
+async def _iterate(chunks: list[ChatCompletionChunk]) -> AsyncIterator[ChatCompletionChunk]:
+    for chunk in chunks:
+        yield chunk
+
+
+async def _prefixed(
+    head: bytes,
+    resp: aiohttp.ClientResponse,
+    parser: StreamParser,
+    watchdog: StreamWatchdog | None,
+    deadline: float | None,
+) -> AsyncIterator[ChatCompletionChunk]:
+    """A stream whose first bytes (``head``) were read to judge its type."""
+    rest = cast(
+        "AsyncGenerator[ChatCompletionChunk, None]", read_stream(resp, parser, watchdog, deadline)
+    )
+    started = False
+    try:
+        for chunk in parser.feed(head):
+            yield chunk
+        if parser.failure is not None:
+            raise parser.failure
+        started = True
+        async for chunk in rest:
+            yield chunk
+    finally:
+        if started:
+            await rest.aclose()
+        else:  # read_stream never ran: its cleanup is ours
+            if watchdog is not None:
+                watchdog.cancel()
+            resp.close()
+
+
+def _mapped(
+    backend: HTTPBackend, status: int, body: Any, headers: Mapping[str, str]
+) -> APIStatusError:
+    """``backend.status_error``, robust to hostile bodies (then mapped from the text)."""
+    try:
+        return backend.status_error(status, body, headers)
+    except Exception:
+        text = body if isinstance(body, str) else ""
+        return error_for_status(status, text, headers, request_id_header=backend.request_id_header)
+
+
+async def _status_error(
+    backend: HTTPBackend, resp: aiohttp.ClientResponse, deadline: float | None
+) -> LLMFastError:
+    try:
+        raw = await read_body(resp, backend.pool.config.max_body_bytes, deadline)
+    except LLMFastError as exc:
+        if not isinstance(exc, DecodeError):  # a broken read: the status still says it
+            return exc
+        raw = b""
+    return _mapped(backend, resp.status, decode_error_body(raw), resp.headers)
 
 
 async def read_stream(

@@ -12,9 +12,9 @@ from typing import Any
 
 import msgspec
 
-from llmfast.backends._http import ChunkParser, decode
+from llmfast.backends._http import ChunkParser, ErrorBody, decode
 from llmfast.backends.ndjson import NDJSONDecoder
-from llmfast.errors import StreamEventError, StreamTruncatedError, error_for_status
+from llmfast.errors import StreamEventError, StreamTruncatedError
 from llmfast.types import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -117,7 +117,7 @@ def completion_from(raw: bytes) -> ChatCompletion:
     """A whole (``"stream": false``) Ollama answer as a ``ChatCompletion``."""
     line: OllamaLine = decode(decode_line, raw, "Ollama response")
     if line.error is not None:  # an error body sent with a 2xx status
-        raise error_for_status(500, {"error": line.error}, {})
+        raise ErrorBody({"error": line.error})
     message = line.message
     calls = None
     if message is not None and message.tool_calls:

@@ -12,13 +12,24 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
+from llmfast.backends._intake import SSE_TYPES, chunk_of
 from llmfast.backends.watchdog import StreamWatchdog
-from llmfast.errors import ClientClosedError, DeadlineExceeded, FirstChunkTimeout, LLMFastError
+from llmfast.errors import (
+    APIStatusError,
+    ClientClosedError,
+    DeadlineExceeded,
+    FirstChunkTimeout,
+    LLMFastError,
+    error_for_status,
+)
 from llmfast.pool import HTTPPool, map_transport_error
 from llmfast.transport import Request, Response
+from llmfast.types import ChatCompletion, ChatCompletionChunk, EmbeddingRequest, EmbeddingResponse
 
 if TYPE_CHECKING:
     import aiohttp
+
+    from llmfast.backends._http import StreamParser
 
 _T = TypeVar("_T")
 
@@ -59,9 +70,17 @@ class Backend(Protocol):
 
 
 class HTTPBackend:
-    """Base for backends that speak HTTP through an :class:`HTTPPool`."""
+    """Base for backends that speak HTTP through an [`HTTPPool`][llmfast.pool.HTTPPool].
+
+    Subclasses implement the wire format's decoding hooks (:meth:`decode_chat`,
+    :meth:`decode_embeddings`, :meth:`stream_parser`, maybe :meth:`status_error`);
+    ``llmfast.backends._http.respond`` takes every response in through them.
+    """
 
     kind = "http"
+    request_id_header = "x-request-id"
+    stream_types: frozenset[str] = SSE_TYPES
+    """Media types of this backend's streamed answers."""
 
     def __init__(
         self,
@@ -170,6 +189,29 @@ class HTTPBackend:
 
     async def send(self, request: Request, /) -> Response:
         raise NotImplementedError
+
+    # -- decoding hooks (the wire format) -----------------------------------------------
+
+    def decode_chat(self, raw: bytes) -> ChatCompletion:
+        """A whole (non-streamed) chat response; raises only ``DecodeError``
+        (``ErrorBody`` for an error body)."""
+        raise NotImplementedError
+
+    def decode_embeddings(self, raw: bytes, body: EmbeddingRequest) -> EmbeddingResponse:
+        """A whole embeddings response; raises only ``DecodeError``."""
+        raise NotImplementedError
+
+    def stream_parser(self) -> StreamParser:
+        """A fresh parser for one streamed response."""
+        raise NotImplementedError
+
+    def body_chunks(self, raw: bytes) -> list[ChatCompletionChunk]:
+        """The chunks of a whole JSON body sent to a stream request (one, by default)."""
+        return [chunk_of(self.decode_chat(raw))]
+
+    def status_error(self, status: int, body: Any, headers: Mapping[str, str]) -> APIStatusError:
+        """The error for an error response (``body`` as JSON, or text)."""
+        return error_for_status(status, body, headers, request_id_header=self.request_id_header)
 
     async def aclose(self) -> None:
         """Close the pool if the backend made its own; a Client's pool is the Client's."""

@@ -25,12 +25,14 @@ from llmfast.backends._convert import (
     to_tools,
     tool_names_by_id,
 )
-from llmfast.backends._http import JSONBackend, decode, url
-from llmfast.backends._ollama_wire import PROVIDER, OllamaStreamParser, completion_from
+from llmfast.backends._http import ErrorBody, JSONBackend, decode, url
+from llmfast.backends._intake import NDJSON_TYPES
+from llmfast.backends._ollama_wire import PROVIDER, OllamaStreamParser, completion_from, decode_line
 from llmfast.errors import UnsupportedParameterError
 from llmfast.types import (
     AssistantMessage,
     ChatCompletion,
+    ChatCompletionChunk,
     ChatRequest,
     DeveloperMessage,
     Embedding,
@@ -95,6 +97,7 @@ class OllamaBackend(JSONBackend):
     """
 
     kind = PROVIDER
+    stream_types = NDJSON_TYPES
 
     def __init__(
         self,
@@ -183,6 +186,16 @@ class OllamaBackend(JSONBackend):
 
     def stream_parser(self) -> OllamaStreamParser:
         return OllamaStreamParser()
+
+    def body_chunks(self, raw: bytes) -> list[ChatCompletionChunk]:
+        """A stream sent as one JSON body: its NDJSON lines, or an error object."""
+        if b"\n" not in raw.strip():
+            line = decode(decode_line, raw, "Ollama response")
+            if line.error is not None:
+                raise ErrorBody({"error": line.error})
+        parser = self.stream_parser()
+        chunks = parser.feed(raw)
+        return [*chunks, *parser.close()]
 
 
 def _messages(body: ChatRequest) -> list[dict[str, Any]]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import array
 import base64
+import binascii
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
-from llmfast.backends._http import ChunkParser, decode, decode_error_body, read_stream, url
+from llmfast.backends._http import ChunkParser, ErrorBody, decode, respond, url
 from llmfast.backends.base import HTTPBackend
 from llmfast.backends.sse import SSEDecoder
 from llmfast.errors import (
@@ -23,9 +24,7 @@ from llmfast.errors import (
     DecodeError,
     StreamEventError,
     StreamTruncatedError,
-    error_for_status,
 )
-from llmfast.pool import map_transport_error
 from llmfast.transport import Request, Response
 from llmfast.types import (
     ChatCompletion,
@@ -36,9 +35,6 @@ from llmfast.types import (
     EmbeddingResponse,
     EmbeddingUsage,
 )
-
-if TYPE_CHECKING:
-    import aiohttp
 
 __all__ = ["OpenAIBackend"]
 
@@ -143,61 +139,39 @@ class OpenAIBackend(HTTPBackend):
         data = encode_request(body, stream)
         headers = self._headers if request.headers is None else {**self._headers, **request.headers}
         resp = await self.post(request, url, data, headers)
-        try:
-            if resp.status >= 300:
-                raise await _status_error(resp)
-            if stream:
-                watchdog = self.watch(request, resp.close)
-                return Response(
-                    request,
-                    status=resp.status,
-                    headers=resp.headers,
-                    chunks=read_stream(resp, _ChatStreamParser(), watchdog, request.deadline),
-                )
-            try:
-                raw = await resp.read()
-            except Exception as exc:
-                raise map_transport_error(exc, f"reading {url}", request.deadline) from exc
-        except BaseException:
-            resp.close()
-            raise
-        resp.release()
-        if is_chat:
-            result: ChatCompletion | EmbeddingResponse = _decode_chat(raw)
-        elif body.encoding_format == "base64":  # type: ignore[union-attr]
-            result = _decode_base64_embeddings(raw)
-        else:
-            result = decode(_decode_embeddings, raw, "embeddings response")
-        return Response(request, status=resp.status, headers=resp.headers, result=result)
+        return await respond(self, request, resp, stream)
 
+    def decode_chat(self, raw: bytes) -> ChatCompletion:
+        return _decode_chat(raw)
 
-async def _status_error(resp: aiohttp.ClientResponse) -> Exception:
-    try:
-        raw = await resp.read()
-    except Exception as exc:
-        return map_transport_error(exc, f"reading the HTTP {resp.status} error body")
-    return error_for_status(resp.status, decode_error_body(raw), resp.headers)
+    def decode_embeddings(self, raw: bytes, body: EmbeddingRequest) -> EmbeddingResponse:
+        if body.encoding_format == "base64":
+            return _decode_base64_embeddings(raw)
+        return decode(_decode_embeddings, raw, "embeddings response")
+
+    def stream_parser(self) -> _ChatStreamParser:
+        return _ChatStreamParser()
 
 
 def _decode_chat(raw: bytes) -> ChatCompletion:
-    result: ChatCompletion = decode(_decode_completion, raw, "chat completion")
+    result = decode(_decode_completion, raw, "chat completion")
     if not result.choices:
         # Some proxies answer 200 with an error body instead of an error status.
         body = decode(_decode_any, raw, "chat completion")
-        error = body.get("error") if isinstance(body, dict) else None
-        if error is not None:
-            code = error.get("code") if isinstance(error, dict) else None
-            status = code if isinstance(code, int) and 400 <= code < 600 else 500
-            raise error_for_status(status, body, {})
+        if isinstance(body, dict) and body.get("error") is not None:
+            raise ErrorBody(body)
     return result
 
 
 def _decode_base64_embeddings(raw: bytes) -> EmbeddingResponse:
-    decoded: _B64EmbeddingResponse = decode(_decode_b64_embeddings, raw, "embeddings response")
+    decoded = decode(_decode_b64_embeddings, raw, "embeddings response")
     data = []
     for item in decoded.data:
         floats = array.array("f")
-        floats.frombytes(base64.b64decode(item.embedding))
+        try:
+            floats.frombytes(base64.b64decode(item.embedding, validate=True))
+        except (binascii.Error, ValueError) as exc:
+            raise DecodeError(f"malformed base64 embedding {item.index}: {exc}") from exc
         if sys.byteorder != "little":
             floats.byteswap()
         data.append(Embedding(embedding=floats.tolist(), index=item.index))
