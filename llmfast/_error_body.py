@@ -76,10 +76,13 @@ _WORDS = (  # substrings of a type, code or message, most specific first
     ("overloaded", 529),
     ("rate limit", 429),
     ("rate_limit", 429),
+    ("too many requests", 429),
     ("context length", 400),
     ("context window", 400),
     ("context_length", 400),
     ("not found", 404),
+    ("unauthorized", 401),
+    ("api key", 401),
 )
 _TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>", re.S | re.I)
 _SPACE = re.compile(r"\s+")
@@ -113,7 +116,7 @@ def status_named_by(error: Any) -> int | None:
             code = int(code)
         if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
             return code
-        names = [error.get(key) for key in ("type", "code", "status")]
+        names = [error.get(key) for key in ("code", "type", "status")]  # most specific first
         texts = [name.lower() for name in names if isinstance(name, str)]
         for text in texts:
             status = _STATUS_NAMES.get(text)

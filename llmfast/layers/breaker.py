@@ -36,7 +36,8 @@ def is_backend_failure(error: BaseException) -> bool:
     if isinstance(error, DeadlineExceeded):
         return False
     if isinstance(error, APIStatusError):
-        return error.status in (408, 429) or error.status >= 500
+        status = error.effective_status
+        return status in (408, 429) or status >= 500
     return isinstance(error, (TransportError, StreamEventError))
 
 

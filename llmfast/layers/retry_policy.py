@@ -77,7 +77,7 @@ class RetryPolicy:
             should = error.headers.get("x-should-retry")
             if should is not None and should.lower() in ("true", "false"):
                 return should.lower() == "true"
-            return error.status in self.retry_statuses
+            return error.effective_status in self.retry_statuses
         if isinstance(error, StreamEventError):
             return _retryable_event(error, self.retry_statuses)
         return isinstance(error, _RETRYABLE_TRANSPORT)
@@ -95,7 +95,7 @@ class RetryPolicy:
         if isinstance(error, APIStatusError):
             if error.retry_after is not None:
                 return error.retry_after
-            if error.status == 429:
+            if error.effective_status == 429:
                 return reset_after(error.headers, now)
         return None
 

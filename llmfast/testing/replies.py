@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
+from . import hostile
 from ._payloads import ENCODER, error_body
 
 __all__ = ["ErrorSpec", "Reply", "ReplyKind", "ToolCall", "split_tokens"]
@@ -23,6 +24,8 @@ ReplyKind = Literal[
     "truncated",
     "stream_error",
     "raw",
+    "unstreamed",
+    "nested",
 ]
 
 _TOKEN_RE = re.compile(r"\S+\s*|\s+")
@@ -104,6 +107,8 @@ class Reply:
     delay: float = 0.0
     headers: tuple[tuple[str, str], ...] = ()
     error_spec: ErrorSpec | None = None
+    http_status: int = 0
+    depth: int = 0
 
     @classmethod
     def text(
@@ -198,13 +203,20 @@ class Reply:
         code: str | None = None,
         retry_after: float | str | None = None,
         retry_after_ms: int | None = None,
+        http_status: int | None = None,
         delay: float = 0.0,
         headers: Mapping[str, str] | None = None,
     ) -> Reply:
-        """An HTTP error with an OpenAI-style body and optional Retry-After headers."""
+        """An HTTP error with the route's error body and optional Retry-After headers.
+
+        `http_status` sends that body with another status instead, e.g. `200`, as some
+        proxies do (`status` then only shapes the body: its type, Gemini's `code`).
+        """
         _check_common(delay)
         if not 400 <= status <= 599:
             raise ValueError("error status must be in 400..599")
+        if http_status is not None and not 100 <= http_status <= 599:
+            raise ValueError("http_status must be in 100..599")
         if message is None:
             try:
                 message = f"{http.HTTPStatus(status).phrase} (mock)"
@@ -230,6 +242,7 @@ class Reply:
             delay=delay,
             headers=tuple(items),
             error_spec=spec,
+            http_status=http_status or 0,
         )
 
     @classmethod
@@ -341,6 +354,89 @@ class Reply:
             chunk_size=write_size,
             headers=(("Content-Type", content_type), *_header_items(headers)),
             delay=delay,
+        )
+
+    @classmethod
+    def html(
+        cls,
+        status: int = 200,
+        *,
+        page: bytes | None = None,
+        delay: float = 0.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """An HTML page instead of the API's answer (to streamed requests too): a captive
+        portal's sign-in page by default, nginx's own page for 502."""
+        if page is None:
+            page = hostile.NGINX_502 if status == 502 else hostile.CAPTIVE_PORTAL
+        return cls.raw(
+            page,
+            status=status,
+            content_type="text/html; charset=utf-8",
+            delay=delay,
+            headers=headers,
+        )
+
+    @classmethod
+    def unstreamed(
+        cls,
+        text: str | None = None,
+        *,
+        delay: float = 0.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """Answer a streamed request with the whole non-streamed JSON body of the route's
+        format (as LiteLLM does on `/v1/messages` for some models); `text` or the echo."""
+        _check_common(delay)
+        return cls("unstreamed", content=text, delay=delay, headers=_header_items(headers))
+
+    @classmethod
+    def gzip_bomb(
+        cls,
+        size: int = 1 << 30,
+        *,
+        status: int = 200,
+        content_type: str = "application/json",
+        delay: float = 0.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """A gzip-encoded body (about `size`/1000 bytes on the wire) that inflates to
+        `size` bytes of never-ending JSON: a decompression bomb (an error body with a
+        `status` >= 400)."""
+        if size < 1:
+            raise ValueError("size must be >= 1")
+        return cls.raw(
+            hostile.gzip_bomb(size),
+            status=status,
+            content_type=content_type,
+            write_size=64 * 1024,
+            delay=delay,
+            headers={"Content-Encoding": "gzip", **(headers or {})},
+        )
+
+    @classmethod
+    def nested(
+        cls,
+        depth: int = 100_000,
+        *,
+        status: int = 200,
+        after_chunks: int = 0,
+        delay: float = 0.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """JSON nested `depth` deep: a body (with `status`, an error body when >= 400)
+        whose one unknown field is an array that deep, or for a stream one such event
+        after `after_chunks` good events."""
+        _check_common(delay, after_chunks)
+        if depth < 1:
+            raise ValueError("depth must be >= 1")
+        return cls(
+            "nested",
+            status=status,
+            depth=depth,
+            after_chunks=after_chunks,
+            delay=delay,
+            headers=_header_items(headers),
         )
 
 

@@ -21,6 +21,7 @@ from aiohttp.web_protocol import RequestHandler
 from multidict import CIMultiDict
 
 from . import _payloads as p
+from . import hostile
 from .formats import OPENAI, Answer, BadRequest, Route, StreamPlan, WireFormat
 from .replies import Reply, split_tokens
 from .routes import format_of, resolve
@@ -329,6 +330,9 @@ class MockServer:
         fmt = route.fmt
         if kind == "error":
             data = fmt.reply_error(reply, reply.status)
+            return self._json(reply.http_status or reply.status, data, number, reply.headers, fmt)
+        if kind == "nested" and reply.status != 200:
+            data = hostile.nested_json(reply.depth)
             return self._json(reply.status, data, number, reply.headers, fmt)
         if kind == "raw":
             return await self._raw(request, reply, number, fmt)
@@ -357,7 +361,11 @@ class MockServer:
             return self._json(500, fmt.reply_error(reply, 500), number, reply.headers, fmt)
         kind = reply.kind
         calls = reply.calls
-        if kind in ("text", "tool_calls"):
+        pieces: tuple[str, ...]
+        text: str | None
+        if kind == "unstreamed":
+            text, pieces, stream = reply.content or call.user_text, (), False
+        elif kind in ("text", "tool_calls"):
             text, pieces = reply.content, reply.chunks
         else:
             text = call.user_text
@@ -411,8 +419,11 @@ class MockServer:
         cut = reply.after_chunks
         head = b"".join(events[:cut])
         kind = reply.kind
-        if kind == "malformed":
-            await response.write(head + fmt.bad_event + b"".join(events[cut:]) + plan.end)
+        if kind in ("malformed", "nested"):
+            bad = fmt.bad_event
+            if kind == "nested":
+                bad = bad.replace(b"{not json}", hostile.nested_json(reply.depth))
+            await response.write(head + bad + b"".join(events[cut:]) + plan.end)
         elif kind == "truncated":
             await response.write(head)
         elif kind == "stream_error":
@@ -475,6 +486,8 @@ class MockServer:
         kind = reply.kind
         if kind == "malformed":
             data = malformed
+        elif kind == "nested":
+            data = hostile.nested_json(reply.depth)
         elif kind == "truncated":
             data = data[: len(data) // 2]
         elif kind in ("reset", "stall"):  # after_chunks > 0: headers and half the body first
