@@ -70,7 +70,8 @@ async def test_an_html_page_with_200_is_a_decode_error_sent_once(
     message = str(info.value)
     assert "text/html" in message
     assert "Welcome to Airport Wi-Fi" in message
-    assert "<" not in message and "window.location" not in message  # tags and scripts cut
+    assert "<" not in message
+    assert "window.location" not in message
     assert server.request_count == 1  # not retried
 
 
@@ -111,7 +112,7 @@ async def test_plain_text_that_is_not_a_stream_is_a_decode_error(
         Reply.raw(b"Service temporarily down for maintenance", content_type="text/plain")
     )
     async with client_for(server, provider) as client:
-        with pytest.raises(llmfast.DecodeError, match="text/plain.*maintenance"):
+        with pytest.raises(llmfast.DecodeError, match=r"text/plain.*maintenance"):
             await streamed(client)
     assert server.request_count == 1
 
@@ -131,9 +132,11 @@ async def _recorded_stream(server: MockServer, provider: str) -> bytes:
         body["contents"] = [{"role": "user", "parts": [{"text": "sniff me"}]}]
     else:
         body["messages"] = [{"role": "user", "content": "sniff me"}]
-    async with aiohttp.ClientSession() as session:
-        async with session.post(server.root_url + path, json=body) as resp:
-            data = await resp.read()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(server.root_url + path, json=body) as resp,
+    ):
+        data = await resp.read()
     server.reset()
     return data
 
@@ -175,7 +178,8 @@ async def test_an_error_body_with_200_keeps_its_class_status_and_headers(
             await (streamed(client) if stream else client.chat("hi"))
     error = info.value
     assert type(error) is cls
-    assert error.status == 200 and error.effective_status == status
+    assert error.status == 200
+    assert error.effective_status == status
     assert error.headers["x-trace"] == "t1"
     header = REQUEST_ID.get(provider)
     if header is not None:
@@ -192,7 +196,8 @@ async def test_an_overloaded_body_with_200_is_an_overloaded_error(
     async with client_for(server, provider, retry=False) as client:
         with pytest.raises(llmfast.OverloadedError) as info:
             await client.chat("hi")
-    assert info.value.status == 200 and info.value.effective_status == 529
+    assert info.value.status == 200
+    assert info.value.effective_status == 529
 
 
 @pytest.mark.parametrize(
@@ -273,7 +278,8 @@ async def test_a_502_html_page_is_shown_as_its_text(server: MockServer, provider
 
 def test_a_huge_text_error_body_is_bounded() -> None:
     error = error_for_status(500, "<p>" + "x " * 100_000 + "</p>", {})
-    assert len(error.message) <= 500 and "<" not in error.message
+    assert len(error.message) <= 500
+    assert "<" not in error.message
 
 
 # -- 5. hostile bodies end in DecodeError ---------------------------------------------
@@ -301,9 +307,8 @@ async def test_deep_nesting_after_chunks_interrupts_with_the_partial(
         with pytest.raises(llmfast.StreamInterruptedError) as info:
             await streamed(client, "one two three four five six")
     assert isinstance(info.value.__cause__, llmfast.DecodeError)
-    assert info.value.partial_text and "one two three four five six".startswith(
-        info.value.partial_text
-    )
+    assert info.value.partial_text
+    assert "one two three four five six".startswith(info.value.partial_text)
 
 
 @pytest.mark.parametrize("provider", EMBEDDERS)
