@@ -47,12 +47,14 @@ from __future__ import annotations
 
 import email.utils
 import math
+import reprlib
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from llmfast._error_body import (
     error_payload,
+    excerpt,
     is_context_length,
     is_overloaded,
     message_of,
@@ -313,7 +315,8 @@ class StreamEventError(StreamError):
         self.error = error
         self.status = status
         message = error.get("message") if isinstance(error, Mapping) else None
-        super().__init__(f"error event in stream: {message or error!r}")
+        text = excerpt(message) if isinstance(message, str) and message else reprlib.repr(error)
+        super().__init__(f"error event in stream: {text}")
 
 
 class StreamTruncatedError(StreamError):
