@@ -127,7 +127,7 @@ SCALARS = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=False),
     st.text(max_size=20),
-    st.sampled_from(TYPES + ["2024-13-45T99:99:99Z", "AAA=", "!!", "9999999999s", "-1s"]),
+    st.sampled_from([*TYPES, "2024-13-45T99:99:99Z", "AAA=", "!!", "9999999999s", "-1s"]),
 )
 JSON = st.recursive(
     SCALARS,
@@ -171,7 +171,7 @@ def _stream(provider: str, data: bytes, cuts: list[int]) -> None:
     chunks: list[ChatCompletionChunk] = []
     try:
         start = 0
-        for cut in sorted(cuts) + [len(data)]:
+        for cut in [*sorted(cuts), len(data)]:
             chunks.extend(parser.feed(data[start:cut]))
             start = max(start, cut)
         chunks.extend(parser.close())
