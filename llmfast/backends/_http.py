@@ -261,14 +261,18 @@ async def _not_a_stream(
     """The chunks of a stream request answered with something other than its stream
     type: a sniffed stream, one JSON body (its chunks), or a ``DecodeError``."""
     head = None
-    kind = _intake.stream_kind(media, backend.stream_types, None)
-    if kind == "sniff":
+    types = backend.stream_types
+    kind = _intake.stream_kind(media, types, None)
+    if kind == "sniff" or (kind == "json" and types >= _intake.SSE_TYPES):
+        # A missing or generic type, or JSON that may be SSE mislabelled: look first.
         head = await _intake.read_head(resp, request.deadline)
-        kind = _intake.stream_kind(media, backend.stream_types, head)
+        sniffed = _intake.stream_kind("", types, head)
+        if kind == "sniff" or sniffed == "stream":
+            kind = sniffed
     if kind == "stream":
         watchdog = backend.watch(request, resp.close)
         return _prefixed(head or b"", resp, backend.stream_parser(), watchdog, request.deadline)
-    expected = " or ".join(sorted(backend.stream_types)) + " or JSON"
+    expected = " or ".join(sorted(types)) + " or JSON"
     if kind == "other":
         raise _intake.not_api_body(media, await _intake.read_some(resp, head or b""), expected)
     limit = backend.pool.config.max_body_bytes

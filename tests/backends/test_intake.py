@@ -96,12 +96,19 @@ async def test_a_json_answer_to_a_stream_request_is_a_one_chunk_stream(
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-async def test_a_stream_without_content_type_is_sniffed(server: MockServer, provider: str) -> None:
+@pytest.mark.parametrize(
+    "content_type", ["", "application/octet-stream", "text/plain", "application/json"]
+)
+async def test_a_stream_with_a_missing_or_odd_content_type_is_sniffed(
+    server: MockServer, provider: str, content_type: str
+) -> None:
     good = await _recorded_stream(server, provider)
-    server.enqueue(Reply.raw(good, content_type="", write_size=7))
+    server.enqueue(Reply.raw(good, content_type=content_type, write_size=7))
     async with client_for(server, provider) as client:
         result = await streamed(client, "sniff me")
     assert result.text == "sniff me"
+    assert result.choices[0].finish_reason == "stop"
+    assert client._pool.connections_in_use() == 0
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
