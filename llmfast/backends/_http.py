@@ -3,9 +3,10 @@
 [`respond`][llmfast.backends._http.respond] takes every backend's response in: error
 statuses and error bodies become ``llmfast.errors``, whole bodies are read bounded and
 decoded (any decoding failure a ``DecodeError``), a stream request's answer is checked
-for its content type and turned into typed chunks through a :class:`StreamParser` (an
-I/O-free object fed the raw bytes). :class:`JSONBackend` posts a request body built by
-the subclass (Anthropic, Ollama, Gemini); subclasses implement the wire format only.
+for its content type and turned into typed chunks through a
+[`StreamParser`][llmfast.backends._http.StreamParser] (an I/O-free object fed the raw
+bytes). [`JSONBackend`][llmfast.backends._http.JSONBackend] posts a request body built
+by the subclass (Anthropic, Ollama, Gemini); subclasses implement the wire format only.
 """
 
 from __future__ import annotations
@@ -332,9 +333,9 @@ async def _status_error(
     try:
         raw = await read_body(resp, backend.pool.config.max_body_bytes, deadline)
     except LLMFastError as exc:
-        if not isinstance(exc, DecodeError):  # a broken read: the status still says it
+        if not isinstance(exc, DecodeError):  # the error body's read broke: say so
             return exc
-        raw = b""
+        raw = b""  # too large: the status alone says what happened
     return _mapped(backend, resp.status, decode_error_body(raw), resp.headers)
 
 

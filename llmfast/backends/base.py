@@ -72,8 +72,8 @@ class Backend(Protocol):
 class HTTPBackend:
     """Base for backends that speak HTTP through an [`HTTPPool`][llmfast.pool.HTTPPool].
 
-    Subclasses implement the wire format's decoding hooks (:meth:`decode_chat`,
-    :meth:`decode_embeddings`, :meth:`stream_parser`, maybe :meth:`status_error`);
+    Subclasses implement the wire format's decoding hooks (``decode_chat``,
+    ``decode_embeddings``, ``stream_parser``, maybe ``status_error``);
     ``llmfast.backends._http.respond`` takes every response in through them.
     """
 
