@@ -10,7 +10,7 @@ import tempfile
 
 import msgspec
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from llmfast.checkpoint import Checkpoint, CheckpointError, Record
@@ -94,7 +94,7 @@ def test_nul_bytes_with_whole_records_after_them_are_an_error(tmp_path: object) 
 garbage = st.binary(max_size=64)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(records=st.lists(record_strategy, max_size=10), data=st.data())
 def test_any_prefix_with_a_nul_tail_repairs_to_its_whole_records(
     records: list[Record], data: st.DataObject
@@ -111,7 +111,7 @@ def test_any_prefix_with_a_nul_tail_repairs_to_its_whole_records(
         open_and_check(path, records[:kept])
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(records=st.lists(record_strategy, min_size=2, max_size=10), data=st.data())
 def test_a_corrupt_complete_middle_line_is_an_error_and_left_alone(
     records: list[Record], data: st.DataObject
@@ -126,21 +126,21 @@ def test_a_corrupt_complete_middle_line_is_an_error_and_left_alone(
         label="damage",
     )
     line = lines[where]
-    position = data.draw(st.integers(0, len(line) - 1), label="position")
-    broken = (line[:position] + damage + line[position:])[: max(len(line), 1) - 1]
-    lines[where] = broken.replace(b"\n", b" ") + b"\n"
+    position = data.draw(st.integers(0, len(line) - 2), label="position")
+    broken = (line[:position] + damage).replace(b"\n", b" ")
+    try:
+        msgspec.json.decode(broken, type=Record)
+    except msgspec.DecodeError:
+        pass
+    else:
+        assume(False)  # the damage happened to leave a valid record
+    lines[where] = broken + b"\n"
     content = b"".join(lines)
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "c.jsonl")
         with open(path, "wb") as file:
             file.write(content)
-        checkpoint = Checkpoint(path, fsync=False)
-        try:
-            checkpoint.open()
-        except CheckpointError as exc:
-            assert f"line {where + 1} " in str(exc)
-            with open(path, "rb") as file:
-                assert file.read() == content
-        else:  # the damage left a valid record (e.g. spaces in the JSON): nothing dropped
-            asyncio.run(checkpoint.close())
-            assert os.path.getsize(path) == len(content)
+        with pytest.raises(CheckpointError, match=f"line {where + 1} "):
+            Checkpoint(path, fsync=False).open()
+        with open(path, "rb") as file:
+            assert file.read() == content
