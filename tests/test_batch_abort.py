@@ -23,7 +23,7 @@ from llmfast import (
     SyncClient,
 )
 from llmfast.batch import ABORT_AFTER, AbortPolicy, run_batch
-from llmfast.errors import BadRequestError, BatchAbortedError
+from llmfast.errors import BadRequestError, BatchAbortedError, QueueTimeout
 from llmfast.layers import CircuitBreaker, Retry
 from llmfast.testing import MockServer, Reply
 
@@ -211,6 +211,9 @@ def test_the_policy_compares_errors_without_their_request_id() -> None:
     assert policy.failed(ServerError(502, "Bad Gateway")) is None
     policy.succeeded()
     assert [policy.failed(ServerError(502, "x")) for _ in range(10)] == [None] * 10
+    # Waiting too long in the client's own limiter is pacing, never a reason to stop.
+    policy = AbortPolicy(after=2)
+    assert [policy.failed(QueueTimeout("queue")) for _ in range(5)] == [None] * 5
 
 
 async def test_run_batch_takes_the_keyword_too(server: MockServer) -> None:

@@ -17,6 +17,7 @@ from llmfast.errors import (
     CircuitOpenError,
     NotFoundError,
     PermissionDeniedError,
+    QueueTimeout,
     ServerError,
     TransportError,
 )
@@ -38,8 +39,9 @@ class AbortPolicy:
       once: the key is the same for every item.
     - A ``PermissionDeniedError`` (403) or ``NotFoundError`` (404: model or URL) stops at
       once when no item has succeeded yet (a later one may concern one item's model).
-    - A transport error (refused, DNS, timeout), a 5xx after retries or an open circuit
-      stops when ``after`` items in a row failed with the same error and none succeeded.
+    - A transport error (refused, DNS, a timeout other than waiting in a local limiter's
+      queue), a 5xx after retries or an open circuit stops when ``after`` items in a row
+      failed with the same error and none succeeded.
     - An open circuit stops after ``after`` identical failures in a row at any point: the
       breaker already judged the backend down, and every item would fail in microseconds.
     """
@@ -79,6 +81,8 @@ class AbortPolicy:
             return "permission was denied before any item succeeded"
         if isinstance(error, NotFoundError):
             return "the model or URL was not found before any item succeeded"
+        if isinstance(error, QueueTimeout):  # waiting in our own limiter: pacing, not upstream
+            return None
         if repeated and isinstance(error, (TransportError, ServerError, CircuitOpenError)):
             return f"the first {self.streak} items all failed the same way"
         return None

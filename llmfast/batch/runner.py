@@ -12,7 +12,8 @@ results in order, failures captured, a progress bar and a resumable checkpoint.
 The input is read lazily, so it may be a generator over millions of items: at most
 ``concurrency`` requests run at once, and in ordered mode at most ``4 * concurrency``
 items are started ahead of the oldest one not yet handed out (out-of-order completions
-wait in that window).
+wait in that window). Failures that every item would share stop the batch with
+``BatchAbortedError`` (see ``llmfast.batch.abort``).
 """
 
 from __future__ import annotations
