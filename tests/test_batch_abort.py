@@ -11,16 +11,20 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmfast import (
     AuthenticationError,
     CircuitOpenError,
     Client,
     ConnectError,
+    ContextLengthError,
     NotFoundError,
     RateLimitError,
     ServerError,
     SyncClient,
+    UnprocessableEntityError,
 )
 from llmfast.batch import ABORT_AFTER, AbortPolicy, run_batch
 from llmfast.errors import BadRequestError, BatchAbortedError, QueueTimeout
@@ -221,3 +225,40 @@ async def test_run_batch_takes_the_keyword_too(server: MockServer) -> None:
     async with Client(base_url=server.url, model="m", layers=[]) as client:
         results = await run_batch(client, prompts(3), abort_on_systematic=False)
     assert [r.ok for r in results] == [False] * 3
+
+
+_PER_ITEM = st.sampled_from(
+    [
+        None,  # a success
+        BadRequestError(400, "bad prompt"),
+        UnprocessableEntityError(422, "no"),
+        ContextLengthError(400, "too long"),
+        RateLimitError(429, "slow down", body={"error": {"code": "rate_limit_exceeded"}}),
+        QueueTimeout("queue"),
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(outcomes=st.lists(_PER_ITEM, max_size=60))
+def test_failures_that_depend_on_the_item_never_stop_a_batch(
+    outcomes: list[Exception | None],
+) -> None:
+    policy = AbortPolicy()
+    for outcome in outcomes:
+        if outcome is None:
+            policy.succeeded()
+        else:
+            assert policy.failed(outcome) is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(before=st.lists(_PER_ITEM, max_size=20))
+def test_a_rejected_key_stops_whatever_came_before(before: list[Exception | None]) -> None:
+    policy = AbortPolicy()
+    for outcome in before:
+        if outcome is None:
+            policy.succeeded()
+        else:
+            policy.failed(outcome)
+    assert policy.failed(AuthenticationError(401, "bad key")) == "the API key was rejected"
