@@ -1,10 +1,10 @@
 """Batches: ``client.map(...)`` runs many chat requests with bounded concurrency,
 results in order, failures captured, a progress bar and a resumable checkpoint.
 
-- [`runner`][llmfast.batch.runner]: [`Batch`][llmfast.Batch] and its results;
-- [`items`][llmfast.batch.items]: what an item may be, normalized into a request;
-- [`abort`][llmfast.batch.abort]: when failures stop a batch by themselves;
-- [`lines`][llmfast.batch.lines]: reading a JSON Lines file of items (the CLI's input);
+- ``runner``: ``Batch`` and its results;
+- ``items``: what an item may be, normalized into a request;
+- ``abort``: when failures stop a batch by themselves;
+- ``lines``: reading a JSON Lines file of items (the CLI's input);
 - ``llmfast.checkpoint``: the append-only record of finished items.
 """
 

@@ -55,7 +55,7 @@ def read_lines(path: str) -> Iterator[tuple[int, bytes]]:
 
 
 def decode_line(number: int, line: bytes) -> Any:
-    """The JSON value of one line; raises [`InputLineError`][llmfast.batch.lines.InputLineError]."""
+    """The JSON value of one line; raises ``InputLineError``."""
     if not line.strip():
         raise InputLineError(number, "empty line (only blank lines at the end are allowed)")
     try:
@@ -66,7 +66,7 @@ def decode_line(number: int, line: bytes) -> Any:
 
 def check_line(number: int, line: bytes, defaults: Mapping[str, Any]) -> Any:
     """Decode and validate one line as a batch item (the item is line ``number - 1``);
-    returns the decoded item or raises [`InputLineError`][llmfast.batch.lines.InputLineError]."""
+    returns the decoded item or raises ``InputLineError``."""
     item = decode_line(number, line)
     try:
         to_chat_request(item, defaults, number - 1)
