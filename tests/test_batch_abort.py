@@ -203,12 +203,15 @@ async def test_the_sync_client_stops_too(server: MockServer) -> None:
     assert server.request_count <= 2
 
 
-def test_the_policy_compares_errors_without_their_request_id() -> None:
+def test_the_policy_compares_errors_by_class_and_status_not_message() -> None:
     policy = AbortPolicy(after=3)
     first = ServerError(502, "Bad Gateway", request_id="a")
     assert policy.failed(first) is None
-    assert policy.failed(ServerError(502, "Bad Gateway", request_id="b")) is None
+    assert policy.failed(ServerError(502, "<html>proxy b</html>", request_id="b")) is None
     assert policy.failed(ServerError(502, "Bad Gateway", request_id="c")) is not None
+    policy = AbortPolicy(after=2)
+    assert policy.failed(ConnectError("refused by 10.0.0.1")) is None
+    assert policy.failed(ConnectError("refused by 10.0.0.2")) is not None
     policy = AbortPolicy(after=3)
     assert policy.failed(ServerError(502, "Bad Gateway")) is None
     assert policy.failed(ServerError(503, "Unavailable")) is None  # a different one

@@ -89,11 +89,10 @@ class AbortPolicy:
 
 
 def _signature(error: BaseException) -> tuple[object, ...]:
-    """What makes two failures "the same": the class and status, and the message
-    (without a request id)."""
-    if isinstance(error, APIStatusError):
-        return (type(error), error.status, error.message)
-    return (type(error), str(error))
+    """What makes two failures "the same": their class and HTTP status. Not the message,
+    which may hold a request id, a proxy's HTML or the address happy eyeballs tried
+    last: five ``ConnectError``s in a row, or five 502s, are one systematic failure."""
+    return (type(error), error.status if isinstance(error, APIStatusError) else None)
 
 
 def _code(error: APIStatusError) -> object:
