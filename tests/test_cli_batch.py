@@ -46,6 +46,23 @@ async def test_a_rejected_key_stops_the_batch_with_one_message(
     assert "Traceback" not in err
 
 
+async def test_the_resume_command_never_shows_credentials(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_lines(source, [f"p{i}" for i in range(20)])
+    async with MockServer(default=Reply.error(401)) as server:
+        url = server.url.replace("http://", "http://me:hunter2@") + "?api_key=sk-123&x=1"
+        argv = ["batch", str(source), "-o", str(output), "--base-url", url, "--model", "m"]
+        status, _, err = await cli(argv, capsys)
+    assert status == 1
+    assert "batch stopped" in err
+    assert "hunter2" not in err
+    assert "sk-123" not in err
+    assert "--base-url 'http://***@127.0.0.1:" in err
+    assert "?api_key=***&x=1'" in err
+
+
 async def test_a_refused_connection_stops_within_seconds(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
