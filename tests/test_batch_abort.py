@@ -25,6 +25,7 @@ from llmfast import (
     ServerError,
     SyncClient,
     UnprocessableEntityError,
+    UnsupportedParameterError,
 )
 from llmfast.batch import ABORT_AFTER, AbortPolicy, run_batch
 from llmfast.errors import BadRequestError, BatchAbortedError, QueueTimeout
@@ -218,6 +219,10 @@ def test_the_policy_compares_errors_by_class_and_status_not_message() -> None:
     assert policy.failed(ServerError(502, "Bad Gateway")) is None
     policy.succeeded()
     assert [policy.failed(ServerError(502, "x")) for _ in range(10)] == [None] * 10
+    # A call that cannot even be made (raised before sending) is systematic too.
+    policy = AbortPolicy(after=2)
+    assert policy.failed(UnsupportedParameterError("seed", "x")) is None
+    assert policy.failed(UnsupportedParameterError("seed", "x")) is not None
     # Waiting too long in the client's own limiter is pacing, never a reason to stop.
     policy = AbortPolicy(after=2)
     assert [policy.failed(QueueTimeout("queue")) for _ in range(5)] == [None] * 5

@@ -15,6 +15,7 @@ from llmfast.errors import (
     APIStatusError,
     AuthenticationError,
     CircuitOpenError,
+    ConfigurationError,
     NotFoundError,
     PermissionDeniedError,
     QueueTimeout,
@@ -29,6 +30,7 @@ ABORT_AFTER = 5
 batch that has had no success stops, or before an open circuit stops it."""
 
 _QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
+_SYSTEMATIC = (TransportError, ServerError, CircuitOpenError, ConfigurationError)
 
 
 class AbortPolicy:
@@ -40,8 +42,9 @@ class AbortPolicy:
     - A ``PermissionDeniedError`` (403) or ``NotFoundError`` (404: model or URL) stops at
       once when no item has succeeded yet (a later one may concern one item's model).
     - A transport error (refused, DNS, a timeout other than waiting in a local limiter's
-      queue), a 5xx after retries or an open circuit stops when ``after`` items in a row
-      failed with the same error and none succeeded.
+      queue), a 5xx after retries, an open circuit, or a ``ConfigurationError`` raised by
+      the call (a missing key, a parameter the provider lacks) stops when ``after`` items
+      in a row failed with the same error and none succeeded.
     - An open circuit stops after ``after`` identical failures in a row at any point: the
       breaker already judged the backend down, and every item would fail in microseconds.
     """
@@ -83,7 +86,7 @@ class AbortPolicy:
             return "the model or URL was not found before any item succeeded"
         if isinstance(error, QueueTimeout):  # waiting in our own limiter: pacing, not upstream
             return None
-        if repeated and isinstance(error, (TransportError, ServerError, CircuitOpenError)):
+        if repeated and isinstance(error, _SYSTEMATIC):
             return f"the first {self.streak} items all failed the same way"
         return None
 
