@@ -80,6 +80,7 @@ class Harness:
             options.setdefault("clock", clock)
             options.setdefault("sleep", clock.sleep)
         options.setdefault("estimator", words)
+        options.setdefault("margin", 0)  # exact at admission (see the margin tests)
         self.config = RateLimit(**options)
         self.clock = clock
         self.events: list[Event] = []
@@ -576,3 +577,39 @@ async def test_embeddings_are_counted_and_corrected(server: MockServer, clock: F
         assert result.usage is not None
         assert result.usage.total_tokens > 0
         assert h.layer.available_tokens == 1000 - result.usage.total_tokens
+
+
+# --- the margin: the limit as the provider counts arrivals ------------------------------
+
+
+def busiest_window(stamps: list[float], length: float) -> int:
+    """The most stamps in any half-open window ``[t, t + length)``, wherever it starts."""
+    busiest, start = 0, 0
+    for end, stamp in enumerate(stamps):
+        while stamps[start] <= stamp - length:
+            start += 1
+        busiest = max(busiest, end - start + 1)
+    return busiest
+
+
+async def test_the_limit_holds_at_arrival_at_the_server(server: MockServer) -> None:
+    """On the real clock, 16 callers, the default margin: no window of the server's
+    arrival log holds more than the limit (with ``margin=0`` it held 25-29 of 20), and
+    the limit is used to at least 90%."""
+    limit, period, periods = 20, 0.5, 4
+    async with Harness(server, None, rpm=limit, period=period, margin=None) as h:
+        await h.client.warmup(16)
+        server.reset()
+        end = time.monotonic() + periods * period + period / 2
+
+        async def work() -> None:
+            while time.monotonic() < end:
+                await h.client.chat("x")
+
+        await asyncio.gather(*(work() for _ in range(16)))
+    arrived = server.arrivals("/v1/chat/completions")
+    first = arrived[0]
+    for window in range(periods):
+        low, high = first + window * period, first + (window + 1) * period
+        assert sum(low <= t < high for t in arrived) >= 0.9 * limit, window
+    assert busiest_window(arrived, period) <= limit
