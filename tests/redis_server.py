@@ -51,15 +51,16 @@ class RedisProcess:
 
 
 @contextmanager
-def redis_process() -> Iterator[RedisProcess]:
-    """Start ``redis-server`` (no persistence); stopped on exit if not before."""
+def redis_process(port: int | None = None) -> Iterator[RedisProcess]:
+    """Start ``redis-server`` (no persistence) on ``port`` (default: a free one);
+    stopped on exit if not before."""
     binary = shutil.which("redis-server")
     if binary is None:
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed; .ci/run must install it")
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
     with tempfile.TemporaryDirectory(prefix="llmfast-redis-") as folder:
-        port = _free_port()
+        port = _free_port() if port is None else port
         process = subprocess.Popen(
             [
                 binary,

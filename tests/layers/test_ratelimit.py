@@ -123,12 +123,39 @@ class Harness:
         {"rpm": 1, "max_queue": -1},
         {"rpm": 1, "max_wait": -1},
         {"rpm": 1, "oversize": "sometimes"},
+        {"rpm": 1, "margin": -0.1},
+        {"rpm": 1, "period": 1, "margin": 1},
         {"adaptive": False},
     ],
 )
 def test_bad_configuration_is_refused_at_construction(options: dict[str, Any]) -> None:
     with pytest.raises(llmfast.ConfigurationError):
         RateLimit(**options)
+
+
+def test_the_default_margin_is_a_tenth_of_the_period_at_most_a_second() -> None:
+    assert RateLimit(rpm=1).margin == 1.0
+    assert RateLimit(rpm=1, period=2).margin == pytest.approx(0.2)
+    assert RateLimit(rpm=1, margin=0).margin == 0
+
+
+async def test_a_call_counts_from_its_reply_unless_later_than_the_margin(
+    server: MockServer, clock: FakeClock
+) -> None:
+    """The fake clock stands still during a call unless the test moves it: a reply that
+    comes within the margin settles the call then, a later one leaves it at the margin."""
+    server.enqueue(Reply.text("late", delay=0.3), Reply.text("quick", delay=0.3))
+    async with Harness(server, clock, rpm=1, period=10, margin=2) as h:
+        late = asyncio.ensure_future(h.client.chat("late"))
+        await server.wait_for_requests(1)
+        clock.now += 5  # while the server holds the reply: it comes after the margin
+        await late
+        quick = asyncio.ensure_future(h.client.chat("quick"))  # waits for 0 + 2 + 10
+        await server.wait_for_requests(2)
+        clock.now += 1  # its reply comes 1 s after its admission
+        await quick
+        await h.client.chat("last")  # waits for "quick": admitted at 12, settled at 13
+        assert h.admitted == {"late": 0, "quick": 12, "last": 23}
 
 
 async def test_repr_shows_the_limits(server: MockServer) -> None:

@@ -186,6 +186,51 @@ async def test_the_fallback_takes_this_process_share_of_what_redis_last_showed(
     assert server.request_count == 8
 
 
+async def test_back_on_redis_a_process_keeps_to_its_share_for_a_period(
+    server: MockServer, key: str
+) -> None:
+    """Redis comes back empty (restarted): for a period the local window still counts,
+    so the local admissions and the fresh Redis window together stay within the limit."""
+    with redis_process() as first:
+        store = RedisLimitStore(first.url, key=key, on_error="local", local_fraction=0.5)
+        store.retry_interval = 0  # try Redis again at once
+        c = client(server, store, rpm=4, period=30, max_wait=0)
+        await c.chat("while redis is up")
+    async with c:
+        await c.chat("local")  # 2 of 2 in this process's window
+        port = int(first.url.rsplit(":", 1)[1].split("/")[0])
+        with redis_process(port) as second:
+            with pytest.raises(llmfast.QueueTimeout):
+                await c.chat("back on redis")  # an empty Redis would have let it in
+            budget = layer_of(c).budget
+            assert isinstance(budget, RedisBudget)
+            assert not budget.on_local_limits
+            assert second.process.poll() is None
+    assert server.request_count == 2
+
+
+async def test_an_admission_counts_from_its_reply_not_its_margin(redis_url: str, key: str) -> None:
+    """Scored ``margin`` late at admission, then settled back to when the reply came."""
+    budgets = [
+        RedisLimitStore(redis_url, key=f"{key}-{i}").budget(
+            requests=1, tokens=100, period=0.5, clock=time.monotonic, margin=0.3
+        )
+        for i in range(2)
+    ]
+    try:
+        settled, unsettled = budgets
+        wait, ticket = await settled.reserve(40)
+        assert wait == 0
+        await settled.settle(ticket, -30)  # the reply is in, and it used 10 tokens
+        assert 0.3 < (await settled.reserve(1))[0] <= 0.5
+        assert settled.available_tokens == 90  # the refund landed
+        assert (await unsettled.reserve(40))[0] == 0
+        assert 0.6 < (await unsettled.reserve(1))[0] <= 0.8  # margin and period
+    finally:
+        for budget in budgets:
+            await budget.aclose()
+
+
 def test_redis_store_settings_are_checked() -> None:
     with pytest.raises(llmfast.ConfigurationError):
         RedisLimitStore("redis://x", key="")
