@@ -61,6 +61,8 @@ class RateLimitLayer(TransportLayer):
         self._correct_tokens = self._correct if config.tpm is not None else None
         limited = config.rpm is not None or config.tpm is not None
         self._settles = limited and config.margin > 0
+        budget = self.budget
+        self._settle_now = budget.settle_now if isinstance(budget, LocalBudget) else None
 
     # -- what the limiter looks like now ------------------------------------------
 
@@ -154,7 +156,11 @@ class RateLimitLayer(TransportLayer):
     async def _settle(self, ticket: Ticket, delta: int) -> None:
         """The reply is in: the request reached the provider; correct its tokens."""
         if self._settles:
-            await self.budget.settle(ticket, delta)
+            settle_now = self._settle_now
+            if settle_now is not None:  # no coroutine for the local budget
+                settle_now(ticket, delta)
+            else:
+                await self.budget.settle(ticket, delta)
             if delta < 0:
                 self._admission.poke()
         else:
