@@ -103,15 +103,20 @@ class LocalBudget:
         wait = self.wait_now(tokens)
         if wait > 0:
             return wait, None
-        return 0.0, self.record(tokens)
+        now = self._clock()
+        requests, window = self._requests, self._tokens
+        return 0.0, (
+            None if requests is None else requests.add(1, now),
+            None if window is None else window.add(tokens, now),
+        )
 
     def record(self, tokens: int) -> LocalTicket:
         """Count an admission now, whether or not it fits (e.g. one Redis granted)."""
         now = self._clock()
         requests, window = self._requests, self._tokens
         return (
-            None if requests is None else requests.add(1, now),
-            None if window is None else window.add(tokens, now),
+            None if requests is None else requests.record(1, now),
+            None if window is None else window.record(tokens, now),
         )
 
     def used(self) -> tuple[float, float]:

@@ -78,6 +78,11 @@ class SlidingWindow:
         self._used += amount
         return entry
 
+    def record(self, amount: float, now: float) -> Entry:
+        """Record an admission made elsewhere (it need not fit), dropping what has left."""
+        self._expire(now)
+        return self.add(amount, now)
+
     def correct(self, entry: Entry, delta: float) -> None:
         """Change an admission's amount by ``delta`` while it is still in the log."""
         if entry[0] != _GONE:

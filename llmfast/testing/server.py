@@ -43,14 +43,14 @@ _ROOTS = {"openai": "/v1", "anthropic": "/v1", "ollama": "", "gemini": "/v1beta"
 class RecordedRequest:
     """One request the server received (header names lower-cased, `json` None if no JSON,
     `query` the raw query string, `arrived` the `time.monotonic()` at which its headers
-    were in: when a provider counts it against a rate limit)."""
+    were in: when a provider counts it against a rate limit; not compared by `==`)."""
 
     method: str
     path: str
     headers: dict[str, str]
     json: Any
     query: str = ""
-    arrived: float = 0.0
+    arrived: float = dataclasses.field(default=0.0, compare=False)
 
 
 class _Abort(Exception):

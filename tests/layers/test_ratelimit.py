@@ -619,6 +619,20 @@ def busiest_window(stamps: list[float], length: float) -> int:
     return busiest
 
 
+async def test_the_server_logs_arrivals_on_the_monotonic_clock(server: MockServer) -> None:
+    before = time.monotonic()
+    async with Client(base_url=server.url, model="m") as client:
+        await client.warmup(1)
+        await client.chat("one")
+        await client.chat("two")
+    after = time.monotonic()
+    chats = server.arrivals("/v1/chat/completions")
+    assert len(chats) == 2
+    assert before <= chats[0] <= chats[1] <= after
+    assert len(server.arrivals()) == 3  # the warm-up's GET too
+    assert [r.arrived for r in server.requests][1:] == chats
+
+
 async def test_the_limit_holds_at_arrival_at_the_server(server: MockServer) -> None:
     """On the real clock, 16 callers, the default margin: no window of the server's
     arrival log holds more than the limit (with ``margin=0`` it held 25-29 of 20), and

@@ -220,3 +220,11 @@ def test_tiktoken_is_the_default_when_installed_and_falls_back_to_characters() -
         assert estimator.count("hello") == 1
     else:  # no network and no cache: characters, as promised
         assert estimator.count(text) == CharEstimator().count(text)
+
+
+def test_admissions_recorded_from_elsewhere_do_not_pile_up() -> None:
+    window = SlidingWindow(1, 1.0)
+    for i in range(1000):
+        window.record(1, i * 0.1)  # never checked against the limit
+    assert len(window._log) == 10  # the last second's only
+    assert window.used(99.9) == 10
