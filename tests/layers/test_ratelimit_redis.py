@@ -72,6 +72,20 @@ async def test_usage_corrects_the_shared_token_count(
         assert layer_of(c).available_tokens == 100 - 4 - 50  # as the second admission saw
 
 
+@pytest.mark.parametrize("margin", [0.0, 0.5])
+async def test_a_streams_usage_corrects_the_shared_token_count(
+    server: MockServer, redis_url: str, key: str, margin: float
+) -> None:
+    store = RedisLimitStore(redis_url, key=key)
+    options: dict[str, Any] = {"tpm": 100, "period": 30, "margin": margin}
+    async with client(server, store, estimator=lambda body: 50, **options) as c:
+        async with c.stream("two words") as stream:  # 50 estimated, 4 used at its end
+            async for _ in stream:
+                pass
+        await c.chat("two more")
+        assert layer_of(c).available_tokens == 100 - 4 - 50  # as the second admission saw
+
+
 async def test_a_429_pauses_every_process_sharing_the_key(
     server: MockServer, redis_url: str, key: str
 ) -> None:
