@@ -144,7 +144,8 @@ class ChatStream:
         """``exc``, or a ``StreamInterruptedError`` carrying what arrived before it."""
         if not self._chunks or isinstance(exc, StreamInterruptedError):
             return exc
-        return StreamInterruptedError(
+        return StreamInterruptedError.from_cause(  # also an instance of type(exc)
+            exc,
             f"the stream failed after {len(self._chunks)} chunks: {exc}",
             partial=self._accumulate(),
             chunks=self._chunks,
