@@ -35,8 +35,9 @@ which llmfast never swallows)::
     ├── DecodeError                          a body that is not what the API promises
     └── StreamError                          a streamed response went wrong
         ├── StreamEventError                 the server sent an error event in the stream
-        ├── StreamTruncatedError             the stream ended before its end marker
+        ├── StreamTruncatedError             ended before its end marker, or unfinished
         ├── StreamInterruptedError           failed after chunks reached the caller
+        │   └── StreamInterruptedError[X]    ... because of X: also an instance of X
         └── StreamConsumedError              the stream was already read or closed
 
 Every error's ``str()`` is safe to log: API keys never appear in it.
