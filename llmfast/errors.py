@@ -341,6 +341,9 @@ class StreamInterruptedError(StreamError):
         error.__cause__ = cause
         return error
 
+    def __str__(self) -> str:
+        return BaseException.__str__(self)  # the message, whatever the cause's __str__
+
     def __reduce__(self) -> Any:
         cause_type = type(self)._cause_type
         if cause_type is None:

@@ -180,7 +180,10 @@ async def commit_first_chunk(response: Response) -> Response:
     and then the rest; a failure before it closes ``response`` and propagates.
 
     After this, the stream is committed: its first chunk can reach the caller, so it
-    may no longer be retried or failed over. A non-streaming response is returned as is.
+    may no longer be retried or failed over. Leading chunks that carry nothing (only a
+    role, or empty text; at most 16) are held back until a chunk with something in it
+    arrives, so a stream that fails after only those is still retryable. A
+    non-streaming response is returned as is.
     """
     if not response.stream:
         return response

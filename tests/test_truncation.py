@@ -388,3 +388,12 @@ async def test_cache_layer_checks_finish_reasons_itself(stream: bool) -> None:
         assert (await response.collect()).text == "half"
     assert inner.sent == 2  # never served from the cache
     await layer.aclose()
+
+
+async def test_router_falls_over_from_an_interrupted_stream() -> None:
+    async with MockServer() as first, MockServer() as second:
+        first.enqueue(Reply.raw(LLAMA_CPP_INTERRUPTED))
+        router = llmfast.Router([llmfast.OpenAIBackend(s.url, model="m") for s in (first, second)])
+        async with Client(router) as client:
+            assert (await streamed(client)).text == PROMPT
+        assert (first.request_count, second.request_count) == (1, 1)
