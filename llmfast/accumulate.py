@@ -7,9 +7,8 @@ A non-streaming ``ChatCompletion`` passed to :meth:`ChatAccumulator.add` is take
 as the whole result.
 
 A result is *finished* when it has a choice and every choice has a finish reason
-([`completion_finished`][llmfast.accumulate.completion_finished],
-[`chunks_finished`][llmfast.accumulate.chunks_finished]): anything else was cut short,
-and the cache never stores it.
+(``completion_finished``, ``chunks_finished``): anything else was cut short, and the
+cache never stores it.
 """
 
 from __future__ import annotations
