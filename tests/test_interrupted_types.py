@@ -73,6 +73,13 @@ async def test_read_timeout(server: MockServer) -> None:
     assert isinstance(error, TimeoutError)
 
 
+async def test_deadline_mid_stream_is_a_timeout_error(server: MockServer) -> None:
+    reply = Reply.stall(after_chunks=2, keepalive=0.02)
+    error = await _interrupted(server, reply, timeouts=Timeouts(total=0.3))
+    assert isinstance(error, llmfast.DeadlineExceeded)
+    assert isinstance(error, TimeoutError)
+
+
 @pytest.mark.parametrize("provider", ["openai", "anthropic", "ollama", "gemini"])
 async def test_reset_is_a_read_error(server: MockServer, provider: str) -> None:
     # the events before "one ": OpenAI's role chunk; Anthropic's message_start, block, ping
