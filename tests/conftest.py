@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+pytest_plugins = ["tests.ci_skips"]  # under CI=true, no skipping for a missing redis/nginx
+
 
 @pytest.fixture(autouse=True)
 async def _no_leaks() -> AsyncIterator[None]:
