@@ -3,15 +3,24 @@
 - no raw Sphinx roles (``:meth:`x```, ``:class:`y```...) left in any page: docstrings
   use the mkdocstrings/autorefs cross-reference syntax;
 - every page with a Mermaid diagram loads the vendored mermaid script, which is in the
-  site, so diagrams render without internet.
+  site, so diagrams render without internet;
+- when `chromium` is installed (apt-get install chromium; optional): the architecture
+  page, served on loopback with every other host unreachable, really renders its
+  diagram (the `<pre class="mermaid">` source is replaced by the drawn diagram), and a
+  screenshot is saved as SITE_DIR/../site-check/architecture.png.
 
 Usage: python scripts/check_site.py [SITE_DIR]   (exit status 1 on a problem)
 """
 
 from __future__ import annotations
 
+import functools
+import http.server
 import re
+import shutil
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 ROLE = re.compile(r":(?:meth|class|func|attr|mod|exc|data|obj|ref|py:\w+):(?:`|<code>)")
@@ -47,9 +56,58 @@ def check(site: Path) -> list[str]:
     return problems
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def check_in_browser(site: Path, page: str = "architecture/") -> list[str]:
+    """Render ``page`` in headless Chromium, offline; [] when it drew its diagram."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        print("docs check: chromium not installed: the in-browser render check is skipped")
+        return []
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/{page}"
+        shots = site.resolve().parent / "site-check"
+        shots.mkdir(exist_ok=True)
+        shot = shots / "architecture.png"
+        common = [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",  # offline
+            "--virtual-time-budget=15000",
+        ]
+        try:
+            dom = subprocess.run(
+                [*common, "--dump-dom", url], capture_output=True, text=True, timeout=120
+            ).stdout
+            subprocess.run(
+                [
+                    *common,
+                    "--window-size=1200,1400",
+                    f"--screenshot={shots / 'architecture.png'}",
+                    url,
+                ],
+                capture_output=True,
+                timeout=120,
+            )
+        finally:
+            server.shutdown()
+    if '<pre class="mermaid"' in dom or '<div class="mermaid"' not in dom:
+        return [f"{page}: the Mermaid diagram did not render offline in Chromium"]
+    print(f"docs check: {page} renders its diagram offline (screenshot: {shot})")
+    return []
+
+
 def main() -> int:
     site = Path(sys.argv[1] if len(sys.argv) > 1 else "site")
     problems = check(site)
+    problems += check_in_browser(site)
     for problem in problems:
         print(f"docs check: {problem}", file=sys.stderr)
     if not problems:
