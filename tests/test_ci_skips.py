@@ -34,5 +34,5 @@ def test_a_missing_system_program_fails_only_under_ci(
         "PYTHONPATH", os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])
     )
     pytester.makepyfile(test_skips=SKIPPING)
-    result = pytester.runpytest_subprocess("-p", "tests.ci_skips", "-p", "no:asyncio")
+    result = pytester.runpytest("-p", "tests.ci_skips", "-p", "no:asyncio")
     result.assert_outcomes(failed=failed, skipped=skipped)
