@@ -109,7 +109,7 @@ def run_batch(
     model: str | None = None,
     **params: Unpack[ChatParams],
 ) -> Batch:
-    """Run ``client.chat`` over every item; see :class:`Batch` for the arguments."""
+    """Run ``client.chat`` over every item; see [`Batch`][llmfast.Batch] for the arguments."""
     return Batch(
         client,
         requests,
@@ -130,7 +130,7 @@ class Batch:
 
     Args:
         client: the client whose layers (retry, rate limit, cache...) every call goes through.
-        requests: any iterable or async iterable of :data:`BatchItem`, read lazily.
+        requests: any iterable or async iterable of `BatchItem`, read lazily.
         concurrency: the most requests in flight at once.
         ordered: hand results out in input order (default) or as they finish.
         stop_on_error: raise the first item's error (after recording it) and cancel the
@@ -139,7 +139,7 @@ class Batch:
             the same file skips the items that succeeded (their results are handed out
             again, with ``resumed=True``) and runs the rest, failed ones included.
         fsync: make each record durable before its result is handed out (see
-            :class:`llmfast.checkpoint.Checkpoint`).
+            `llmfast.checkpoint.Checkpoint`).
         progress: show a ``tqdm`` progress bar (done, failed, rate, tokens). ``None``
             (default): when ``tqdm`` is installed and stderr is a terminal or a notebook.
         total: the number of items, for the progress bar (default: ``len(requests)``

@@ -175,7 +175,7 @@ class Checkpoint:
         return record
 
     def write(self, record: Record) -> None:
-        """Append one record (written to the OS at once; see :meth:`sync`)."""
+        """Append one record (written to the OS at once; see `sync`)."""
         view = memoryview(_ENCODER.encode(record) + b"\n")
         while view:
             view = view[os.write(self._fd, view) :]

@@ -88,7 +88,7 @@ class HTTPPool:
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`aclose` has been called."""
+        """True once [`aclose`][llmfast.HTTPPool.aclose] has been called."""
         return self._closed
 
     @property

@@ -26,10 +26,10 @@ class ChatStream:
                 print(text, end="")
         print(s.completion.usage)
 
-    Iterating ``s`` itself gives typed :class:`ChatCompletionChunk` objects. After
-    the last chunk, :attr:`completion` is the accumulated :class:`ChatCompletion`.
-    A failure after some chunks arrived raises :class:`StreamInterruptedError`
-    carrying everything received.
+    Iterating ``s`` itself gives typed [`ChatCompletionChunk`][llmfast.types.ChatCompletionChunk]
+    objects. After the last chunk, [`completion`][llmfast.ChatStream.completion] is the accumulated
+    [`ChatCompletion`][llmfast.types.ChatCompletion]. A failure after some chunks arrived raises
+    [`StreamInterruptedError`][llmfast.errors.StreamInterruptedError] carrying everything received.
     """
 
     __slots__ = (
@@ -85,7 +85,7 @@ class ChatStream:
 
     @property
     def response(self) -> Response:
-        """The underlying :class:`Response` (status and headers)."""
+        """The underlying [`Response`][llmfast.transport.Response] (status and headers)."""
         if self._response is None:
             raise RuntimeError("the stream has not started: use `async with client.stream(...)`")
         return self._response

@@ -163,7 +163,7 @@ def _shutdown(state: dict[str, Any]) -> None:
 
 
 class SyncClient:
-    """A blocking client with the calls of :class:`llmfast.Client`.
+    """A blocking client with the calls of [`llmfast.Client`][llmfast.Client].
 
     Takes the same arguments as ``Client`` (``model=``, ``base_url=``, ``layers=``...).
     Use it as ``with SyncClient(...) as client:`` or call ``close()``; it is also
@@ -337,9 +337,9 @@ class SyncClient:
         model: str | None = None,
         **params: Unpack[ChatParams],
     ) -> SyncBatch:
-        """Run a batch (see :class:`llmfast.batch.Batch`); iterate the returned
-        :class:`SyncBatch` for the results, or ``list(...)`` it. The input is read on
-        the client's loop thread."""
+        """Run a batch (see [`llmfast.batch.Batch`][llmfast.Batch]); iterate the returned
+        [`SyncBatch`][llmfast.sync.SyncBatch] for the results, or ``list(...)`` it. The input is
+        read on the client's loop thread."""
         from llmfast.batch import Batch  # imported on first use: keeps `import llmfast` fast
 
         client, _ = self._start()
@@ -473,7 +473,8 @@ class SyncChatStream:
 
 
 class SyncBatch:
-    """A running batch, read from a plain thread: iterate it for :class:`BatchResult` s.
+    """A running batch, read from a plain thread: iterate it for
+    [`BatchResult`][llmfast.BatchResult] s.
 
     Use it as a context manager (or iterate it to the end, or ``list()`` it) so that
     stopping early cancels the calls in flight; finished items stay in the checkpoint.
@@ -482,7 +483,7 @@ class SyncBatch:
     def __init__(self, owner: SyncClient, batch: Batch) -> None:
         self._owner = owner
         self.batch = batch
-        """The async :class:`Batch`, with its counters (``succeeded``, ``failed``...)."""
+        """The async [`Batch`][llmfast.Batch], with its counters (``succeeded``, ``failed``...)."""
 
     def __enter__(self) -> SyncBatch:
         return self

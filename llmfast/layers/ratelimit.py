@@ -105,7 +105,7 @@ class RateLimit:
 
 
 class RateLimitLayer(TransportLayer):
-    """Admits calls within the configured limits; see :class:`RateLimit`."""
+    """Admits calls within the configured limits; see [`RateLimit`][llmfast.layers.RateLimit]."""
 
     def __init__(self, inner: Transport, config: RateLimit) -> None:
         super().__init__(inner)
