@@ -1,12 +1,11 @@
 """The HTTP plumbing every backend shares.
 
-[`respond`][llmfast.backends._http.respond] takes every backend's response in: error
-statuses and error bodies become ``llmfast.errors``, whole bodies are read bounded and
-decoded (any decoding failure a ``DecodeError``), a stream request's answer is checked
-for its content type and turned into typed chunks through a
-[`StreamParser`][llmfast.backends._http.StreamParser] (an I/O-free object fed the raw
-bytes). [`JSONBackend`][llmfast.backends._http.JSONBackend] posts a request body built
-by the subclass (Anthropic, Ollama, Gemini); subclasses implement the wire format only.
+`respond` takes every backend's response in: error statuses and error bodies become
+``llmfast.errors``, whole bodies are read bounded and decoded (any decoding failure a
+``DecodeError``), a stream request's answer is checked for its content type and
+turned into typed chunks through a `StreamParser` (an I/O-free object fed the raw
+bytes). `JSONBackend` posts a request body built by the subclass (Anthropic, Ollama,
+Gemini); subclasses implement the wire format only.
 """
 
 from __future__ import annotations
@@ -21,7 +20,13 @@ from llmfast.backends import _intake
 from llmfast.backends._intake import ErrorBody, media_type, read_body
 from llmfast.backends.base import HTTPBackend
 from llmfast.backends.watchdog import StreamWatchdog
-from llmfast.errors import APIStatusError, DecodeError, LLMFastError, error_for_status
+from llmfast.errors import (
+    APIStatusError,
+    DecodeError,
+    LLMFastError,
+    StreamTruncatedError,
+    error_for_status,
+)
 from llmfast.pool import map_transport_error
 from llmfast.transport import Request, Response
 from llmfast.types import (
@@ -69,16 +74,21 @@ class StreamParser(Protocol):
 class ChunkParser:
     """Base of the stream parsers: a failure never loses the chunks completed before it.
 
-    Subclasses implement :meth:`parse` (and :meth:`finish`), appending to ``out`` and
-    raising llmfast errors; :meth:`feed` returns what was appended before an error and
+    Subclasses implement `parse` (and `finish`), appending to ``out`` and
+    raising llmfast errors; `feed` returns what was appended before an error and
     keeps the error in ``failure``, to be raised once those chunks are passed on.
     """
 
-    __slots__ = ("done", "failure")
+    __slots__ = ("_finished", "_opened", "done", "failure")
+
+    end_marker = "its end marker"
+    """How the provider's end of stream is named in a truncation error."""
 
     def __init__(self) -> None:
         self.done = False
         self.failure: LLMFastError | None = None
+        self._opened: set[int] = set()  # choice indices seen without a finish reason
+        self._finished: set[int] = set()  # choice indices seen with one
 
     def parse(self, data: bytes, out: list[ChatCompletionChunk]) -> None:
         """Append the chunks completed by ``data`` to ``out``."""
@@ -96,8 +106,11 @@ class ChunkParser:
         except Exception as exc:
             error = _as_decode_error(exc, "stream data")
             if not out:
-                raise error from None if error is exc else exc
+                if error is exc:
+                    raise
+                raise error from exc
             self.failure = error
+        self._note(out)
         return out
 
     def close(self) -> list[ChatCompletionChunk]:
@@ -106,12 +119,48 @@ class ChunkParser:
         out: list[ChatCompletionChunk] = []
         try:
             self.finish(out)
+            self._note(out)
+            if self.done:
+                self._check_finished()
         except Exception as exc:
             error = _as_decode_error(exc, "stream data")
             if not out:
-                raise error from None if error is exc else exc
+                if error is exc:
+                    raise
+                raise error from exc
             self.failure = error
         return out
+
+    def _note(self, out: list[ChatCompletionChunk]) -> None:
+        """Track which choices have their finish reason (one set insert per choice)."""
+        opened = self._opened
+        finished = self._finished
+        for chunk in out:
+            for choice in chunk.choices:
+                if choice.finish_reason is None:
+                    opened.add(choice.index)
+                else:
+                    finished.add(choice.index)
+
+    def _check_finished(self) -> None:
+        """At the end marker: raise ``StreamTruncatedError`` unless every choice finished.
+
+        A stream that ends "cleanly" while a choice has no finish reason was cut short
+        (llama.cpp's server does this to interrupt a request for the next one); so is one
+        that ends without any finished choice.
+        """
+        finished = self._finished
+        missing = self._opened - finished
+        if finished and not missing:
+            return
+        if missing:
+            which = ", ".join(map(str, sorted(missing)))
+            detail = f"choice {which} had no finish reason"
+        else:
+            detail = "no choice had a finish reason"
+        raise StreamTruncatedError(
+            f"the stream ended with {self.end_marker} but was unfinished: {detail}"
+        )
 
 
 def url(text: str) -> Any:
@@ -153,9 +202,9 @@ def decode_error_body(raw: bytes) -> Any:
 class JSONBackend(HTTPBackend):
     """Base of backends that post JSON and read JSON, SSE or NDJSON back.
 
-    Subclasses set ``kind`` and ``request_id_header`` and implement :meth:`chat_call`,
-    :meth:`embed_call`, :meth:`decode_chat`, :meth:`decode_embeddings` and
-    :meth:`stream_parser`; :meth:`status_error` may adapt the provider's error body.
+    Subclasses set ``kind`` and ``request_id_header`` and implement `chat_call`,
+    `embed_call`, `decode_chat`, `decode_embeddings` and
+    `stream_parser`; `status_error` may adapt the provider's error body.
     """
 
     kind = "json"

@@ -1,10 +1,10 @@
 """Taking a response in, for every HTTP backend: bounded body reads, the content type
 of a streamed answer, and what is shown of a body that is not the API's.
 
-- [`read_body`][llmfast.backends._intake.read_body] reads a whole body in pieces and
+- `read_body` reads a whole body in pieces and
   counts the decoded (decompressed) bytes, ending in ``ResponseTooLargeError`` past
   ``PoolConfig.max_body_bytes``: a gzip bomb never reaches memory.
-- [`stream_kind`][llmfast.backends._intake.stream_kind] decides what a stream
+- `stream_kind` decides what a stream
   request's answer is: the event stream, one JSON body (delivered as a one-chunk
   stream, or mapped like a status error when it is an error), or something else
   (an HTML page: a non-retryable ``DecodeError``). A missing or generic content type

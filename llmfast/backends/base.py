@@ -70,7 +70,7 @@ class Backend(Protocol):
 
 
 class HTTPBackend:
-    """Base for backends that speak HTTP through an [`HTTPPool`][llmfast.pool.HTTPPool].
+    """Base for backends that speak HTTP through an [`HTTPPool`][llmfast.HTTPPool].
 
     Subclasses implement the wire format's decoding hooks (``decode_chat``,
     ``decode_embeddings``, ``stream_parser``, maybe ``status_error``);
