@@ -358,7 +358,8 @@ class StreamEventError(StreamError):
         self.error = error
         self.status = status
         message = error.get("message") if isinstance(error, Mapping) else None
-        text = excerpt(message) if isinstance(message, str) and message else reprlib.repr(error)
+        text = repr(excerpt(message)) if isinstance(message, str) and message else None
+        text = text or reprlib.repr(error)  # bounded, however deep the payload
         super().__init__(f"error event in stream: {text}")
 
 
