@@ -12,7 +12,10 @@ backend that speaks one provider's wire format over a pooled aiohttp session::
 
     asyncio.run(main())
 
-aiohttp is imported on first use, so ``import llmfast`` stays fast.
+``import llmfast`` imports everything a call needs (aiohttp included), so that no
+call ever stalls the event loop importing a module; optional extras (Redis,
+OpenTelemetry, tiktoken, tqdm) and what is built on the client (``Batch``,
+``SyncClient``, ``Router``...) are imported on first use.
 """
 
 import importlib
@@ -63,6 +66,7 @@ from llmfast.errors import (
 )
 from llmfast.events import Event, EventHook, emit
 from llmfast.pool import HTTPPool, PoolConfig, Timeouts
+from llmfast.providers import backend_for
 from llmfast.stream import ChatStream
 from llmfast.transport import (
     Layer,
@@ -126,7 +130,6 @@ _LAZY = {
     "OpenTelemetry": "llmfast.otel",
     "LoggingHook": "llmfast.log",
     "fan_out": "llmfast.hooks",
-    "backend_for": "llmfast.providers",
 }
 
 if TYPE_CHECKING:
@@ -138,7 +141,6 @@ if TYPE_CHECKING:
     from llmfast.hooks import fan_out
     from llmfast.log import LoggingHook
     from llmfast.otel import OpenTelemetry
-    from llmfast.providers import backend_for
     from llmfast.router import Route, Router
     from llmfast.stats import Price, Stats, StatsSnapshot
     from llmfast.sync import SyncClient
@@ -151,6 +153,10 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return list(__all__)
 
 
 __all__ = [

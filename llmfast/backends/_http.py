@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
+import yarl
 
 from llmfast.backends.base import HTTPBackend
 from llmfast.backends.watchdog import StreamWatchdog
@@ -100,9 +101,7 @@ class ChunkParser:
 
 
 def url(text: str) -> Any:
-    """A parsed URL (yarl is imported lazily, with aiohttp)."""
-    import yarl
-
+    """A parsed URL (parsed once per endpoint, so aiohttp need not parse it per call)."""
     return yarl.URL(text)
 
 
