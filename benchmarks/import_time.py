@@ -9,10 +9,12 @@ rounds (default 15) and the ratio of the medians.
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 __all__ = ["cumulative_us", "measure"]
@@ -34,16 +36,30 @@ def cumulative_us(stderr: str, module: str) -> int:
     return total
 
 
+def bytecode_env(cache: str) -> Mapping[str, str]:
+    """The environment with byte-code caching on, in ``cache``, as after a pip install
+    (with ``PYTHONDONTWRITEBYTECODE`` set, an editable llmfast would be compiled from
+    source on every import, while its dependencies load their cached byte code)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = cache
+    return env
+
+
 def measure(statements: Sequence[str], rounds: int) -> dict[str, list[int]]:
     """Microseconds per statement, one sample per round, the statements interleaved."""
     samples: dict[str, list[int]] = {s: [] for s in statements}
-    for statement in statements:  # warm the file-system caches once
-        subprocess.run([sys.executable, "-c", f"import {statement}"], cwd=ROOT, check=True)
-    for _ in range(rounds):
-        for statement in statements:
-            command = [sys.executable, "-X", "importtime", "-c", f"import {statement}"]
-            done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
-            samples[statement].append(cumulative_us(done.stderr, statement))
+    with tempfile.TemporaryDirectory(prefix="llmfast-pycache-") as cache:
+        env = bytecode_env(cache)
+        for statement in statements:  # write the byte code; warm the file-system caches
+            command = [sys.executable, "-c", f"import {statement}"]
+            subprocess.run(command, cwd=ROOT, env=env, check=True)
+        for _ in range(rounds):
+            for statement in statements:
+                command = [sys.executable, "-X", "importtime", "-c", f"import {statement}"]
+                done = subprocess.run(
+                    command, cwd=ROOT, env=env, capture_output=True, text=True, check=True
+                )
+                samples[statement].append(cumulative_us(done.stderr, statement))
     return samples
 
 

@@ -46,7 +46,7 @@ SECRET_PARAMS = frozenset(
 
 _SECRET_SUFFIXES = ("_key", "_token", "_secret", "_password", "_signature", "_credential", "_sig")
 _CLOSING = ").,;:]}!"
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>`]+")
+_url_in_text: re.Pattern[str] | None = None  # compiled on first use: not at import
 
 
 def is_secret_param(name: str) -> bool:
@@ -97,4 +97,7 @@ def redact_text(text: str) -> str:
     """``text`` with every ``scheme://...`` URL in it passed through :func:`redact_url`."""
     if "://" not in text:
         return text
-    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group()), text)
+    global _url_in_text
+    if _url_in_text is None:
+        _url_in_text = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>`]+")
+    return _url_in_text.sub(lambda m: redact_url(m.group()), text)
