@@ -21,6 +21,8 @@ import msgspec
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 import llmfast
 from llmfast import (
@@ -257,6 +259,11 @@ def test_aiohttp_exceptions_that_carry_the_url_are_masked() -> None:
     timeout = aiohttp.ConnectionTimeoutError(f"Connection timeout to host {url}")
     mapped = map_transport_error(timeout, "POST")
     assert_clean(str(mapped) + str(timeout) + repr(timeout.args))
+    info = aiohttp.RequestInfo(URL(url), "POST", CIMultiDictProxy(CIMultiDict()), URL(url))
+    redirects = aiohttp.TooManyRedirects(info, (), status=302, message="Found")
+    mapped = map_transport_error(redirects, "POST")
+    assert_clean(everything_shown(mapped) + str(redirects))
+    assert "h.example/v1" in str(redirects)
 
 
 async def test_logs_stats_and_checkpoint_records_show_no_credentials(
