@@ -1,16 +1,17 @@
 """Credentials out of every URL llmfast shows: reprs, error messages, logs, metrics.
 
 A base URL may carry credentials: user info (``https://user:secret@host/v1``) or a
-query parameter (``?key=...``, ``?api_key=...``, ``?sig=...``). :func:`redact_url`
-replaces them with ``***`` and leaves the rest of the URL exactly as it was;
-:func:`redact_text` does the same to every URL inside a message (an aiohttp
-exception's text, say). A URL with nothing to hide comes back as the same object,
-after one or two substring checks.
+query parameter (``?key=...``, ``?api_key=...``, ``?sig=...``).
+[`redact_url`][llmfast.redact.redact_url] replaces them with ``***`` and leaves the
+rest of the URL exactly as it was; [`redact_text`][llmfast.redact.redact_text] does
+the same to every URL inside a message (an aiohttp exception's text, say). A URL with
+nothing to hide comes back unchanged after one or two substring checks.
 
 A query (or fragment) parameter counts as a credential when its name, compared
-case-insensitively with ``-`` read as ``_``, is one of :data:`SECRET_PARAMS` or ends
-in ``_key``, ``_token``, ``_secret``, ``_password``, ``_signature``, ``_credential``
-or ``_sig`` (``x-api-key``, ``X-Amz-Signature``, ``client_secret``...).
+case-insensitively with ``-`` read as ``_``, is one of
+[`SECRET_PARAMS`][llmfast.redact.SECRET_PARAMS] or ends in ``_key``, ``_token``,
+``_secret``, ``_password``, ``_signature``, ``_credential`` or ``_sig``
+(``x-api-key``, ``X-Amz-Signature``, ``client_secret``...).
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def redact_url(url: str) -> str:
 
 
 def redact_text(text: str) -> str:
-    """``text`` with every ``scheme://...`` URL in it passed through :func:`redact_url`."""
+    """``text`` with every ``scheme://...`` URL in it masked as by ``redact_url``."""
     if "://" not in text:
         return text
     global _url_in_text

@@ -63,7 +63,7 @@ _Item = tuple[bytes, float, int]  # value, expiry, size of the whole entry
 
 def entry_size(key: str, value: bytes) -> int:
     """What a ``MemoryStore`` counts for an entry: the key and value objects' sizes
-    (``sys.getsizeof``) plus [`ENTRY_OVERHEAD`][llmfast.layers.cache_stores.ENTRY_OVERHEAD]."""
+    (``sys.getsizeof``) plus ``ENTRY_OVERHEAD``."""
     return sys.getsizeof(key) + sys.getsizeof(value) + ENTRY_OVERHEAD
 
 
@@ -74,9 +74,8 @@ class MemoryStore:
         max_entries: at most this many entries; the least recently used go first.
         max_bytes: at most this many bytes of memory for the entries, each counted
             whole: its key, its value and the store's bookkeeping (see
-            [`entry_size`][llmfast.layers.cache_stores.entry_size]), so that memory
-            follows the bound even for many small entries. A single larger entry is
-            not stored.
+            ``llmfast.layers.cache_stores.entry_size``), so that memory follows the
+            bound even for many small entries. A single larger entry is not stored.
         clock: the time source for expiry (inject a fake one in tests).
 
     An expired entry is dropped when it is next read, or evicted like any other.
