@@ -2,11 +2,15 @@
 
 aiohttp is imported with ``llmfast``, not on first use: importing it takes 100 ms or
 more, and inside the event loop that would stall every other task on the first call.
+So are the modules the first DNS lookup needs (the loop's default thread pool, the
+``idna`` codec).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures.thread  # noqa: F401 - the resolver's thread pool, made on first use
+import encodings.idna  # noqa: F401 - how getaddrinfo encodes a host name
 import time
 from dataclasses import dataclass
 

@@ -65,7 +65,9 @@ async def measured(urls):
     await asyncio.sleep(0.005)  # the ticker is running
     gaps.clear()
     recorder.recording = True
-    client = llmfast.Client(base_url=urls["openai"], api_key="sk-test", model="m")
+    # A host name, not an address: the first call also resolves it.
+    local = urls["openai"].replace("127.0.0.1", "localhost")
+    client = llmfast.Client(base_url=local, api_key="sk-test", model="m")
     reply = await client.chat("first call")
     recorder.recording = False
     stop = True
