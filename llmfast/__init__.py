@@ -19,7 +19,6 @@ client (``Batch``, ``SyncClient``, ``Router``...) are imported on first use.
 """
 
 import importlib
-import logging
 from typing import TYPE_CHECKING, Any
 
 from llmfast.accumulate import ChatAccumulator
@@ -117,8 +116,8 @@ from llmfast.types import (
 
 __version__ = "0.1.0"
 
-# A library never configures logging: silent unless the application sets up handlers.
-logging.getLogger("llmfast").addHandler(logging.NullHandler())
+# A library never configures logging: llmfast.log gives the "llmfast" logger a
+# NullHandler, so it is silent unless the application sets up handlers.
 
 # Imported on first use: built on the client, or needing an optional extra.
 _LAZY = {
