@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import msgspec
+import yarl
 
 from llmfast.backends import _intake
 from llmfast.backends._intake import ErrorBody, media_type, read_body
@@ -164,9 +165,7 @@ class ChunkParser:
 
 
 def url(text: str) -> Any:
-    """A parsed URL (yarl is imported lazily, with aiohttp)."""
-    import yarl
-
+    """A parsed URL (parsed once per endpoint, so aiohttp need not parse it per call)."""
     return yarl.URL(text)
 
 
