@@ -206,9 +206,9 @@ class AnthropicStreamParser(ChunkParser):
 
     __slots__ = ("_created", "_feed", "_id", "_model", "_role", "_tools", "_usage")
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int | None = None) -> None:
         super().__init__()
-        self._feed = SSEDecoder().feed
+        self._feed = SSEDecoder(max_event_bytes).feed
         self._id = ""
         self._model = ""
         self._created = 0

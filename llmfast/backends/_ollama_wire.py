@@ -147,9 +147,9 @@ class OllamaStreamParser(ChunkParser):
 
     __slots__ = ("_created", "_decoder", "_tools")
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int | None = None) -> None:
         super().__init__()
-        self._decoder = NDJSONDecoder(decode_line)
+        self._decoder = NDJSONDecoder(decode_line, max_line_bytes=max_event_bytes)
         self._created: int | None = None
         self._tools = 0  # tool calls seen so far
 

@@ -16,6 +16,8 @@ from contextlib import suppress
 
 import msgspec
 
+from llmfast.errors import ResponseTooLargeError
+
 __all__ = ["SSEDecoder", "SSEEvent", "parse"]
 
 _BOM = b"\xef\xbb\xbf"
@@ -42,24 +44,39 @@ class SSEDecoder:
     ``feed()`` any slice of the byte stream and get back the events it completed; call
     ``close()`` at end of stream. ``last_event_id`` and ``reconnection_time`` survive
     ``close()`` so the decoder can be reused for a reconnected stream.
+
+    Work is linear in the bytes fed, however the lines are cut: an unfinished line is kept
+    as the slices it came in and joined once, when its end arrives. ``max_event_bytes``
+    (``None``: no limit) bounds the memory one event may take: the bytes of its ``data``
+    values plus the line being read; beyond it, [`feed`][llmfast.SSEDecoder.feed] raises
+    [`ResponseTooLargeError`][llmfast.errors.ResponseTooLargeError] and drops the event.
     """
 
     __slots__ = (
         "_bom",
-        "_buf",
         "_cr",
         "_data",
         "_dirty",
+        "_error",
         "_event",
         "_id",
         "_last_id",
+        "_limit",
         "_more",
+        "_parts",
+        "_pending",
         "_reconnect",
         "_retry",
+        "_size",
     )
 
-    def __init__(self) -> None:
-        self._buf = b""  # bytes of an incomplete line (or of a possible BOM at stream start)
+    def __init__(self, max_event_bytes: int | None = None) -> None:
+        if max_event_bytes is not None and max_event_bytes < 1:
+            raise ValueError("max_event_bytes must be at least 1 (or None: no limit)")
+        self._limit = max_event_bytes
+        self._parts: list[bytes] = []  # an incomplete line (or a possible BOM), as fed
+        self._pending = 0  # bytes in _parts
+        self._size = 0  # bytes of the current block's data buffer
         self._cr = False  # the last byte fed was CR: a LF starting the next feed is skipped
         self._bom = True  # the stream start (and its optional BOM) has not been passed yet
         self._data: str | None = None  # first data line of the block (None: buffer empty)
@@ -70,6 +87,7 @@ class SSEDecoder:
         self._retry: int | None = None  # valid retry value seen in the current block
         self._reconnect: int | None = None  # sticky reconnection time
         self._dirty = False  # an event/id/retry field was seen in the current block
+        self._error: ResponseTooLargeError | None = None  # to raise once events are out
 
     @property
     def last_event_id(self) -> str | None:
@@ -84,16 +102,21 @@ class SSEDecoder:
     @property
     def pending(self) -> bool:
         """True if an incomplete line or an undispatched (partial) event is buffered."""
-        return bool(self._buf) or self._data is not None or self._dirty
+        return bool(self._parts) or self._data is not None or self._dirty
 
     def feed(self, data: bytes) -> list[SSEEvent]:
         """Consume the next slice of the stream; return the events it completed."""
+        if self._error is not None:
+            raise self._error
         if self._bom:
-            if self._buf:
-                data = self._buf + data
-                self._buf = b""
+            if self._parts:
+                data = b"".join(self._parts) + data  # fewer than 3 bytes were kept
+                self._parts.clear()
+                self._pending = 0
             if len(data) < 3 and _BOM.startswith(data):
-                self._buf = data  # too few bytes to tell whether a BOM starts the stream
+                if data:  # too few bytes to tell whether a BOM starts the stream
+                    self._parts.append(data)
+                    self._pending = len(data)
                 return []
             self._bom = False
             if data[:3] == _BOM:
@@ -106,22 +129,31 @@ class SSEDecoder:
                 data = data[1:]
                 if not data:
                     return []
-        if self._buf:
-            data = self._buf + data
+        parts = self._parts
+        if 10 not in data and 13 not in data:  # no line end: the line goes on (two memchr)
+            parts.append(data)
+            self._pending += len(data)
+            if self._limit is not None and self._pending + self._size > self._limit:
+                raise self._overflow()
+            return []
+        if parts:
+            parts.append(data)
+            data = b"".join(parts)
+            parts.clear()
         if 13 in data:  # a CR (int membership is a plain memchr)
             # bytes.splitlines() splits on LF, CR and CRLF only (unlike str.splitlines()).
             lines = data.splitlines()
             last = data[-1]
             if last == 13:
                 self._cr = True
-                self._buf = b""
-            elif last == 10:
-                self._buf = b""
-            else:
-                self._buf = lines.pop()
+            elif last != 10:
+                parts.append(lines.pop())
         else:
             lines = data.split(b"\n")
-            self._buf = lines.pop()
+            rest = lines.pop()
+            if rest:
+                parts.append(rest)
+        self._pending = len(parts[0]) if parts else 0
 
         events: list[SSEEvent] = []
         first = self._data
@@ -131,6 +163,7 @@ class SSEDecoder:
         retry = self._retry
         last_id = self._last_id
         dirty = self._dirty
+        size = self._size
         for line in lines:
             if not line:  # blank line: dispatch
                 last_id = ident
@@ -143,8 +176,10 @@ class SSEDecoder:
                 event = ""
                 retry = None
                 dirty = False
+                size = 0
                 continue
             if line.startswith(b"data: "):  # fast path
+                size += len(line) - 5
                 value = line[6:].decode("utf-8", "replace")
             else:
                 colon = line.find(b":")
@@ -171,6 +206,7 @@ class SSEDecoder:
                                 retry = self._reconnect = int(raw)
                         dirty = True
                     continue  # other fields are ignored
+                size += len(raw) + 1
                 value = raw.decode("utf-8", "replace")
             if first is None:
                 first = value
@@ -185,14 +221,88 @@ class SSEDecoder:
         self._retry = retry
         self._last_id = last_id
         self._dirty = dirty
+        self._size = size
+        if self._limit is not None and size + self._pending > self._limit:
+            error = self._overflow()
+            if not events:
+                raise error
+            self._error = error  # raised by the next call, once these events are out
         return events
+
+    def feed_payloads(self, data: bytes) -> list[bytes | SSEEvent]:
+        """:meth:`feed`, with the data of plain events left as raw bytes.
+
+        The common framing, ``data: <payload>`` and a blank line with no other field, comes
+        out as the payload's undecoded UTF-8 bytes (for ``json.decode`` to read directly);
+        it stands for ``SSEEvent("message", payload.decode("utf-8", "replace"), id)``, ``id``
+        being [`last_event_id`][llmfast.SSEDecoder.last_event_id]. Anything else in the
+        slice (comments, other fields, multi-line data, CR line ends, an event split across
+        slices) goes through the exact decoder and comes out as ``SSEEvent``.
+        """
+        out: list[bytes | SSEEvent] = []
+        if self._error is not None:
+            raise self._error
+        if 13 in data:  # CR line ends: the exact decoder
+            out += self.feed(data)
+            return out
+        if self._bom and not self._parts and len(data) >= 3:
+            self._bom = False
+            if data.startswith(_BOM):
+                data = data[3:]
+        if self._parts or self._data is not None or self._dirty or self._bom or self._cr:
+            end = data.find(b"\n\n")  # the end of the event in progress (or of a blank run)
+            if end < 0:
+                out += self.feed(data)
+                return out
+            out += self.feed(data[: end + 2])
+            data = data[end + 2 :]
+            if self._parts or self._data is not None or self._dirty or self._bom or self._cr:
+                out += self.feed(data)  # pragma: no cover - a "\n\n" always ends a block
+                return out
+        n = len(data)
+        pos = 0
+        find = data.find
+        startswith = data.startswith
+        limit = self._limit
+        while pos < n and startswith(b"data: ", pos):
+            lf = find(b"\n", pos + 6)
+            if lf < 0 or lf + 1 >= n or data[lf + 1] != 10:
+                break  # multi-line data, or the event goes on in the next slice
+            if limit is not None and lf - pos - 5 > limit:
+                error = self._overflow()
+                if not out:
+                    raise error
+                self._error = error
+                return out
+            out.append(data[pos + 6 : lf])
+            pos = lf + 2
+        if pos:
+            self._last_id = self._id  # what the blank lines passed did
+        if pos < n:
+            out += self.feed(data[pos:] if pos else data)
+        return out
+
+    def _overflow(self) -> ResponseTooLargeError:
+        """Drop the event in progress; the error to raise."""
+        self._parts.clear()
+        self._pending = self._size = 0
+        self._data = self._more = None
+        limit = self._limit
+        return ResponseTooLargeError(
+            f"a server-sent event exceeds max_event_bytes={limit}", limit=limit
+        )
 
     def close(self) -> list[SSEEvent]:
         """Signal end of stream: discard any unterminated event and reset for a new stream.
 
-        Always returns ``[]`` (the spec never dispatches an event cut off by end of stream).
+        Always returns ``[]`` (the spec never dispatches an event cut off by end of stream),
+        or raises the [`ResponseTooLargeError`][llmfast.errors.ResponseTooLargeError] met
+        by the last ``feed`` after the events it returned.
         """
-        self._buf = b""
+        error = self._error
+        self._error = None
+        self._parts.clear()
+        self._pending = self._size = 0
         self._cr = False
         self._bom = True
         self._data = None
@@ -201,6 +311,8 @@ class SSEDecoder:
         self._id = self._last_id
         self._retry = None
         self._dirty = False
+        if error is not None:
+            raise error
         return []
 
 
