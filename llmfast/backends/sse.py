@@ -259,11 +259,21 @@ class SSEDecoder:
             if self._parts or self._data is not None or self._dirty or self._bom or self._cr:
                 out += self.feed(data)  # pragma: no cover - a "\n\n" always ends a block
                 return out
+        limit = self._limit
+        if data.endswith(b"\n\n") and data.startswith(b"data: "):
+            # Whole plain events only: "data: " P1 "\n\ndata: " P2 ... Pn "\n\n" with no LF
+            # in any payload, i.e. with exactly two LFs per payload.
+            payloads = data[6:-2].split(b"\n\ndata: ")
+            if data.count(b"\n") == 2 * len(payloads):
+                if limit is not None and len(data) > limit:
+                    self._check_sizes(payloads, limit, bool(out))
+                out += payloads
+                self._last_id = self._id
+                return out
         n = len(data)
         pos = 0
         find = data.find
         startswith = data.startswith
-        limit = self._limit
         while pos < n and startswith(b"data: ", pos):
             lf = find(b"\n", pos + 6)
             if lf < 0 or lf + 1 >= n or data[lf + 1] != 10:
@@ -281,6 +291,18 @@ class SSEDecoder:
         if pos < n:
             out += self.feed(data[pos:] if pos else data)
         return out
+
+    def _check_sizes(self, payloads: list[bytes], limit: int, before: bool) -> None:
+        """Cut ``payloads`` at the first one over ``limit``: raise, or keep the error for
+        the next call when some events (``before`` or in ``payloads``) go out first."""
+        for i, payload in enumerate(payloads):
+            if len(payload) >= limit:  # its data buffer holds the payload and an LF
+                del payloads[i:]
+                error = self._overflow()
+                if not payloads and not before:
+                    raise error
+                self._error = error
+                return
 
     def _overflow(self) -> ResponseTooLargeError:
         """Drop the event in progress; the error to raise."""
