@@ -102,10 +102,22 @@ class ChatStream:
 
     async def _iterate(self, response: Response) -> AsyncGenerator[ChatCompletionChunk, None]:
         append = self._chunks.append
+        batches = response.batches()
         try:
-            async for chunk in response:
-                append(chunk)
-                yield chunk
+            if batches is None:
+                async for chunk in response:
+                    append(chunk)
+                    yield chunk
+            else:  # straight from the backend: one async step per read, not per chunk
+                try:
+                    async for batch in batches:
+                        for chunk in batch:
+                            append(chunk)
+                            yield chunk
+                finally:
+                    aclose = getattr(batches, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
         except LLMFastError as exc:
             raise self._interrupted(exc) from exc
         self._finished = True
