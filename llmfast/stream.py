@@ -219,9 +219,7 @@ class ChatStream:
 
     def _accumulate(self) -> ChatCompletion:
         accumulator = ChatAccumulator()
-        add = accumulator.add
-        for chunk in self._chunks:
-            add(chunk)
+        accumulator.extend(self._chunks)
         return accumulator.result()
 
     async def aclose(self) -> None:
