@@ -33,7 +33,12 @@ if TYPE_CHECKING:
 __all__ = [
     "ChunkParser",
     "ChunkStream",
-    "JSONBackend", "StreamParser", "decode", "decode_error_body", "url"]
+    "JSONBackend",
+    "StreamParser",
+    "decode",
+    "decode_error_body",
+    "url",
+]
 
 _decode_any = msgspec.json.Decoder().decode
 _DONE_GRACE_SECONDS = 2.0

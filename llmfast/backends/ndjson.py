@@ -12,7 +12,7 @@ in the bytes fed; ``max_line_bytes`` bounds the memory one line may take.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar
 
 import msgspec
 
@@ -39,7 +39,7 @@ class NDJSONDecoder(Generic[T]):
     bytes of it are buffered, and is dropped.
     """
 
-    __slots__ = ("_decode", "_error", "_limit", "_parts", "_pending")
+    __slots__ = ("_decode", "_error", "_limit", "_parts", "_pending", "_unreported")
 
     def __init__(
         self, decode: Callable[[bytes], T] = _decode_any, *, max_line_bytes: int | None = None
@@ -50,7 +50,8 @@ class NDJSONDecoder(Generic[T]):
         self._limit = max_line_bytes
         self._parts: list[bytes] = []  # the unfinished line, in the slices it came in
         self._pending = 0  # bytes in _parts
-        self._error: ResponseTooLargeError | None = None  # to raise once lines are out
+        self._error: ResponseTooLargeError | None = None  # sticky until close_lines()
+        self._unreported = False  # _error was kept for the next call, not raised yet
 
     @property
     def pending(self) -> bool:
@@ -60,14 +61,15 @@ class NDJSONDecoder(Generic[T]):
     def feed_lines(self, data: bytes) -> list[bytes]:
         """Consume the next slice; return the complete, non-blank lines it finished."""
         if self._error is not None:
-            raise self._error
+            self._fail()
         limit = self._limit
         if 10 not in data:  # no newline: the line goes on (int membership is a memchr)
             if data:
                 self._parts.append(data)
                 self._pending += len(data)
                 if limit is not None and self._pending > limit:
-                    raise self._overflow()
+                    self._overflow()
+                    self._fail()
             return []
         parts = self._parts
         if parts:
@@ -88,23 +90,32 @@ class NDJSONDecoder(Generic[T]):
             else:
                 if self._pending <= limit:
                     return out
-            error = self._overflow()
+            self._overflow()
             if not out:
-                raise error
-            self._error = error  # raised by the next call, once these lines are out
-        return out
+                self._fail()
+        return out  # an error comes with the next call, once these lines are out
+
+    def _fail(self) -> NoReturn:
+        assert self._error is not None
+        self._unreported = False
+        raise self._error
 
     def _overflow(self) -> ResponseTooLargeError:
-        """Drop the line in progress; the error to raise."""
+        """Drop the line in progress; the error to raise, now and until ``close_lines()``."""
         self._parts.clear()
         self._pending = 0
         limit = self._limit
-        return ResponseTooLargeError(f"an NDJSON line exceeds max_line_bytes={limit}", limit=limit)
+        self._unreported = True
+        error = self._error = ResponseTooLargeError(
+            f"an NDJSON line exceeds max_line_bytes={limit}", limit=limit
+        )
+        return error
 
     def close_lines(self) -> list[bytes]:
         """Signal end of stream: return a last line left without its newline, and reset."""
-        error = self._error
+        error = self._error if self._unreported else None
         self._error = None
+        self._unreported = False
         line = b"".join(self._parts)
         self._parts.clear()
         self._pending = 0

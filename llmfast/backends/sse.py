@@ -11,8 +11,10 @@ it returns the events completed by each slice.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from contextlib import suppress
+from typing import NoReturn
 
 import msgspec
 
@@ -21,6 +23,7 @@ from llmfast.errors import ResponseTooLargeError
 __all__ = ["SSEDecoder", "SSEEvent", "parse"]
 
 _BOM = b"\xef\xbb\xbf"
+_NO_LIMIT = sys.maxsize
 
 
 class SSEEvent(msgspec.Struct, frozen=True, gc=False):
@@ -47,13 +50,16 @@ class SSEDecoder:
 
     Work is linear in the bytes fed, however the lines are cut: an unfinished line is kept
     as the slices it came in and joined once, when its end arrives. ``max_event_bytes``
-    (``None``: no limit) bounds the memory one event may take: the bytes of its ``data``
-    values plus the line being read; beyond it, [`feed`][llmfast.SSEDecoder.feed] raises
-    [`ResponseTooLargeError`][llmfast.errors.ResponseTooLargeError] and drops the event.
+    (``None``: no limit) bounds the memory one event may take: no line (complete or still
+    arriving) and no event's data (its ``data`` values, each with its LF) may be longer;
+    beyond it [`feed`][llmfast.SSEDecoder.feed] raises
+    [`ResponseTooLargeError`][llmfast.errors.ResponseTooLargeError] and drops the event
+    (events completed before it are returned first, the error comes with the next call).
     """
 
     __slots__ = (
         "_bom",
+        "_cap",
         "_cr",
         "_data",
         "_dirty",
@@ -68,12 +74,14 @@ class SSEDecoder:
         "_reconnect",
         "_retry",
         "_size",
+        "_unreported",
     )
 
     def __init__(self, max_event_bytes: int | None = None) -> None:
         if max_event_bytes is not None and max_event_bytes < 1:
             raise ValueError("max_event_bytes must be at least 1 (or None: no limit)")
         self._limit = max_event_bytes
+        self._cap = max_event_bytes or _NO_LIMIT
         self._parts: list[bytes] = []  # an incomplete line (or a possible BOM), as fed
         self._pending = 0  # bytes in _parts
         self._size = 0  # bytes of the current block's data buffer
@@ -87,7 +95,8 @@ class SSEDecoder:
         self._retry: int | None = None  # valid retry value seen in the current block
         self._reconnect: int | None = None  # sticky reconnection time
         self._dirty = False  # an event/id/retry field was seen in the current block
-        self._error: ResponseTooLargeError | None = None  # to raise once events are out
+        self._error: ResponseTooLargeError | None = None  # sticky until close()
+        self._unreported = False  # _error was kept for the next call, not raised yet
 
     @property
     def last_event_id(self) -> str | None:
@@ -107,7 +116,7 @@ class SSEDecoder:
     def feed(self, data: bytes) -> list[SSEEvent]:
         """Consume the next slice of the stream; return the events it completed."""
         if self._error is not None:
-            raise self._error
+            self._fail()
         if self._bom:
             if self._parts:
                 data = b"".join(self._parts) + data  # fewer than 3 bytes were kept
@@ -133,8 +142,9 @@ class SSEDecoder:
         if 10 not in data and 13 not in data:  # no line end: the line goes on (two memchr)
             parts.append(data)
             self._pending += len(data)
-            if self._limit is not None and self._pending + self._size > self._limit:
-                raise self._overflow()
+            if self._pending > self._cap:
+                self._overflow()
+                self._fail()
             return []
         if parts:
             parts.append(data)
@@ -164,7 +174,13 @@ class SSEDecoder:
         last_id = self._last_id
         dirty = self._dirty
         size = self._size
+        cap = self._cap
+        check_lines = len(data) > cap  # else no line here can be too long
+        error: ResponseTooLargeError | None = None
         for line in lines:
+            if check_lines and len(line) > cap:
+                error = self._overflow()
+                break
             if not line:  # blank line: dispatch
                 last_id = ident
                 if first is not None:
@@ -180,6 +196,9 @@ class SSEDecoder:
                 continue
             if line.startswith(b"data: "):  # fast path
                 size += len(line) - 5
+                if size > cap:
+                    error = self._overflow()
+                    break
                 value = line[6:].decode("utf-8", "replace")
             else:
                 colon = line.find(b":")
@@ -207,6 +226,9 @@ class SSEDecoder:
                         dirty = True
                     continue  # other fields are ignored
                 size += len(raw) + 1
+                if size > cap:
+                    error = self._overflow()
+                    break
                 value = raw.decode("utf-8", "replace")
             if first is None:
                 first = value
@@ -214,20 +236,21 @@ class SSEDecoder:
                 more = [first, value]
             else:
                 more.append(value)
-        self._data = first
-        self._more = more
         self._event = event
         self._id = ident
         self._retry = retry
         self._last_id = last_id
         self._dirty = dirty
-        self._size = size
-        if self._limit is not None and size + self._pending > self._limit:
-            error = self._overflow()
-            if not events:
-                raise error
-            self._error = error  # raised by the next call, once these events are out
-        return events
+        if error is None and self._pending > cap:
+            error = self._overflow()  # the line still arriving is already too long
+        if error is None:
+            self._data = first
+            self._more = more
+            self._size = size
+            return events
+        if not events:
+            self._fail()
+        return events  # the error comes with the next call, once these are out
 
     def feed_payloads(self, data: bytes) -> list[bytes | SSEEvent]:
         """:meth:`feed`, with the data of plain events left as raw bytes.
@@ -241,7 +264,7 @@ class SSEDecoder:
         """
         out: list[bytes | SSEEvent] = []
         if self._error is not None:
-            raise self._error
+            self._fail()
         if 13 in data:  # CR line ends: the exact decoder
             out += self.feed(data)
             return out
@@ -259,14 +282,14 @@ class SSEDecoder:
             if self._parts or self._data is not None or self._dirty or self._bom or self._cr:
                 out += self.feed(data)  # pragma: no cover - a "\n\n" always ends a block
                 return out
-        limit = self._limit
+        cap = self._cap
         if data.endswith(b"\n\n") and data.startswith(b"data: "):
             # Whole plain events only: "data: " P1 "\n\ndata: " P2 ... Pn "\n\n" with no LF
             # in any payload, i.e. with exactly two LFs per payload.
             payloads = data[6:-2].split(b"\n\ndata: ")
             if data.count(b"\n") == 2 * len(payloads):
-                if limit is not None and len(data) > limit:
-                    self._check_sizes(payloads, limit, bool(out))
+                if len(data) > self._cap:
+                    self._check_sizes(payloads, self._cap, bool(out))
                 out += payloads
                 self._last_id = self._id
                 return out
@@ -278,11 +301,10 @@ class SSEDecoder:
             lf = find(b"\n", pos + 6)
             if lf < 0 or lf + 1 >= n or data[lf + 1] != 10:
                 break  # multi-line data, or the event goes on in the next slice
-            if limit is not None and lf - pos - 5 > limit:
-                error = self._overflow()
+            if lf - pos > cap:  # the line is too long
+                self._overflow()
                 if not out:
-                    raise error
-                self._error = error
+                    self._fail()
                 return out
             out.append(data[pos + 6 : lf])
             pos = lf + 2
@@ -296,23 +318,30 @@ class SSEDecoder:
         """Cut ``payloads`` at the first one over ``limit``: raise, or keep the error for
         the next call when some events (``before`` or in ``payloads``) go out first."""
         for i, payload in enumerate(payloads):
-            if len(payload) >= limit:  # its data buffer holds the payload and an LF
+            if len(payload) + 6 > limit:  # its line: "data: " and the payload
                 del payloads[i:]
-                error = self._overflow()
+                self._overflow()
                 if not payloads and not before:
-                    raise error
-                self._error = error
+                    self._fail()
                 return
 
+    def _fail(self) -> NoReturn:
+        assert self._error is not None
+        self._unreported = False
+        raise self._error
+
     def _overflow(self) -> ResponseTooLargeError:
-        """Drop the event in progress; the error to raise."""
+        """Drop the event in progress; the error to raise, now and on every call until
+        ``close()``."""
         self._parts.clear()
         self._pending = self._size = 0
         self._data = self._more = None
         limit = self._limit
-        return ResponseTooLargeError(
+        self._unreported = True
+        error = self._error = ResponseTooLargeError(
             f"a server-sent event exceeds max_event_bytes={limit}", limit=limit
         )
+        return error
 
     def close(self) -> list[SSEEvent]:
         """Signal end of stream: discard any unterminated event and reset for a new stream.
@@ -321,8 +350,9 @@ class SSEDecoder:
         or raises the [`ResponseTooLargeError`][llmfast.errors.ResponseTooLargeError] met
         by the last ``feed`` after the events it returned.
         """
-        error = self._error
+        error = self._error if self._unreported else None
         self._error = None
+        self._unreported = False
         self._parts.clear()
         self._pending = self._size = 0
         self._cr = False
