@@ -35,8 +35,9 @@ which llmfast never swallows)::
     ├── DecodeError                          a body that is not what the API promises
     └── StreamError                          a streamed response went wrong
         ├── StreamEventError                 the server sent an error event in the stream
-        ├── StreamTruncatedError             the stream ended before its end marker
+        ├── StreamTruncatedError             ended before its end marker, or unfinished
         ├── StreamInterruptedError           failed after chunks reached the caller
+        │   └── StreamInterruptedError[X]    ... because of X: also an instance of X
         └── StreamConsumedError              the stream was already read or closed
 
 Every error's ``str()`` is safe to log: API keys never appear in it.
@@ -300,7 +301,8 @@ class StreamEventError(StreamError):
 
 
 class StreamTruncatedError(StreamError):
-    """The connection closed cleanly before the stream's end marker arrived."""
+    """The stream ended unfinished: the body closed cleanly before the stream's end
+    marker, or the end marker came while a choice had no finish reason."""
 
 
 class StreamInterruptedError(StreamError):
@@ -308,7 +310,14 @@ class StreamInterruptedError(StreamError):
 
     Nothing is lost: ``partial`` is the completion accumulated from every chunk
     received, and ``chunks`` holds those chunks. The original error is ``__cause__``.
+
+    Made by [`from_cause`][llmfast.errors.StreamInterruptedError.from_cause], the error is
+    also an instance of its cause's class, with the cause's attributes: an idle timeout
+    after the first chunk is both a ``StreamInterruptedError`` and an ``IdleTimeout``
+    (so a ``TimeoutError``); a reset is also a ``ReadError``.
     """
+
+    _cause_type: type[LLMFastError] | None = None
 
     def __init__(
         self,
@@ -321,12 +330,80 @@ class StreamInterruptedError(StreamError):
         self.chunks = chunks if chunks is not None else []
         super().__init__(message)
 
+    @classmethod
+    def from_cause(
+        cls,
+        cause: LLMFastError,
+        message: str,
+        *,
+        partial: ChatCompletion | None = None,
+        chunks: list[ChatCompletionChunk] | None = None,
+    ) -> StreamInterruptedError:
+        """An interrupted error that is also an instance of ``type(cause)``.
+
+        Its class is ``StreamInterruptedError[<cause class>]``, a subclass of both
+        (made once per cause class). The cause's attributes (``status``, ``error``...)
+        are copied, not rebuilt: its ``__init__`` is not called again. ``cause`` is
+        returned as it is when it already is a ``StreamInterruptedError``.
+        """
+        if isinstance(cause, StreamInterruptedError):
+            return cause
+        error = _interrupted_from_state(type(cause), (message,))
+        error.__dict__.update(cause.__dict__)
+        error.partial = partial
+        error.chunks = chunks if chunks is not None else []
+        error.__cause__ = cause
+        return error
+
+    def __str__(self) -> str:
+        return BaseException.__str__(self)  # the message, whatever the cause's __str__
+
+    def __reduce__(self) -> Any:
+        cause_type = type(self)._cause_type
+        if cause_type is None:
+            return super().__reduce__()
+        return _interrupted_from_state, (cause_type, self.args), self.__dict__
+
     @property
     def partial_text(self) -> str:
         """The text received before the failure (choice 0)."""
         if self.partial is None:
             return ""
         return self.partial.text or ""
+
+
+_INTERRUPTED_CLASSES: dict[type[LLMFastError], type[StreamInterruptedError]] = {}
+
+
+def _interrupted_class(cause_type: type[LLMFastError]) -> type[StreamInterruptedError]:
+    """``StreamInterruptedError[cause_type]``: a subclass of both, made once per cause."""
+    made = _INTERRUPTED_CLASSES.get(cause_type)
+    if made is not None:
+        return made
+    name = f"StreamInterruptedError[{cause_type.__name__}]"
+    namespace = {
+        "__module__": __name__,
+        "__qualname__": name,
+        "__doc__": f"A stream interrupted by {cause_type.__name__} after its first chunk.",
+        "_cause_type": cause_type,
+    }
+    try:
+        made = type(name, (StreamInterruptedError, cause_type), namespace)
+    except TypeError:  # a layout or metaclass conflict: keep the plain class
+        made = StreamInterruptedError
+    return _INTERRUPTED_CLASSES.setdefault(cause_type, made)  # one class, even if raced
+
+
+def _interrupted_from_state(
+    cause_type: type[LLMFastError], args: tuple[Any, ...]
+) -> StreamInterruptedError:
+    """A bare instance of ``StreamInterruptedError[cause_type]`` (also for unpickling)."""
+    cls = _interrupted_class(cause_type)
+    error = cls.__new__(cls)
+    error.args = args
+    error.partial = None
+    error.chunks = []
+    return error
 
 
 class StreamConsumedError(StreamError, RuntimeError):

@@ -206,6 +206,8 @@ class AnthropicStreamParser(ChunkParser):
 
     __slots__ = ("_created", "_feed", "_id", "_model", "_role", "_tools", "_usage")
 
+    end_marker = "message_stop"  # the finish is message_delta's stop_reason, before it
+
     def __init__(self, max_event_bytes: int | None = None) -> None:
         super().__init__()
         self._feed = SSEDecoder(max_event_bytes).feed

@@ -16,7 +16,13 @@ import msgspec
 
 from llmfast.backends.base import HTTPBackend
 from llmfast.backends.watchdog import StreamWatchdog
-from llmfast.errors import APIStatusError, DecodeError, LLMFastError, error_for_status
+from llmfast.errors import (
+    APIStatusError,
+    DecodeError,
+    LLMFastError,
+    StreamTruncatedError,
+    error_for_status,
+)
 from llmfast.pool import map_transport_error
 from llmfast.transport import Request, Response
 from llmfast.types import (
@@ -69,11 +75,16 @@ class ChunkParser:
     keeps the error in ``failure``, to be raised once those chunks are passed on.
     """
 
-    __slots__ = ("done", "failure")
+    __slots__ = ("_finished", "_opened", "done", "failure")
+
+    end_marker = "its end marker"
+    """How the provider's end of stream is named in a truncation error."""
 
     def __init__(self) -> None:
         self.done = False
         self.failure: LLMFastError | None = None
+        self._opened: set[int] = set()  # choice indices seen without a finish reason
+        self._finished: set[int] = set()  # choice indices seen with one
 
     def parse(self, data: bytes, out: list[ChatCompletionChunk]) -> None:
         """Append the chunks completed by ``data`` to ``out``."""
@@ -92,6 +103,7 @@ class ChunkParser:
             if not out:
                 raise
             self.failure = exc
+        self._note(out)
         return out
 
     def close(self) -> list[ChatCompletionChunk]:
@@ -100,11 +112,45 @@ class ChunkParser:
         out: list[ChatCompletionChunk] = []
         try:
             self.finish(out)
+            self._note(out)
+            if self.done:
+                self._check_finished()
         except LLMFastError as exc:
             if not out:
                 raise
             self.failure = exc
         return out
+
+    def _note(self, out: list[ChatCompletionChunk]) -> None:
+        """Track which choices have their finish reason (one set insert per choice)."""
+        opened = self._opened
+        finished = self._finished
+        for chunk in out:
+            for choice in chunk.choices:
+                if choice.finish_reason is None:
+                    opened.add(choice.index)
+                else:
+                    finished.add(choice.index)
+
+    def _check_finished(self) -> None:
+        """At the end marker: raise ``StreamTruncatedError`` unless every choice finished.
+
+        A stream that ends "cleanly" while a choice has no finish reason was cut short
+        (llama.cpp's server does this to interrupt a request for the next one); so is one
+        that ends without any finished choice.
+        """
+        finished = self._finished
+        missing = self._opened - finished
+        if finished and not missing:
+            return
+        if missing:
+            which = ", ".join(map(str, sorted(missing)))
+            detail = f"choice {which} had no finish reason"
+        else:
+            detail = "no choice had a finish reason"
+        raise StreamTruncatedError(
+            f"the stream ended with {self.end_marker} but was unfinished: {detail}"
+        )
 
 
 def url(text: str) -> Any:

@@ -218,6 +218,8 @@ class _ChatStreamParser(ChunkParser):
 
     __slots__ = ("_feed",)
 
+    end_marker = "[DONE]"
+
     def __init__(self, max_event_bytes: int | None = None) -> None:
         super().__init__()
         self._feed = SSEDecoder(max_event_bytes).feed_payloads

@@ -50,7 +50,8 @@ class ChatCall:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """What to answer one chat request with (`finish_reason` in OpenAI's names)."""
+    """What to answer one chat request with (`finish_reason` in OpenAI's names; `None`
+    for an unfinished answer)."""
 
     number: int
     created: int
@@ -59,7 +60,7 @@ class Answer:
     reasoning: str | None
     calls: tuple[ToolCall, ...]
     ids: tuple[str, ...]
-    finish_reason: str
+    finish_reason: str | None
     completion_tokens: int
 
 
@@ -154,6 +155,11 @@ class WireFormat:
     def chat_stream(self, call: ChatCall, answer: Answer) -> StreamPlan:
         """A streamed chat response."""
         raise NotImplementedError
+
+    def unfinished_end(self, plan: StreamPlan) -> bytes:
+        """What ends a stream "cleanly" before its finish (an `end_unfinished` reply):
+        the end marker, where the format has one apart from the finish."""
+        return plan.end
 
     def embed_call(self, route: Route, body: dict[str, Any]) -> EmbedCall:
         """Read an embeddings request (raises `BadRequest`)."""

@@ -374,7 +374,7 @@ class MockServer:
             reasoning=reasoning,
             calls=calls,
             ids=tuple(c.id or self._next_call_id(fmt) for c in calls),
-            finish_reason=reply.finish_reason,
+            finish_reason=None if kind == "unfinished" else reply.finish_reason,
             completion_tokens=completion,
         )
         if not stream:
@@ -415,6 +415,8 @@ class MockServer:
             await response.write(head + fmt.bad_event + b"".join(events[cut:]) + plan.end)
         elif kind == "truncated":
             await response.write(head)
+        elif kind == "unfinished":
+            await response.write(head + fmt.unfinished_end(plan))
         elif kind == "stream_error":
             await response.write(head + fmt.stream_error(reply))
         elif kind == "endless":
