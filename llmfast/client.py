@@ -302,6 +302,7 @@ class Client:
         concurrency: int = 16,
         ordered: bool = True,
         stop_on_error: bool = False,
+        abort_on_systematic: bool = True,
         checkpoint: str | os.PathLike[str] | None = None,
         fsync: bool = True,
         progress: bool | None = None,
@@ -313,8 +314,10 @@ class Client:
 
         ``async for result in client.map(...)`` gives a ``BatchResult`` per item (input
         order unless ``ordered=False``); ``await client.map(...)`` gives the list. A failed
-        item's error is its result. ``checkpoint=path`` makes the batch resumable after a
-        crash. See ``docs/sync-and-batch.md``.
+        item's error is its result, but failures every item would share (a rejected key,
+        a server that cannot be reached) stop the batch with ``BatchAbortedError``
+        unless ``abort_on_systematic=False``. ``checkpoint=path`` makes the batch
+        resumable after a crash. See ``docs/sync-and-batch.md``.
         """
         from llmfast.batch import Batch  # on first use: keeps `import llmfast` fast
 
@@ -325,6 +328,7 @@ class Client:
             concurrency=concurrency,
             ordered=ordered,
             stop_on_error=stop_on_error,
+            abort_on_systematic=abort_on_systematic,
             checkpoint=checkpoint,
             fsync=fsync,
             progress=progress,

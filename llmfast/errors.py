@@ -21,6 +21,7 @@ which llmfast never swallows)::
     ├── QueueFullError                       a limiter's wait queue is full
     ├── RequestTooLargeError                 larger than the whole token budget
     ├── LimiterUnavailableError              a shared (Redis) limiter cannot be reached
+    ├── BatchAbortedError                    a batch stopped: every item would fail the same way
     ├── APIStatusError                       the server answered with an HTTP error
     │   ├── BadRequestError           400
     │   │   └── ContextLengthError    the prompt is too long for the model
@@ -58,6 +59,7 @@ __all__ = [
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
+    "BatchAbortedError",
     "CircuitOpenError",
     "ClientClosedError",
     "ConfigurationError",
@@ -187,6 +189,46 @@ class RequestTooLargeError(LLMFastError):
 
 class LimiterUnavailableError(LLMFastError):
     """A shared limiter's store (Redis) could not be reached."""
+
+
+class BatchAbortedError(LLMFastError):
+    """A batch stopped early because its failures were fatal and systematic (a rejected
+    key, a server that cannot be reached...): every item still to come would have failed
+    the same way. What finished is in the checkpoint; run the batch again to resume.
+
+    Attributes:
+        cause: the error the items failed with (also ``__cause__``).
+        reason: why that stops the batch, in words.
+        done: items with a result (resumed ones included) when it stopped.
+        failed: items that failed in this run.
+        total: the number of items, when known.
+        checkpoint: the checkpoint file, when the batch had one.
+    """
+
+    def __init__(
+        self,
+        cause: BaseException,
+        reason: str,
+        *,
+        done: int,
+        failed: int,
+        total: int | None = None,
+        checkpoint: str | None = None,
+    ) -> None:
+        self.cause = cause
+        self.reason = reason
+        self.done = done
+        self.failed = failed
+        self.total = total
+        self.checkpoint = checkpoint
+        of = "" if total is None else f" of {total}"
+        text = (
+            f"batch stopped: {reason}: {type(cause).__name__}: {cause} "
+            f"({done}{of} done, {failed} failed)"
+        )
+        if checkpoint is not None:
+            text += f"; fix the cause and run it again to resume from {checkpoint}"
+        super().__init__(text)
 
 
 class APIStatusError(LLMFastError):

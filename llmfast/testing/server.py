@@ -42,13 +42,15 @@ _ROOTS = {"openai": "/v1", "anthropic": "/v1", "ollama": "", "gemini": "/v1beta"
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
     """One request the server received (header names lower-cased, `json` None if no JSON,
-    `query` the raw query string)."""
+    `query` the raw query string, `arrived` the `time.monotonic()` at which its headers
+    were in: when a provider counts it against a rate limit; not compared by `==`)."""
 
     method: str
     path: str
     headers: dict[str, str]
     json: Any
     query: str = ""
+    arrived: float = dataclasses.field(default=0.0, compare=False)
 
 
 class _Abort(Exception):
@@ -215,6 +217,12 @@ class MockServer:
         """Every request received (all paths), in arrival order."""
         return self._requests
 
+    def arrivals(self, path: str | None = None) -> list[float]:
+        """When each recorded request arrived (`time.monotonic()`, sorted), optionally only
+        those to `path`: the clock a provider's rate limit counts by. The monotonic clock
+        is shared by the processes of one machine, so clients elsewhere can compare."""
+        return sorted(r.arrived for r in self._requests if path is None or r.path == path)
+
     @property
     def request_count(self) -> int:
         """How many requests arrived (since start or the last `reset()`)."""
@@ -281,6 +289,7 @@ class MockServer:
         self._open_changed.set()
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        arrived = time.monotonic()
         raw = await request.read()
         bad_json = False
         body: Any = None
@@ -294,7 +303,9 @@ class MockServer:
         if self.record:
             headers = {k.lower(): v for k, v in request.headers.items()}
             self._requests.append(
-                RecordedRequest(request.method, request.path, headers, body, request.query_string)
+                RecordedRequest(
+                    request.method, request.path, headers, body, request.query_string, arrived
+                )
             )
         if self._waiters:
             for n, future in self._waiters:
