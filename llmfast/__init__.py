@@ -1,6 +1,6 @@
 """llmfast: the fastest, most robust way to call an LLM from Python.
 
-An async :class:`Client` sends typed requests through a stack of layers down to a
+An async [`Client`][llmfast.Client] sends typed requests through a stack of layers down to a
 backend that speaks one provider's wire format over a pooled aiohttp session::
 
     import asyncio, llmfast

@@ -83,7 +83,7 @@ class Client:
         timeouts: network timeouts.
         on_event: a hook every layer reports events to (see ``llmfast.events``).
         stats: ``True`` (or a ``Stats(prices=...)`` of your own) collects every call's
-            figures; read them with :meth:`stats`. Called before ``on_event``.
+            figures; read them with [`stats`][llmfast.Client.stats]. Called before ``on_event``.
 
     Use it as ``async with Client(...) as client:``, or call ``await client.aclose()``.
     """
@@ -338,8 +338,8 @@ class Client:
         )
 
     async def send(self, request: Request) -> Response:
-        """Send a prepared :class:`Request` through the layers; returns the ``Response``,
-        which the caller must read to the end or close."""
+        """Send a prepared [`Request`][llmfast.transport.Request] through the layers; returns the
+        ``Response``, which the caller must read to the end or close."""
         self._check_open()
         if request.on_event is None:
             request.on_event = self.on_event

@@ -1,8 +1,8 @@
 """The transport core: ``Request`` in, ``Response`` out, layers wrapped like an onion.
 
-Every call is a :class:`Request` that travels inward through layers to a backend and
-comes back as a :class:`Response` whose body is a stream of typed chunks. A
-non-streaming response is a response with one chunk: the whole result. So every layer
+Every call is a [`Request`][llmfast.transport.Request] that travels inward through layers to a
+backend and comes back as a [`Response`][llmfast.transport.Response] whose body is a stream of typed
+chunks. A non-streaming response is a response with one chunk: the whole result. So every layer
 handles both cases with one code path.
 """
 
@@ -289,7 +289,7 @@ Layer = Callable[[Transport], Transport]
 class TransportLayer:
     """Convenience base for layers: holds ``inner``, forwards ``aclose`` and ``repr``.
 
-    Subclasses override :meth:`send`. A layer takes ``inner`` plus keyword
+    Subclasses override `send`. A layer takes ``inner`` plus keyword
     configuration; pass ``functools.partial(MyLayer, option=...)`` or a factory
     function in ``Client(layers=[...])``.
     """

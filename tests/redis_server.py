@@ -1,8 +1,8 @@
 """A real ``redis-server`` for the tests, started on a free loopback port.
 
-CI installs ``redis-server`` from Debian (see ``.ci/run``); elsewhere the Redis tests
-skip with a clear reason when the binary is missing. Under ``CI=true`` a missing
-binary is an error, so CI can never pass by skipping them.
+``scripts/test.sh`` installs ``redis-server`` (``scripts/system-packages.sh``);
+elsewhere the Redis tests skip with a clear reason when the binary is missing. Under
+``CI=true`` a missing binary is an error, so CI can never pass by skipping them.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def redis_process(port: int | None = None) -> Iterator[RedisProcess]:
     binary = shutil.which("redis-server")
     if binary is None:
         if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed; .ci/run must install it")
+            pytest.fail("redis-server is not installed; scripts/system-packages.sh installs it")
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
     with tempfile.TemporaryDirectory(prefix="llmfast-redis-") as folder:
         port = _free_port() if port is None else port

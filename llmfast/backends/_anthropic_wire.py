@@ -1,6 +1,6 @@
 """Anthropic Messages responses → the common completion and chunk types.
 
-Decoders are built once; a streamed body is fed through :class:`AnthropicStreamParser`
+Decoders are built once; a streamed body is fed through `AnthropicStreamParser`
 (SSE events: ``message_start``, ``content_block_start``/``_delta``/``_stop``,
 ``message_delta``, ``message_stop``, ``ping``, ``error``).
 """

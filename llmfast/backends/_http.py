@@ -1,8 +1,8 @@
 """The HTTP plumbing the Anthropic, Ollama and Gemini backends share.
 
-:class:`JSONBackend` posts a request body built by the subclass, maps transport
+`JSONBackend` posts a request body built by the subclass, maps transport
 failures and error statuses into ``llmfast.errors``, and turns a streamed body into
-typed chunks through a :class:`StreamParser` (an I/O-free object fed the raw bytes).
+typed chunks through a `StreamParser` (an I/O-free object fed the raw bytes).
 Subclasses implement the wire format only.
 """
 
@@ -70,8 +70,8 @@ class StreamParser(Protocol):
 class ChunkParser:
     """Base of the stream parsers: a failure never loses the chunks completed before it.
 
-    Subclasses implement :meth:`parse` (and :meth:`finish`), appending to ``out`` and
-    raising llmfast errors; :meth:`feed` returns what was appended before an error and
+    Subclasses implement `parse` (and `finish`), appending to ``out`` and
+    raising llmfast errors; `feed` returns what was appended before an error and
     keeps the error in ``failure``, to be raised once those chunks are passed on.
     """
 
@@ -179,9 +179,9 @@ def decode_error_body(raw: bytes) -> Any:
 class JSONBackend(HTTPBackend):
     """Base of backends that post JSON and read JSON, SSE or NDJSON back.
 
-    Subclasses set ``kind`` and ``request_id_header`` and implement :meth:`chat_call`,
-    :meth:`embed_call`, :meth:`decode_chat`, :meth:`decode_embeddings` and
-    :meth:`stream_parser`; :meth:`status_error` may adapt the provider's error body.
+    Subclasses set ``kind`` and ``request_id_header`` and implement `chat_call`,
+    `embed_call`, `decode_chat`, `decode_embeddings` and
+    `stream_parser`; `status_error` may adapt the provider's error body.
     """
 
     kind = "json"
@@ -272,8 +272,8 @@ class JSONBackend(HTTPBackend):
 
 
 class ChunkStream:
-    """The chunks of a streamed body (what [`read_stream`][llmfast.backends._http.read_stream]
-    returns): iterate it for one chunk at a time, or take :meth:`batches`, the lists of
+    """The chunks of a streamed body (what ``read_stream``
+    returns): iterate it for one chunk at a time, or take ``batches()``, the lists of
     chunks each read completed, to pay one async step per read instead of per chunk.
     Either way, once: the body is read only once.
     """

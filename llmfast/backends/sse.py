@@ -253,7 +253,7 @@ class SSEDecoder:
         return events  # the error comes with the next call, once these are out
 
     def feed_payloads(self, data: bytes) -> list[bytes | SSEEvent]:
-        """:meth:`feed`, with the data of plain events left as raw bytes.
+        """[`feed`][llmfast.SSEDecoder.feed], with the data of plain events left as raw bytes.
 
         The common framing, ``data: <payload>`` and a blank line with no other field, comes
         out as the payload's undecoded UTF-8 bytes (for ``json.decode`` to read directly);

@@ -22,6 +22,7 @@ import asyncio
 import importlib.util
 import os
 import sys
+import warnings
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
@@ -405,6 +406,10 @@ def _progress_wanted(progress: bool | None) -> bool:
 def _open_bar(total: int | None, initial: int, wanted: bool) -> Any:
     if not wanted:
         return None
-    from tqdm.auto import tqdm
+    from tqdm import TqdmWarning
+
+    with warnings.catch_warnings():  # no ipywidgets in a notebook: the text bar, quietly
+        warnings.simplefilter("ignore", TqdmWarning)
+        from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, unit="req", desc="llmfast", dynamic_ncols=True)

@@ -1,8 +1,8 @@
 """The wire formats the mock server speaks, and which route speaks which.
 
-A :class:`WireFormat` turns the same scripted :class:`~llmfast.testing.Reply` into one
+A `WireFormat` turns the same scripted [`Reply`][llmfast.testing.Reply] into one
 provider's bodies, stream events and error bodies; the server applies faults (resets,
-stalls, truncation...) the same way for every format. :class:`OpenAIFormat` is the
+stalls, truncation...) the same way for every format. `OpenAIFormat` is the
 OpenAI chat-completions API; the others live in ``anthropic_format``,
 ``ollama_format`` and ``gemini_format``.
 """

@@ -8,9 +8,10 @@ import contextlib
 import dataclasses
 import socket
 import struct
+import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -19,6 +20,8 @@ import msgspec
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from multidict import CIMultiDict
+
+from llmfast import _serving
 
 from . import _payloads as p
 from .formats import OPENAI, Answer, BadRequest, Route, StreamPlan, WireFormat
@@ -137,6 +140,7 @@ class MockServer:
         self._parked: set[asyncio.Future[None]] = set()
         self._closing = False
         self._runner: web.ServerRunner | None = None
+        self._home: asyncio.AbstractEventLoop | None = None  # the loop of in_thread()
         self._models = p.models_body(model, int(time.time()))
 
     # -- lifecycle -------------------------------------------------------------------
@@ -158,12 +162,14 @@ class MockServer:
             raise
         self._port = runner.addresses[0][1]
         self._runner = runner
+        _serving.register(self._port, asyncio.get_running_loop())
 
     async def close(self) -> None:
         """Stop serving; stalled and sleeping handlers are released and their connections reset."""
         runner, self._runner = self._runner, None
         if runner is None:
             return
+        _serving.unregister(self._port)
         self._closing = True
         for future in self._parked:
             _resolve(future)
@@ -171,6 +177,43 @@ class MockServer:
         # Let the transports' connection_lost callbacks run before the caller moves on.
         for _ in range(3):
             await asyncio.sleep(0)
+
+    @classmethod
+    @contextlib.contextmanager
+    def in_thread(cls, **kwargs: Any) -> Iterator[MockServer]:
+        """Run a server on an event loop of its own, in a daemon thread, for sync code.
+
+        ``with MockServer.in_thread() as server:`` (same arguments as `MockServer`):
+        blocking clients (`SyncClient`, `requests`...) and async clients on any loop can
+        call it; `enqueue`, `requests` and the counters work from any thread, and
+        `wait_for_requests` / `wait_open_connections` from any event loop. Leaving the
+        block closes the server, stops the loop and joins the thread.
+        """
+        server = cls(**kwargs)
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="llmfast-mock-server", daemon=True)
+        thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(server.start(), loop).result()
+            server._home = loop
+            yield server
+        finally:
+            server._home = None
+            try:
+                asyncio.run_coroutine_threadsafe(server.close(), loop).result()
+                asyncio.run_coroutine_threadsafe(loop.shutdown_asyncgens(), loop).result()
+            finally:
+                loop.call_soon_threadsafe(loop.stop)
+                thread.join()
+                loop.close()
+
+    async def _on_home(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Await ``coro`` on the server's own loop (``in_thread``) if that is not this one."""
+        home = self._home
+        if home is None or home is asyncio.get_running_loop():
+            await coro
+        else:
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, home))
 
     async def __aenter__(self) -> MockServer:
         await self.start()
@@ -240,6 +283,9 @@ class MockServer:
 
     async def wait_open_connections(self, n: int, timeout: float = 5.0) -> None:
         """Return once exactly `n` connections are open; raise `TimeoutError` otherwise."""
+        await self._on_home(self._wait_open_connections(n, timeout))
+
+    async def _wait_open_connections(self, n: int, timeout: float) -> None:
 
         async def settle() -> None:
             while self._open_connections != n:
@@ -267,6 +313,9 @@ class MockServer:
 
     async def wait_for_requests(self, n: int, timeout: float = 5.0) -> None:
         """Return once `request_count >= n`; raise `TimeoutError` after `timeout` seconds."""
+        await self._on_home(self._wait_for_requests(n, timeout))
+
+    async def _wait_for_requests(self, n: int, timeout: float) -> None:
         if self._request_count >= n:
             return
         entry = (n, asyncio.get_running_loop().create_future())
