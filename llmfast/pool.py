@@ -22,6 +22,7 @@ from yarl import URL
 
 from llmfast.errors import (
     ClientClosedError,
+    ConfigurationError,
     ConnectError,
     ConnectTimeout,
     DeadlineExceeded,
@@ -71,6 +72,9 @@ class PoolConfig:
         ttl_dns_cache: seconds a DNS answer is cached.
         trust_env: honour ``HTTP(S)_PROXY``/``NO_PROXY`` and ``.netrc``
             (off by default: reading them costs time on every call).
+        max_event_bytes: the largest single event of a streamed response (an SSE
+            event's data, an NDJSON line) that is read into memory; a longer one ends
+            the stream with ``ResponseTooLargeError`` (``None``: no limit).
     """
 
     limit: int = 1000
@@ -78,6 +82,11 @@ class PoolConfig:
     keepalive_timeout: float = 30.0
     ttl_dns_cache: int = 300
     trust_env: bool = False
+    max_event_bytes: int | None = 16 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.max_event_bytes is not None and self.max_event_bytes < 1:
+            raise ConfigurationError("PoolConfig.max_event_bytes must be >= 1 (None: no limit)")
 
 
 class HTTPPool:
