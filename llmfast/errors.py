@@ -34,7 +34,7 @@ which llmfast never swallows)::
     │   └── ServerError               5xx (and any other unexpected status)
     │       └── OverloadedError       529, or an "overloaded" error body
     ├── DecodeError                          a body that is not what the API promises
-    │   └── ResponseTooLargeError            a body larger than ``PoolConfig.max_body_bytes``
+    │   └── ResponseTooLargeError            over a PoolConfig size limit (body, event)
     └── StreamError                          a streamed response went wrong
         ├── StreamEventError                 the server sent an error event in the stream
         ├── StreamTruncatedError             ended before its end marker, or unfinished
@@ -331,15 +331,17 @@ class DecodeError(LLMFastError):
 
 
 class ResponseTooLargeError(DecodeError):
-    """A response body, decompressed, is larger than ``PoolConfig.max_body_bytes``.
+    """A response exceeded a size limit of ``PoolConfig``: a body read whole larger,
+    decompressed, than ``max_body_bytes``, or one stream event or line longer than
+    ``max_event_bytes``; reading stopped there, so memory stays bounded.
 
     Attributes:
-        limit: the limit in bytes.
+        limit: the limit exceeded, in bytes.
     """
 
-    def __init__(self, message: str, *, limit: int) -> None:
-        self.limit = limit
+    def __init__(self, message: str, *, limit: int | None = None) -> None:
         super().__init__(message)
+        self.limit = limit
 
 
 class StreamError(LLMFastError):

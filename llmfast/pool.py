@@ -22,6 +22,7 @@ from yarl import URL
 
 from llmfast.errors import (
     ClientClosedError,
+    ConfigurationError,
     ConnectError,
     ConnectTimeout,
     DeadlineExceeded,
@@ -75,6 +76,9 @@ class PoolConfig:
             an error body, a JSON answer to a stream request), counted after
             decompression while reading; a larger one raises
             [ResponseTooLargeError][llmfast.errors.ResponseTooLargeError].
+        max_event_bytes: the largest single event of a streamed response (an SSE
+            event's data, an NDJSON line) that is read into memory; a longer one ends
+            the stream with ``ResponseTooLargeError`` (``None``: no limit).
     """
 
     limit: int = 1000
@@ -83,10 +87,13 @@ class PoolConfig:
     ttl_dns_cache: int = 300
     trust_env: bool = False
     max_body_bytes: int = 64 * 1024 * 1024
+    max_event_bytes: int | None = 16 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1:
-            raise ValueError("max_body_bytes must be >= 1")
+            raise ConfigurationError("PoolConfig.max_body_bytes must be >= 1")
+        if self.max_event_bytes is not None and self.max_event_bytes < 1:
+            raise ConfigurationError("PoolConfig.max_event_bytes must be >= 1 (None: no limit)")
 
 
 class HTTPPool:

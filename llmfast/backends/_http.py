@@ -11,8 +11,8 @@ Gemini); subclasses implement the wire format only.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import msgspec
 import yarl
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ChunkParser",
+    "ChunkStream",
     "ErrorBody",
     "JSONBackend",
     "StreamParser",
@@ -262,6 +263,7 @@ async def respond(
             raise await _status_error(backend, resp, request.deadline)
         if stream:
             media = media_type(resp)
+            chunks: AsyncIterator[ChatCompletionChunk]
             if media in backend.stream_types:  # the usual case
                 watchdog = backend.watch(request, resp.close)
                 chunks = read_stream(resp, backend.stream_parser(), watchdog, request.deadline)
@@ -343,9 +345,7 @@ async def _prefixed(
     deadline: float | None,
 ) -> AsyncIterator[ChatCompletionChunk]:
     """A stream whose first bytes (``head``) were read to judge its type."""
-    rest = cast(
-        "AsyncGenerator[ChatCompletionChunk, None]", read_stream(resp, parser, watchdog, deadline)
-    )
+    rest = read_stream(resp, parser, watchdog, deadline)
     started = False
     try:
         for chunk in parser.feed(head):
@@ -387,17 +387,70 @@ async def _status_error(
     return _mapped(backend, resp.status, decode_error_body(raw), resp.headers)
 
 
-async def read_stream(
+class ChunkStream:
+    """The chunks of a streamed body (what ``read_stream``
+    returns): iterate it for one chunk at a time, or take ``batches()``, the lists of
+    chunks each read completed, to pay one async step per read instead of per chunk.
+    Either way, once: the body is read only once.
+    """
+
+    __slots__ = ("_batches", "_flat")
+
+    def __init__(self, batches: AsyncGenerator[list[ChatCompletionChunk], None]) -> None:
+        self._batches = batches
+        self._flat: AsyncGenerator[ChatCompletionChunk, None] | None = None
+
+    def batches(self) -> AsyncGenerator[list[ChatCompletionChunk], None]:
+        """The chunks as lists, one per read that completed some."""
+        return self._batches
+
+    def __aiter__(self) -> AsyncGenerator[ChatCompletionChunk, None]:
+        flat = self._flat
+        if flat is None:
+            flat = self._flat = _flatten(self._batches)
+        return flat
+
+    def __anext__(self) -> Awaitable[ChatCompletionChunk]:
+        return self.__aiter__().__anext__()
+
+    async def aclose(self) -> None:
+        """Stop reading and release the connection (closes it unless the body was whole)."""
+        if self._flat is not None:
+            await self._flat.aclose()
+        await self._batches.aclose()
+
+
+async def _flatten(
+    batches: AsyncGenerator[list[ChatCompletionChunk], None],
+) -> AsyncGenerator[ChatCompletionChunk, None]:
+    try:
+        async for batch in batches:
+            for chunk in batch:
+                yield chunk
+    finally:
+        await batches.aclose()  # a loop left early must not wait for the GC to close it
+
+
+def read_stream(
     resp: aiohttp.ClientResponse,
     parser: StreamParser,
     watchdog: StreamWatchdog | None = None,
     deadline: float | None = None,
-) -> AsyncIterator[ChatCompletionChunk]:
+) -> ChunkStream:
     """Chunks from a streamed body; closes (or, once complete, releases) the connection.
 
     A read that completes chunks counts as an event for the ``watchdog`` (first-chunk
     and idle timeouts); keep-alives and pings complete none.
     """
+    return ChunkStream(_read_batches(resp, parser, watchdog, deadline))
+
+
+async def _read_batches(
+    resp: aiohttp.ClientResponse,
+    parser: StreamParser,
+    watchdog: StreamWatchdog | None,
+    deadline: float | None,
+) -> AsyncGenerator[list[ChatCompletionChunk], None]:
     reader = resp.content
     feed = parser.feed
     complete = False
@@ -417,17 +470,18 @@ async def read_stream(
             if parser.done:
                 continue
             chunks = feed(data)
-            if chunks and watchdog is not None:
-                watchdog.event()  # once per read: its events arrived together
-            for chunk in chunks:
-                yield chunk
+            if chunks:
+                if watchdog is not None:
+                    watchdog.event()  # once per read: its events arrived together
+                yield chunks
             if parser.failure is not None:
                 raise parser.failure
             if parser.done and not reader.at_eof():
                 # The body's end should follow at once; don't wait long for it.
                 grace = asyncio.get_running_loop().call_later(_DONE_GRACE_SECONDS, resp.close)
-        for chunk in parser.close():
-            yield chunk
+        chunks = parser.close()
+        if chunks:
+            yield chunks
         if parser.failure is not None:
             raise parser.failure
         complete = True

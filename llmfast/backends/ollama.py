@@ -185,7 +185,7 @@ class OllamaBackend(JSONBackend):
         )
 
     def stream_parser(self) -> OllamaStreamParser:
-        return OllamaStreamParser()
+        return OllamaStreamParser(self.pool.config.max_event_bytes)
 
     def body_chunks(self, raw: bytes) -> list[ChatCompletionChunk]:
         """A stream sent as one JSON body: its NDJSON lines, or an error object."""
