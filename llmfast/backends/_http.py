@@ -1,40 +1,24 @@
-"""The HTTP plumbing every backend shares.
+"""The stream plumbing and decode helpers every backend shares.
 
-`respond` takes every backend's response in: error statuses and error bodies become
-``llmfast.errors``, whole bodies are read bounded and decoded (any decoding failure a
-``DecodeError``), a stream request's answer is checked for its content type and
-turned into typed chunks through a `StreamParser` (an I/O-free object fed the raw
-bytes). `JSONBackend` posts a request body built by the subclass (Anthropic, Ollama,
-Gemini); subclasses implement the wire format only.
+A streamed body becomes typed chunks through a `StreamParser` (an I/O-free object fed
+the raw bytes) and `read_stream`; `decode` and `ChunkParser` turn any decoding failure
+into ``DecodeError``. Taking a whole response in is ``_respond.respond``'s job.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import msgspec
 import yarl
 
-from llmfast.backends import _intake
-from llmfast.backends._intake import ErrorBody, media_type, read_body
-from llmfast.backends.base import HTTPBackend
+from llmfast.backends._intake import ErrorBody
 from llmfast.backends.watchdog import StreamWatchdog
-from llmfast.errors import (
-    APIStatusError,
-    DecodeError,
-    LLMFastError,
-    StreamTruncatedError,
-    error_for_status,
-)
+from llmfast.errors import DecodeError, LLMFastError, StreamTruncatedError
 from llmfast.pool import map_transport_error
-from llmfast.transport import Request, Response
-from llmfast.types import (
-    ChatCompletionChunk,
-    ChatRequest,
-    EmbeddingRequest,
-)
+from llmfast.types import ChatCompletionChunk
 
 if TYPE_CHECKING:
     import aiohttp
@@ -43,11 +27,11 @@ __all__ = [
     "ChunkParser",
     "ChunkStream",
     "ErrorBody",
-    "JSONBackend",
     "StreamParser",
+    "as_decode_error",
     "decode",
     "decode_error_body",
-    "respond",
+    "read_stream",
     "url",
 ]
 
@@ -106,7 +90,7 @@ class ChunkParser:
         try:
             self.parse(data, out)
         except Exception as exc:
-            error = _as_decode_error(exc, "stream data")
+            error = as_decode_error(exc, "stream data")
             if not out:
                 if error is exc:
                     raise
@@ -125,7 +109,7 @@ class ChunkParser:
             if self.done:
                 self._check_finished()
         except Exception as exc:
-            error = _as_decode_error(exc, "stream data")
+            error = as_decode_error(exc, "stream data")
             if not out:
                 if error is exc:
                     raise
@@ -170,7 +154,7 @@ def url(text: str) -> Any:
     return yarl.URL(text)
 
 
-def _as_decode_error(exc: Exception, what: str) -> LLMFastError:
+def as_decode_error(exc: Exception, what: str) -> LLMFastError:
     """``exc`` if it is an llmfast error, else a ``DecodeError`` saying what it was
     (hostile input: ``RecursionError`` from deep nesting, bad base64, bad UTF-8...)."""
     if isinstance(exc, LLMFastError):
@@ -197,194 +181,6 @@ def decode_error_body(raw: bytes) -> Any:
         return _decode_any(raw)
     except (msgspec.DecodeError, RecursionError):
         return raw.decode("utf-8", "replace")
-
-
-class JSONBackend(HTTPBackend):
-    """Base of backends that post JSON and read JSON, SSE or NDJSON back.
-
-    Subclasses set ``kind`` and ``request_id_header`` and implement `chat_call`,
-    `embed_call`, `decode_chat`, `decode_embeddings` and
-    `stream_parser`; `status_error` may adapt the provider's error body.
-    """
-
-    kind = "json"
-    request_id_header = "x-request-id"
-
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        model: str | None,
-        headers: Mapping[str, str] | None,
-        auth: Mapping[str, str],
-    ) -> None:
-        super().__init__(base_url=base_url, model=model, headers=headers)
-        self._auth = dict(auth)
-        self._headers = {"Content-Type": "application/json", **self._extra_headers, **self._auth}
-
-    def auth_headers(self) -> Mapping[str, str]:
-        return self._auth
-
-    # -- the wire format (subclasses; decoding hooks on HTTPBackend) ---------------------
-
-    def chat_call(self, body: ChatRequest, stream: bool) -> tuple[Any, bytes]:
-        """The URL and JSON body of a chat request."""
-        raise NotImplementedError
-
-    def embed_call(self, body: EmbeddingRequest) -> tuple[Any, bytes]:
-        """The URL and JSON body of an embeddings request."""
-        raise NotImplementedError
-
-    # -- sending ------------------------------------------------------------------------
-
-    async def send(self, request: Request, /) -> Response:
-        body = request.body
-        if type(body) is ChatRequest:
-            stream = request.stream
-            target, data = self.chat_call(body, stream)
-        else:
-            assert isinstance(body, EmbeddingRequest)
-            stream = False
-            target, data = self.embed_call(body)
-        headers = self._headers if request.headers is None else {**self._headers, **request.headers}
-        resp = await self.post(request, target, data, headers)
-        return await respond(self, request, resp, stream)
-
-
-async def respond(
-    backend: HTTPBackend, request: Request, resp: aiohttp.ClientResponse, stream: bool
-) -> Response:
-    """Take ``resp`` in through ``backend``'s decoding hooks (see the module docstring).
-
-    Closes the connection on any failure; releases it once a whole body is read.
-    """
-    try:
-        if resp.status >= 300:
-            raise await _status_error(backend, resp, request.deadline)
-        if stream:
-            media = media_type(resp)
-            chunks: AsyncIterator[ChatCompletionChunk]
-            if media in backend.stream_types:  # the usual case
-                watchdog = backend.watch(request, resp.close)
-                chunks = read_stream(resp, backend.stream_parser(), watchdog, request.deadline)
-            else:
-                chunks = await _not_a_stream(backend, request, resp, media)
-            return Response(request, status=resp.status, headers=resp.headers, chunks=chunks)
-        raw = await read_body(resp, backend.pool.config.max_body_bytes, request.deadline)
-    except BaseException:
-        resp.close()
-        raise
-    resp.release()
-    body = request.body
-    if type(body) is ChatRequest:
-        result: Any = _decoded(backend, resp, backend.decode_chat, raw)
-    else:
-        assert isinstance(body, EmbeddingRequest)
-        result = _decoded(backend, resp, lambda raw: backend.decode_embeddings(raw, body), raw)
-    return Response(request, status=resp.status, headers=resp.headers, result=result)
-
-
-def _decoded(
-    backend: HTTPBackend,
-    resp: aiohttp.ClientResponse,
-    decoder: Callable[[bytes], _T],
-    raw: bytes,
-) -> _T:
-    """``decoder(raw)``; an error body becomes a status error with the real status and
-    headers, any other failure a ``DecodeError`` (naming a content type that isn't JSON)."""
-    try:
-        return decoder(raw)
-    except ErrorBody as exc:
-        raise _mapped(backend, resp.status, exc.body, resp.headers) from None
-    except Exception as exc:
-        media = media_type(resp)
-        if media and not _intake.is_json(media) and media not in backend.stream_types:
-            raise _intake.not_api_body(media, raw, "a JSON body") from exc
-        error = _as_decode_error(exc, "response body")
-        if error is exc:
-            raise
-        raise error from exc
-
-
-async def _not_a_stream(
-    backend: HTTPBackend, request: Request, resp: aiohttp.ClientResponse, media: str
-) -> AsyncIterator[ChatCompletionChunk]:
-    """The chunks of a stream request answered with something other than its stream
-    type: a sniffed stream, one JSON body (its chunks), or a ``DecodeError``."""
-    head = None
-    types = backend.stream_types
-    kind = _intake.stream_kind(media, types, None)
-    if kind == "sniff" or (kind == "json" and types >= _intake.SSE_TYPES):
-        # A missing or generic type, or JSON that may be SSE mislabelled: look first.
-        head = await _intake.read_head(resp, request.deadline)
-        sniffed = _intake.stream_kind("", types, head)
-        if kind == "sniff" or sniffed == "stream":
-            kind = sniffed
-    if kind == "stream":
-        watchdog = backend.watch(request, resp.close)
-        return _prefixed(head or b"", resp, backend.stream_parser(), watchdog, request.deadline)
-    expected = " or ".join(sorted(types)) + " or JSON"
-    if kind == "other":
-        raise _intake.not_api_body(media, await _intake.read_some(resp, head or b""), expected)
-    limit = backend.pool.config.max_body_bytes
-    raw = await read_body(resp, limit, request.deadline, head or b"")
-    resp.release()
-    return _iterate(_decoded(backend, resp, backend.body_chunks, raw))
-
-
-async def _iterate(chunks: list[ChatCompletionChunk]) -> AsyncIterator[ChatCompletionChunk]:
-    for chunk in chunks:
-        yield chunk
-
-
-async def _prefixed(
-    head: bytes,
-    resp: aiohttp.ClientResponse,
-    parser: StreamParser,
-    watchdog: StreamWatchdog | None,
-    deadline: float | None,
-) -> AsyncIterator[ChatCompletionChunk]:
-    """A stream whose first bytes (``head``) were read to judge its type."""
-    rest = read_stream(resp, parser, watchdog, deadline)
-    started = False
-    try:
-        for chunk in parser.feed(head):
-            yield chunk
-        if parser.failure is not None:
-            raise parser.failure
-        started = True
-        async for chunk in rest:
-            yield chunk
-    finally:
-        if started:
-            await rest.aclose()
-        else:  # read_stream never ran: its cleanup is ours
-            if watchdog is not None:
-                watchdog.cancel()
-            resp.close()
-
-
-def _mapped(
-    backend: HTTPBackend, status: int, body: Any, headers: Mapping[str, str]
-) -> APIStatusError:
-    """``backend.status_error``, robust to hostile bodies (then mapped from the text)."""
-    try:
-        return backend.status_error(status, body, headers)
-    except Exception:
-        text = body if isinstance(body, str) else ""
-        return error_for_status(status, text, headers, request_id_header=backend.request_id_header)
-
-
-async def _status_error(
-    backend: HTTPBackend, resp: aiohttp.ClientResponse, deadline: float | None
-) -> LLMFastError:
-    try:
-        raw = await read_body(resp, backend.pool.config.max_body_bytes, deadline)
-    except LLMFastError as exc:
-        if not isinstance(exc, DecodeError):  # the error body's read broke: say so
-            return exc
-        raw = b""  # too large: the status alone says what happened
-    return _mapped(backend, resp.status, decode_error_body(raw), resp.headers)
 
 
 class ChunkStream:

@@ -26,7 +26,8 @@ from llmfast.backends._convert import (
     to_messages,
     to_tools,
 )
-from llmfast.backends._http import JSONBackend, url
+from llmfast.backends._http import url
+from llmfast.backends._respond import JSONBackend
 from llmfast.errors import (
     APIStatusError,
     UnsupportedParameterError,

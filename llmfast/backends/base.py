@@ -75,7 +75,7 @@ class HTTPBackend:
 
     Subclasses implement the wire format's decoding hooks (``decode_chat``,
     ``decode_embeddings``, ``stream_parser``, maybe ``status_error``);
-    ``llmfast.backends._http.respond`` takes every response in through them.
+    ``llmfast.backends._respond.respond`` takes every response in through them.
     """
 
     kind = "http"

@@ -34,7 +34,8 @@ from llmfast.backends._gemini_wire import (
     completion_from,
     gemini_error,
 )
-from llmfast.backends._http import JSONBackend, decode, url
+from llmfast.backends._http import decode, url
+from llmfast.backends._respond import JSONBackend
 from llmfast.errors import APIStatusError, ConfigurationError, UnsupportedParameterError
 from llmfast.pool import USER_AGENT
 from llmfast.types import (

@@ -25,9 +25,10 @@ from llmfast.backends._convert import (
     to_tools,
     tool_names_by_id,
 )
-from llmfast.backends._http import ErrorBody, JSONBackend, decode, url
+from llmfast.backends._http import ErrorBody, decode, url
 from llmfast.backends._intake import NDJSON_TYPES
 from llmfast.backends._ollama_wire import PROVIDER, OllamaStreamParser, completion_from, decode_line
+from llmfast.backends._respond import JSONBackend
 from llmfast.errors import UnsupportedParameterError
 from llmfast.types import (
     AssistantMessage,

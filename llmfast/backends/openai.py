@@ -16,7 +16,8 @@ from typing import Any
 
 import msgspec
 
-from llmfast.backends._http import ChunkParser, ErrorBody, decode, respond, url
+from llmfast.backends._http import ChunkParser, ErrorBody, decode, url
+from llmfast.backends._respond import respond
 from llmfast.backends.base import HTTPBackend
 from llmfast.backends.sse import SSEDecoder, SSEEvent
 from llmfast.errors import (
