@@ -266,7 +266,7 @@ class SSEDecoder:
         if self._error is not None:
             self._fail()
         if 13 in data:  # CR line ends: the exact decoder
-            out += self.feed(data)
+            self._feed_into(out, data)
             return out
         if self._bom and not self._parts and len(data) >= 3:
             self._bom = False
@@ -275,12 +275,12 @@ class SSEDecoder:
         if self._parts or self._data is not None or self._dirty or self._bom or self._cr:
             end = data.find(b"\n\n")  # the end of the event in progress (or of a blank run)
             if end < 0:
-                out += self.feed(data)
+                self._feed_into(out, data)
                 return out
-            out += self.feed(data[: end + 2])
+            self._feed_into(out, data[: end + 2])
             data = data[end + 2 :]
             if self._parts or self._data is not None or self._dirty or self._bom or self._cr:
-                out += self.feed(data)  # pragma: no cover - a "\n\n" always ends a block
+                self._feed_into(out, data)  # pragma: no cover - a "\n\n" always ends a block
                 return out
         cap = self._cap
         if data.endswith(b"\n\n") and data.startswith(b"data: "):
@@ -311,8 +311,18 @@ class SSEDecoder:
         if pos:
             self._last_id = self._id  # what the blank lines passed did
         if pos < n:
-            out += self.feed(data[pos:] if pos else data)
+            self._feed_into(out, data[pos:] if pos else data)
         return out
+
+    def _feed_into(self, out: list[bytes | SSEEvent], data: bytes) -> None:
+        """``out += self.feed(data)``; an overflow met after events already in ``out``
+        is kept for the next call, so that those events go out first."""
+        try:
+            out += self.feed(data)
+        except ResponseTooLargeError:
+            if not out:
+                raise
+            self._unreported = True
 
     def _check_sizes(self, payloads: list[bytes], limit: int, before: bool) -> None:
         """Cut ``payloads`` at the first one over ``limit``: raise, or keep the error for
