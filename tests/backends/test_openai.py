@@ -104,7 +104,8 @@ async def test_connection_refused_is_a_connect_error() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    async with Client(base_url=f"http://127.0.0.1:{port}/v1", model="m") as client:
+    url = f"http://127.0.0.1:{port}/v1"
+    async with Client(base_url=url, model="m", layers=[]) as client:  # one attempt
         with pytest.raises(llmfast.ConnectError):
             await client.chat("hi")
 
