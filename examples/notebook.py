@@ -33,9 +33,10 @@ else:
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert server.stdout is not None
+    atexit.register(server.stdout.close)  # at exit, last: stop it, wait, close the pipe
     atexit.register(server.wait)
     atexit.register(server.terminate)
-    assert server.stdout is not None
     url = server.stdout.readline().rsplit(" ", 1)[-1].strip()
     client = SyncClient(base_url=url, model="mock-model")
     print(f"No provider configured: using llmfast's built-in local server at {url}")

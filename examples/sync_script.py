@@ -26,8 +26,8 @@ def start_local_server(stack: ExitStack) -> str:
     proc = subprocess.Popen(
         [sys.executable, "-m", "llmfast", "serve-mock"], stdout=subprocess.PIPE, text=True
     )
-    stack.callback(proc.wait)
-    stack.callback(proc.terminate)
+    stack.enter_context(proc)  # at the end: close its stdout, wait for it...
+    stack.callback(proc.terminate)  # ...after stopping it
     assert proc.stdout is not None
     line = proc.stdout.readline()  # "llmfast mock server listening on http://..."
     return line.rsplit(" ", 1)[-1].strip()

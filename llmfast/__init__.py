@@ -1,6 +1,6 @@
 """llmfast: the fastest, most robust way to call an LLM from Python.
 
-An async :class:`Client` sends typed requests through a stack of layers down to a
+An async [`Client`][llmfast.Client] sends typed requests through a stack of layers down to a
 backend that speaks one provider's wire format over a pooled aiohttp session::
 
     import asyncio, llmfast
@@ -28,6 +28,7 @@ from llmfast.errors import (
     APIStatusError,
     AuthenticationError,
     BadRequestError,
+    BatchAbortedError,
     CircuitOpenError,
     ClientClosedError,
     ConfigurationError,
@@ -163,6 +164,7 @@ __all__ = [
     "BadRequestError",
     "BaseMessage",
     "Batch",
+    "BatchAbortedError",
     "BatchResult",
     "ChatAccumulator",
     "ChatCompletion",

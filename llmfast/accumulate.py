@@ -5,6 +5,10 @@ apart by ``index``); tool calls are assembled by their ``index`` with argument
 fragments joined; the last finish reason, usage and log probabilities are kept.
 A non-streaming ``ChatCompletion`` passed to :meth:`ChatAccumulator.add` is taken
 as the whole result.
+
+A result is *finished* when it has a choice and every choice has a finish reason
+(``completion_finished``, ``chunks_finished``): anything else was cut short, and the
+cache never stores it.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from llmfast.types import (
     Usage,
 )
 
-__all__ = ["ChatAccumulator"]
+__all__ = ["ChatAccumulator", "chunks_finished", "completion_finished"]
 
 
 class _ToolCallState:
@@ -242,3 +246,19 @@ def _add_logprobs(state: _ChoiceState, logprobs: Logprobs) -> None:
             state.logprobs_refusal = list(logprobs.refusal)
         else:
             state.logprobs_refusal.extend(logprobs.refusal)
+
+
+def completion_finished(completion: ChatCompletion) -> bool:
+    """True when ``completion`` has a choice and every choice has a finish reason."""
+    choices = completion.choices
+    return bool(choices) and all(choice.finish_reason is not None for choice in choices)
+
+
+def chunks_finished(chunks: list[ChatCompletionChunk]) -> bool:
+    """True when the streamed ``chunks`` finish every choice they open (and open one)."""
+    opened: set[int] = set()
+    finished: set[int] = set()
+    for chunk in chunks:
+        for choice in chunk.choices:
+            (opened if choice.finish_reason is None else finished).add(choice.index)
+    return bool(finished) and opened <= finished

@@ -9,9 +9,11 @@ A record is written with one ``os.write`` and made durable (``fsync``, shared by
 record written meanwhile: a group commit) before the batch hands the result out, so a
 crash or ``kill -9`` at any moment loses no finished item. Opening the file finds the
 records already there; a half-written last line (a write cut short by the crash) is
-ignored and truncated away before anything is appended; any other line that is not a
-record raises ``CheckpointError`` and leaves the file untouched, so pointing a batch
-at the wrong file never damages it. Only an index's position in
+ignored and truncated away before anything is appended, and so is a tail of NUL bytes
+(what a power cut leaves when the file's size reached the disk but its data did not),
+with any torn record before it; any other line that is not a record (a corrupt line
+with whole records after it, a foreign file) raises ``CheckpointError`` and leaves the
+file untouched, so pointing a batch at the wrong file never damages it. Only an index's position in
 the file is kept in memory (16 bytes per index), so resuming a million-item batch stays
 small; a record is read back when its item comes up again.
 """
@@ -129,16 +131,11 @@ class Checkpoint:
         good_end = offset = 0
         for number, line in enumerate(self._reader, 1):
             start, offset = offset, offset + len(line)
-            if not line.endswith(b"\n"):  # a write cut short: dropped, if it is one of ours
-                if line.startswith(_RECORD_START) or _RECORD_START.startswith(line):
-                    break
+            head = _head(line)
+            if head is None:
+                if self._damaged_tail(line, number):
+                    break  # dropped: truncated before anything is appended
                 raise CheckpointError(f"{self.path}: line {number} is not a checkpoint record")
-            try:
-                head = _HEAD_DECODER.decode(line)
-            except msgspec.DecodeError:
-                raise CheckpointError(
-                    f"{self.path}: line {number} is not a checkpoint record"
-                ) from None
             good_end = offset
             index = head.index
             if index < 0:
@@ -154,6 +151,23 @@ class Checkpoint:
             offsets[index] = start
             lengths[index] = -len(line) if success else len(line)  # the sign marks a success
         return good_end
+
+    def _damaged_tail(self, line: bytes, number: int) -> bool:
+        """Whether ``line`` (not a whole record) starts what a crash leaves at the end of
+        the file: a record cut short, maybe followed by a power cut's NUL bytes."""
+        nul = line.find(b"\0")
+        torn = line if nul < 0 else line[:nul]
+        if not (torn.startswith(_RECORD_START) or _RECORD_START.startswith(torn)):
+            return False  # not one of ours
+        if nul < 0:  # a write cut short, if it is the last line (no newline)
+            return not line.endswith(b"\n")
+        for later, rest in enumerate(self._reader, number + 1):
+            if _head(rest) is not None:
+                raise CheckpointError(
+                    f"{self.path}: line {number} is damaged (NUL bytes) but whole records "
+                    f"follow it (line {later}): the file is corrupt in the middle"
+                )
+        return True
 
     def find(self, index: int, request_hash: str) -> Record | None:
         """The record for ``index``, or ``None``; raises ``CheckpointError`` when it was
@@ -175,7 +189,7 @@ class Checkpoint:
         return record
 
     def write(self, record: Record) -> None:
-        """Append one record (written to the OS at once; see :meth:`sync`)."""
+        """Append one record (written to the OS at once; see ``sync()``)."""
         view = memoryview(_ENCODER.encode(record) + b"\n")
         while view:
             view = view[os.write(self._fd, view) :]
@@ -212,6 +226,17 @@ class Checkpoint:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+
+
+def _head(line: bytes) -> _Head | None:
+    """The head of a whole record line, or ``None`` (a record never holds a raw NUL:
+    JSON escapes it)."""
+    if not line.endswith(b"\n") or b"\0" in line:
+        return None
+    try:
+        return _HEAD_DECODER.decode(line)
+    except msgspec.DecodeError:
+        return None
 
 
 def _lock(fd: int, path: str) -> None:

@@ -16,17 +16,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
+import shlex
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
-import msgspec
-
 from llmfast import __version__
-from llmfast.batch import NO_MODEL, Batch, to_chat_request
+from llmfast.batch import Batch
+from llmfast.batch.lines import InputLineError, check_line, decode_line, read_lines
 from llmfast.client import Client
-from llmfast.errors import ConfigurationError, LLMFastError
+from llmfast.errors import BatchAbortedError, ConfigurationError, LLMFastError
 from llmfast.layers import Retry
 from llmfast.layers.ratelimit import RateLimit
 from llmfast.pool import Timeouts
@@ -38,7 +40,7 @@ __all__ = ["main"]
 _CONFIGURED = ("LLMFAST_PROVIDER", "LLMFAST_BASE_URL", "OPENAI_BASE_URL", "OPENAI_API_KEY")
 """Environment variables that mean a provider is configured."""
 _MAX_REPORTED = 10
-_LINE_DECODER = msgspec.json.Decoder()
+_CREDENTIAL = re.compile(r"key|token|secret|sig|pass|auth|cred", re.IGNORECASE)
 
 
 class UsageError(Exception):
@@ -119,6 +121,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     batch.add_argument("--stop-on-error", action="store_true", help="stop at the first failure")
     batch.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="don't stop when every request fails the same way (a rejected key, a server "
+        "that cannot be reached): record each failure",
+    )
+    batch.add_argument(
         "--no-fsync", action="store_true", help="don't fsync each result (faster, not power-safe)"
     )
 
@@ -164,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "chat":
             return asyncio.run(_chat(args, _prompt(args)))
-        return _batch(args)
+        return _batch(args, args_list)
     except (UsageError, ConfigurationError) as exc:  # CheckpointError included
         return _fail(f"error: {exc}", 2)
     except LLMFastError as exc:
@@ -264,35 +272,18 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
 # --- batch ---------------------------------------------------------------------------
 
 
-def _read_lines(path: str) -> Iterator[tuple[int, bytes]]:
-    with open(path, "rb") as file:
-        yield from enumerate(file, 1)
-
-
 def _check_input(path: str, defaults: dict[str, Any], err: TextIO) -> int:
     """Validate every line before anything is sent; return the number of requests."""
     bad = 0
     count = 0
-    for number, line in _read_lines(path):
+    for number, line in read_lines(path):
         count = number
-        problem = None
-        if not line.strip():
-            problem = "empty line"
-        else:
-            try:
-                to_chat_request(_LINE_DECODER.decode(line), defaults, number - 1)
-            except msgspec.DecodeError as exc:
-                problem = f"not valid JSON: {exc}"
-            except ConfigurationError as exc:
-                problem = str(exc).removeprefix(f"item {number - 1}: ")
-                if problem == NO_MODEL:
-                    problem = 'no model: pass --model, set LLMFAST_MODEL or give "model"'
-            except TypeError:  # a message that is neither a dict nor typed
-                problem = "messages must be a list of objects with a role"
-        if problem is not None:
+        try:
+            check_line(number, line, defaults)
+        except InputLineError as exc:
             bad += 1
             if bad <= _MAX_REPORTED:
-                print(f"llmfast: {path}:{number}: {problem}", file=err)
+                print(f"llmfast: {path}: {exc}", file=err)
     if bad:
         more = f" ({bad - _MAX_REPORTED} more not shown)" if bad > _MAX_REPORTED else ""
         raise UsageError(f"{path}: {bad} malformed line(s){more}; nothing was sent")
@@ -302,11 +293,11 @@ def _check_input(path: str, defaults: dict[str, Any], err: TextIO) -> int:
 
 
 def _items(path: str) -> Iterator[Any]:
-    for _, line in _read_lines(path):
-        yield _LINE_DECODER.decode(line)
+    for number, line in read_lines(path):
+        yield decode_line(number, line)
 
 
-def _batch(args: argparse.Namespace) -> int:
+def _batch(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if os.path.abspath(args.input) == os.path.abspath(args.output):
         raise UsageError("the output file must not be the input file")
     if not os.path.isfile(args.input):
@@ -314,27 +305,72 @@ def _batch(args: argparse.Namespace) -> int:
     client = _client(args, rpm=args.rpm)
     defaults: dict[str, Any] = {"model": client.model, **_params(args)}
     total = _check_input(args.input, defaults, sys.stderr)
-    return asyncio.run(_run_batch(args, client, total))
-
-
-async def _run_batch(args: argparse.Namespace, client: Client, total: int) -> int:
-    started = time.perf_counter()
-    async with client:
-        batch = Batch(
-            client,
-            _items(args.input),
-            concurrency=args.concurrency,
-            ordered=False,
-            stop_on_error=args.stop_on_error,
-            checkpoint=args.output,
-            fsync=not args.no_fsync,
-            progress=args.progress,
-            total=total,
-            **_params(args),
+    batch = Batch(
+        client,
+        _items(args.input),
+        concurrency=args.concurrency,
+        ordered=False,
+        stop_on_error=args.stop_on_error,
+        abort_on_systematic=not args.keep_going,
+        checkpoint=args.output,
+        fsync=not args.no_fsync,
+        progress=args.progress,
+        total=total,
+        **_params(args),
+    )
+    command = _command(argv)
+    try:
+        return asyncio.run(_run_batch(args, client, batch))
+    except KeyboardInterrupt:
+        done = batch.succeeded + batch.resumed
+        return _fail(
+            f"interrupted: {done} of {total} done ({batch.failed} failed) -> {args.output}\n"
+            f"llmfast: to resume, run the same command: {command}",
+            130,
         )
-        async with batch:
-            async for _ in batch:
-                pass
+    except BatchAbortedError as exc:
+        cause = exc.cause
+        return _fail(
+            f"batch stopped: {exc.reason}: {type(cause).__name__}: {cause}\n"
+            f"llmfast: {exc.done} of {total} done, {exc.failed} failed -> {args.output}; "
+            f"fix the cause and run the same command to resume: {command} "
+            "(--keep-going records every failure instead of stopping)",
+            1,
+        )
+
+
+def _command(argv: Sequence[str]) -> str:
+    """The command line that ran (to be run again): ``llmfast`` or ``python -m llmfast``."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    main_module = os.path.abspath(sys.argv[0]) == os.path.join(here, "__main__.py")
+    python = os.path.basename(sys.executable) or "python"
+    prog = [python, "-m", "llmfast"] if main_module else ["llmfast"]
+    return shlex.join([*prog, *map(_hide_credentials, argv)])
+
+
+def _hide_credentials(arg: str) -> str:
+    """An argument with a URL's user-info or credential-looking query values masked."""
+    if "://" not in arg:
+        return arg
+    parts = urllib.parse.urlsplit(arg)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    query = "&".join(
+        f"{name}=***" if _CREDENTIAL.search(name) else f"{name}={value}" if value else name
+        for name, _, value in (item.partition("=") for item in parts.query.split("&") if item)
+    )
+    if netloc == parts.netloc and query == parts.query:
+        return arg
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+async def _run_batch(args: argparse.Namespace, client: Client, batch: Batch) -> int:
+    started = time.perf_counter()
+    total = batch.total
+    async with client, batch:
+        async for _ in batch:
+            pass
     elapsed = time.perf_counter() - started
     done = batch.succeeded + batch.resumed
     print(

@@ -65,7 +65,7 @@ class Client:
         timeouts: network timeouts.
         on_event: a hook every layer reports events to (see ``llmfast.events``).
         stats: ``True`` (or a ``Stats(prices=...)`` of your own) collects every call's
-            figures; read them with :meth:`stats`. Called before ``on_event``.
+            figures; read them with [`stats`][llmfast.Client.stats]. Called before ``on_event``.
 
     Use it as ``async with Client(...) as client:``, or call ``await client.aclose()``.
     A client built from a provider (no ``backend``) that needs an API key and has none
@@ -347,6 +347,7 @@ class Client:
         concurrency: int = 16,
         ordered: bool = True,
         stop_on_error: bool = False,
+        abort_on_systematic: bool = True,
         checkpoint: str | os.PathLike[str] | None = None,
         fsync: bool = True,
         progress: bool | None = None,
@@ -358,8 +359,10 @@ class Client:
 
         ``async for result in client.map(...)`` gives a ``BatchResult`` per item (input
         order unless ``ordered=False``); ``await client.map(...)`` gives the list. A failed
-        item's error is its result. ``checkpoint=path`` makes the batch resumable after a
-        crash. See ``docs/sync-and-batch.md``.
+        item's error is its result, but failures every item would share (a rejected key,
+        a server that cannot be reached) stop the batch with ``BatchAbortedError``
+        unless ``abort_on_systematic=False``. ``checkpoint=path`` makes the batch
+        resumable after a crash. See ``docs/sync-and-batch.md``.
         """
         from llmfast.batch import Batch  # on first use: keeps `import llmfast` fast
 
@@ -370,6 +373,7 @@ class Client:
             concurrency=concurrency,
             ordered=ordered,
             stop_on_error=stop_on_error,
+            abort_on_systematic=abort_on_systematic,
             checkpoint=checkpoint,
             fsync=fsync,
             progress=progress,
@@ -379,8 +383,8 @@ class Client:
         )
 
     async def send(self, request: Request) -> Response:
-        """Send a prepared :class:`Request` through the layers; returns the ``Response``,
-        which the caller must read to the end or close."""
+        """Send a prepared [`Request`][llmfast.transport.Request] through the layers; returns the
+        ``Response``, which the caller must read to the end or close."""
         self._check_open()
         if request.on_event is None:
             request.on_event = self.on_event

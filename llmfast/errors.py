@@ -22,6 +22,7 @@ which llmfast never swallows)::
     ├── QueueFullError                       a limiter's wait queue is full
     ├── RequestTooLargeError                 larger than the whole token budget
     ├── LimiterUnavailableError              a shared (Redis) limiter cannot be reached
+    ├── BatchAbortedError                    a batch stopped: every item would fail the same way
     ├── APIStatusError                       the server answered with an HTTP error
     │   ├── BadRequestError           400
     │   │   └── ContextLengthError    the prompt is too long for the model
@@ -36,8 +37,9 @@ which llmfast never swallows)::
     ├── DecodeError                          a body that is not what the API promises
     └── StreamError                          a streamed response went wrong
         ├── StreamEventError                 the server sent an error event in the stream
-        ├── StreamTruncatedError             the stream ended before its end marker
+        ├── StreamTruncatedError             ended before its end marker, or unfinished
         ├── StreamInterruptedError           failed after chunks reached the caller
+        │   └── StreamInterruptedError[X]    ... because of X: also an instance of X
         └── StreamConsumedError              the stream was already read or closed
 
 Every error's ``str()`` is safe to log: API keys never appear in it.
@@ -58,6 +60,7 @@ __all__ = [
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
+    "BatchAbortedError",
     "CircuitOpenError",
     "ClientClosedError",
     "ConfigurationError",
@@ -204,6 +207,46 @@ class LimiterUnavailableError(LLMFastError):
     """A shared limiter's store (Redis) could not be reached."""
 
 
+class BatchAbortedError(LLMFastError):
+    """A batch stopped early because its failures were fatal and systematic (a rejected
+    key, a server that cannot be reached...): every item still to come would have failed
+    the same way. What finished is in the checkpoint; run the batch again to resume.
+
+    Attributes:
+        cause: the error the items failed with (also ``__cause__``).
+        reason: why that stops the batch, in words.
+        done: items with a result (resumed ones included) when it stopped.
+        failed: items that failed in this run.
+        total: the number of items, when known.
+        checkpoint: the checkpoint file, when the batch had one.
+    """
+
+    def __init__(
+        self,
+        cause: BaseException,
+        reason: str,
+        *,
+        done: int,
+        failed: int,
+        total: int | None = None,
+        checkpoint: str | None = None,
+    ) -> None:
+        self.cause = cause
+        self.reason = reason
+        self.done = done
+        self.failed = failed
+        self.total = total
+        self.checkpoint = checkpoint
+        of = "" if total is None else f" of {total}"
+        text = (
+            f"batch stopped: {reason}: {type(cause).__name__}: {cause} "
+            f"({done}{of} done, {failed} failed)"
+        )
+        if checkpoint is not None:
+            text += f"; fix the cause and run it again to resume from {checkpoint}"
+        super().__init__(text)
+
+
 class APIStatusError(LLMFastError):
     """The server answered with an HTTP error status.
 
@@ -303,7 +346,8 @@ class StreamEventError(StreamError):
 
 
 class StreamTruncatedError(StreamError):
-    """The connection closed cleanly before the stream's end marker arrived."""
+    """The stream ended unfinished: the body closed cleanly before the stream's end
+    marker, or the end marker came while a choice had no finish reason."""
 
 
 class StreamInterruptedError(StreamError):
@@ -311,7 +355,14 @@ class StreamInterruptedError(StreamError):
 
     Nothing is lost: ``partial`` is the completion accumulated from every chunk
     received, and ``chunks`` holds those chunks. The original error is ``__cause__``.
+
+    Made by [`from_cause`][llmfast.errors.StreamInterruptedError.from_cause], the error is
+    also an instance of its cause's class, with the cause's attributes: an idle timeout
+    after the first chunk is both a ``StreamInterruptedError`` and an ``IdleTimeout``
+    (so a ``TimeoutError``); a reset is also a ``ReadError``.
     """
+
+    _cause_type: type[LLMFastError] | None = None
 
     def __init__(
         self,
@@ -324,12 +375,80 @@ class StreamInterruptedError(StreamError):
         self.chunks = chunks if chunks is not None else []
         super().__init__(message)
 
+    @classmethod
+    def from_cause(
+        cls,
+        cause: LLMFastError,
+        message: str,
+        *,
+        partial: ChatCompletion | None = None,
+        chunks: list[ChatCompletionChunk] | None = None,
+    ) -> StreamInterruptedError:
+        """An interrupted error that is also an instance of ``type(cause)``.
+
+        Its class is ``StreamInterruptedError[<cause class>]``, a subclass of both
+        (made once per cause class). The cause's attributes (``status``, ``error``...)
+        are copied, not rebuilt: its ``__init__`` is not called again. ``cause`` is
+        returned as it is when it already is a ``StreamInterruptedError``.
+        """
+        if isinstance(cause, StreamInterruptedError):
+            return cause
+        error = _interrupted_from_state(type(cause), (message,))
+        error.__dict__.update(cause.__dict__)
+        error.partial = partial
+        error.chunks = chunks if chunks is not None else []
+        error.__cause__ = cause
+        return error
+
+    def __str__(self) -> str:
+        return BaseException.__str__(self)  # the message, whatever the cause's __str__
+
+    def __reduce__(self) -> Any:
+        cause_type = type(self)._cause_type
+        if cause_type is None:
+            return super().__reduce__()
+        return _interrupted_from_state, (cause_type, self.args), self.__dict__
+
     @property
     def partial_text(self) -> str:
         """The text received before the failure (choice 0)."""
         if self.partial is None:
             return ""
         return self.partial.text or ""
+
+
+_INTERRUPTED_CLASSES: dict[type[LLMFastError], type[StreamInterruptedError]] = {}
+
+
+def _interrupted_class(cause_type: type[LLMFastError]) -> type[StreamInterruptedError]:
+    """``StreamInterruptedError[cause_type]``: a subclass of both, made once per cause."""
+    made = _INTERRUPTED_CLASSES.get(cause_type)
+    if made is not None:
+        return made
+    name = f"StreamInterruptedError[{cause_type.__name__}]"
+    namespace = {
+        "__module__": __name__,
+        "__qualname__": name,
+        "__doc__": f"A stream interrupted by {cause_type.__name__} after its first chunk.",
+        "_cause_type": cause_type,
+    }
+    try:
+        made = type(name, (StreamInterruptedError, cause_type), namespace)
+    except TypeError:  # a layout or metaclass conflict: keep the plain class
+        made = StreamInterruptedError
+    return _INTERRUPTED_CLASSES.setdefault(cause_type, made)  # one class, even if raced
+
+
+def _interrupted_from_state(
+    cause_type: type[LLMFastError], args: tuple[Any, ...]
+) -> StreamInterruptedError:
+    """A bare instance of ``StreamInterruptedError[cause_type]`` (also for unpickling)."""
+    cls = _interrupted_class(cause_type)
+    error = cls.__new__(cls)
+    error.args = args
+    error.partial = None
+    error.chunks = []
+    return error
 
 
 class StreamConsumedError(StreamError, RuntimeError):

@@ -7,7 +7,10 @@ aiohttp is imported on first use, not when ``llmfast`` is imported, so that
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+import warnings
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -81,10 +84,11 @@ class HTTPPool:
         self.timeouts = timeouts or Timeouts()
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+        self._finalizer: weakref.finalize[[aiohttp.ClientSession], HTTPPool] | None = None
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`aclose` has been called."""
+        """True once [`aclose`][llmfast.HTTPPool.aclose] has been called."""
         return self._closed
 
     @property
@@ -95,6 +99,10 @@ class HTTPPool:
             if self._closed:
                 raise ClientClosedError("the client is closed")
             session = self._session = self._open()
+            # Dropped without aclose() (a notebook cell re-run): release the connections
+            # quietly instead of aiohttp's "Unclosed client session" error log.
+            self._finalizer = weakref.finalize(self, _release, session)
+            self._finalizer.atexit = False  # at exit, owners (SyncClient) close it first
         return session
 
     def _open(self) -> aiohttp.ClientSession:
@@ -150,12 +158,33 @@ class HTTPPool:
         """Close the session and every connection; safe to call more than once."""
         self._closed = True
         session, self._session = self._session, None
+        if self._finalizer is not None:
+            self._finalizer.detach()
         if session is not None:
             await session.close()
 
     def __repr__(self) -> str:
         c = self.config
         return f"HTTPPool(limit={c.limit}, limit_per_host={c.limit_per_host})"
+
+
+def _release(session: aiohttp.ClientSession) -> None:
+    """Close a collected pool's connections (synchronously: no loop may be running).
+
+    Warns with a ``ResourceWarning`` (silent unless enabled, e.g. ``-W default`` or a
+    test suite's filters), the way an unclosed file does, so leaks stay detectable.
+    """
+    connector = session.connector
+    if connector is None or connector.closed:
+        return
+    with contextlib.suppress(Exception):  # a finalizer must not raise
+        connector._close()  # closes every transport; a closed loop is handled
+    warnings.warn(
+        "an llmfast client was garbage-collected without aclose(); its connections "
+        "were closed (use `async with Client(...)` or `await client.aclose()`)",
+        ResourceWarning,
+        stacklevel=2,
+    )
 
 
 def map_transport_error(

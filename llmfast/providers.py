@@ -37,7 +37,7 @@ from llmfast.errors import ConfigurationError
 __all__ = ["PROVIDERS", "backend_for", "parse_provider"]
 
 PROVIDERS = ("openai", "anthropic", "ollama", "gemini")
-"""The provider names :func:`backend_for` accepts (plus the alias ``google``)."""
+"""The provider names [`backend_for`][llmfast.backend_for] accepts (plus the alias ``google``)."""
 
 _ALIASES = {"google": "gemini"}
 

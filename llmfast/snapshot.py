@@ -67,7 +67,8 @@ class BreakerStats(msgspec.Struct, frozen=True):
 
 
 class StatsSnapshot(msgspec.Struct, frozen=True):
-    """What :meth:`Stats.snapshot` returns; ``str()`` gives a readable summary.
+    """What [`Stats.snapshot`][llmfast.stats.Stats.snapshot] returns; ``str()`` gives a readable
+    summary.
 
     Attributes:
         since: when counting began (``time.time()``); ``duration``: seconds since.

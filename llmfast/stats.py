@@ -8,7 +8,7 @@ what it cost.
     ...
     print(stats.snapshot())  # counts, latency p50/p90/p99, tokens, cost, cache, retries
 
-Latencies go into a bounded log-scale :class:`Histogram` (fixed memory, O(1) per
+Latencies go into a bounded log-scale [`Histogram`][llmfast.stats.Histogram] (fixed memory, O(1) per
 call), so a client may run for months. Events arrive on the event loop; a snapshot may
 be taken from any thread (a lock keeps it consistent). See ``docs/observability.md``.
 """
@@ -62,9 +62,9 @@ class Stats:
     """An event hook (pass it as ``Client(on_event=...)``) that aggregates every call.
 
     Args:
-        prices: per model, a :class:`Price` (or ``(input, output)``) per million
+        prices: per model, a [`Price`][llmfast.stats.Price] (or ``(input, output)``) per million
             tokens. A model not in it gets no cost (``None``), never a guess.
-        histogram: builds each latency histogram (default :class:`Histogram`).
+        histogram: builds each latency histogram (default [`Histogram`][llmfast.stats.Histogram]).
     """
 
     def __init__(

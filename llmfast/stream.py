@@ -29,7 +29,9 @@ class ChatStream:
     Iterating ``s`` itself gives typed :class:`ChatCompletionChunk` objects. After
     the last chunk, :attr:`completion` is the accumulated :class:`ChatCompletion`.
     A failure after some chunks arrived raises :class:`StreamInterruptedError`
-    carrying everything received.
+    carrying everything received; it is also an instance of the failure's own class
+    (an idle timeout is still a ``TimeoutError``). A stream that ends while a choice
+    has no finish reason raises :class:`StreamTruncatedError` (so, after chunks, both).
     """
 
     __slots__ = (
@@ -144,7 +146,8 @@ class ChatStream:
         """``exc``, or a ``StreamInterruptedError`` carrying what arrived before it."""
         if not self._chunks or isinstance(exc, StreamInterruptedError):
             return exc
-        return StreamInterruptedError(
+        return StreamInterruptedError.from_cause(  # also an instance of type(exc)
+            exc,
             f"the stream failed after {len(self._chunks)} chunks: {exc}",
             partial=self._accumulate(),
             chunks=self._chunks,

@@ -35,6 +35,7 @@ from collections.abc import (
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from llmfast import _serving
 from llmfast.client import Client, Prompt
 from llmfast.errors import ClientClosedError
 from llmfast.stream import ChatStream
@@ -63,13 +64,23 @@ class _LoopThread:
         self.leftover_tasks = 0
         """How many tasks were still pending when the loop stopped (cancelled then)."""
         self.stopping = False
+        self.local_ports: tuple[int, ...] = ()
+        """Ports on this machine the client calls (checked for a deadlock)."""
         self._accepting = True
         self._lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, name="llmfast-sync-loop", daemon=True)
         self.thread.start()
 
-    def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the loop and wait for its result in the calling thread."""
+    def call(self, coro: Coroutine[Any, Any, T], *, closing: bool = False) -> T:
+        """Run ``coro`` on the loop and wait for its result in the calling thread
+        (``closing``: it needs no server, so it cannot deadlock)."""
+        if self.local_ports and not closing:
+            caller = asyncio._get_running_loop()
+            if caller is not None and caller is not self.loop:
+                port = _serving.served_by(caller, self.local_ports)
+                if port is not None:
+                    coro.close()
+                    raise RuntimeError(_deadlock_message(port))
         with self._lock:
             if not self._accepting or threading.current_thread() is self.thread:
                 coro.close()
@@ -117,6 +128,20 @@ class _LoopThread:
             self.thread.join()
 
 
+def _deadlock_message(port: int) -> str:
+    return (
+        f"this SyncClient call would wait forever: the server on port {port} is run by the "
+        "event loop of this very thread, which cannot answer while the thread waits. "
+        "Use the async llmfast.Client with `await` here, or run the server on a thread "
+        "of its own: `with MockServer.in_thread() as server:`"
+    )
+
+
+def _local_ports(client: Client) -> tuple[int, ...]:
+    port = _serving.loopback_target(getattr(client.backend, "base_url", None))
+    return () if port is None else (port,)
+
+
 def _shutdown(state: dict[str, Any]) -> None:
     """Close the client and stop the loop; runs from ``close()`` or at garbage collection
     or interpreter exit (so it must not refer to the ``SyncClient``)."""
@@ -132,20 +157,22 @@ def _shutdown(state: dict[str, Any]) -> None:
         closing.add_done_callback(lambda _: runner.stop())
     else:
         try:
-            runner.call(client.aclose())
+            runner.call(client.aclose(), closing=True)
         finally:
             runner.stop()
 
 
 class SyncClient:
-    """A blocking client with the calls of :class:`llmfast.Client`.
+    """A blocking client with the calls of [`llmfast.Client`][llmfast.Client].
 
     Takes the same arguments as ``Client`` (``model=``, ``base_url=``, ``layers=``,
     ``max_retries=``...), and so retries like it by default.
     Use it as ``with SyncClient(...) as client:`` or call ``close()``; it is also
     closed when garbage-collected or at interpreter exit. Safe to share between
-    threads. Calling it from its own event loop's thread (e.g. from an ``on_event``
-    hook) raises ``RuntimeError``, since that would wait forever.
+    threads. A call that would wait forever raises ``RuntimeError`` at once: one made
+    from its own event loop's thread (e.g. from an ``on_event`` hook), or one to a local
+    server run by the event loop of the calling thread (a ``MockServer`` started with
+    ``await server.start()`` in a notebook: use ``MockServer.in_thread()`` there).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -171,18 +198,19 @@ class SyncClient:
                     runner.stop()
                     raise
                 self._state["client"] = client
+                runner.local_ports = _local_ports(client)
             return self._state["client"], runner
 
     async def _make_client(self) -> Client:
         return Client(*self._args, **self._kwargs)  # built on the loop it will run on
 
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+    def _run(self, coro: Coroutine[Any, Any, T], *, closing: bool = False) -> T:
         try:
             _, runner = self._start()
         except BaseException:
             coro.close()
             raise
-        return runner.call(coro)
+        return runner.call(coro, closing=closing)
 
     @property
     def client(self) -> Client:
@@ -320,6 +348,7 @@ class SyncClient:
         concurrency: int = 16,
         ordered: bool = True,
         stop_on_error: bool = False,
+        abort_on_systematic: bool = True,
         checkpoint: str | os.PathLike[str] | None = None,
         fsync: bool = True,
         progress: bool | None = None,
@@ -327,9 +356,9 @@ class SyncClient:
         model: str | None = None,
         **params: Unpack[ChatParams],
     ) -> SyncBatch:
-        """Run a batch (see :class:`llmfast.batch.Batch`); iterate the returned
-        :class:`SyncBatch` for the results, or ``list(...)`` it. The input is read on
-        the client's loop thread."""
+        """Run a batch (see [`llmfast.batch.Batch`][llmfast.Batch]); iterate the returned
+        [`SyncBatch`][llmfast.sync.SyncBatch] for the results, or ``list(...)`` it. The input is
+        read on the client's loop thread."""
         from llmfast.batch import Batch  # imported on first use: keeps `import llmfast` fast
 
         client, _ = self._start()
@@ -339,6 +368,7 @@ class SyncClient:
             concurrency=concurrency,
             ordered=ordered,
             stop_on_error=stop_on_error,
+            abort_on_systematic=abort_on_systematic,
             checkpoint=checkpoint,
             fsync=fsync,
             progress=progress,
@@ -456,14 +486,15 @@ class SyncChatStream:
         self._closed = True
         if self._owner.closed:
             return
-        self._owner._run(_aclose(self._iterator, self._stream.aclose))
+        self._owner._run(_aclose(self._iterator, self._stream.aclose), closing=True)
 
     def __repr__(self) -> str:
         return f"<SyncChatStream {self._stream!r}>"
 
 
 class SyncBatch:
-    """A running batch, read from a plain thread: iterate it for :class:`BatchResult` s.
+    """A running batch, read from a plain thread: iterate it for
+    [`BatchResult`][llmfast.BatchResult] s.
 
     Use it as a context manager (or iterate it to the end, or ``list()`` it) so that
     stopping early cancels the calls in flight; finished items stay in the checkpoint.
@@ -472,7 +503,7 @@ class SyncBatch:
     def __init__(self, owner: SyncClient, batch: Batch) -> None:
         self._owner = owner
         self.batch = batch
-        """The async :class:`Batch`, with its counters (``succeeded``, ``failed``...)."""
+        """The async [`Batch`][llmfast.Batch], with its counters (``succeeded``, ``failed``...)."""
 
     def __enter__(self) -> SyncBatch:
         return self
@@ -499,7 +530,7 @@ class SyncBatch:
     def close(self) -> None:
         """Cancel the calls in flight and close the checkpoint; safe to call twice."""
         if not self._owner.closed:
-            self._owner._run(self.batch.aclose())
+            self._owner._run(self.batch.aclose(), closing=True)
 
     def __repr__(self) -> str:
         return f"<SyncBatch {self.batch!r}>"

@@ -1,8 +1,8 @@
 """The transport core: ``Request`` in, ``Response`` out, layers wrapped like an onion.
 
-Every call is a :class:`Request` that travels inward through layers to a backend and
-comes back as a :class:`Response` whose body is a stream of typed chunks. A
-non-streaming response is a response with one chunk: the whole result. So every layer
+Every call is a [`Request`][llmfast.transport.Request] that travels inward through layers to a
+backend and comes back as a [`Response`][llmfast.transport.Response] whose body is a stream of typed
+chunks. A non-streaming response is a response with one chunk: the whole result. So every layer
 handles both cases with one code path.
 """
 
@@ -180,36 +180,76 @@ async def commit_first_chunk(response: Response) -> Response:
     and then the rest; a failure before it closes ``response`` and propagates.
 
     After this, the stream is committed: its first chunk can reach the caller, so it
-    may no longer be retried or failed over. A non-streaming response is returned as is.
+    may no longer be retried or failed over. Leading chunks that carry nothing (only a
+    role, or empty text; at most 16) are held back until a chunk with something in it
+    arrives, so a stream that fails after only those is still retryable. A
+    non-streaming response is returned as is.
     """
     if not response.stream:
         return response
     iterator = aiter(response)
+    held: list[Any] = []
     try:
         first = await anext(iterator)
+        # Chunks that carry nothing yet (a role, empty text) are held back: a stream
+        # that fails after only those is still retried (llama.cpp's server answers
+        # a role chunk and [DONE] when it interrupts a request).
+        while _is_empty(first) and len(held) < _MAX_HELD:
+            held.append(first)
+            first = await anext(iterator)
     except StopAsyncIteration:
+        await response.aclose()
         return Response(
-            response.request, status=response.status, headers=response.headers, chunks=_empty()
+            response.request,
+            status=response.status,
+            headers=response.headers,
+            chunks=_replay(held),
         )
     except BaseException:
         await response.aclose()
         raise
+    held.append(first)
     return Response(
         response.request,
         status=response.status,
         headers=response.headers,
-        chunks=_prepend(first, iterator, response),
+        chunks=_prepend(held, iterator, response),
     )
 
 
-async def _empty() -> AsyncIterator[Any]:
-    return
-    yield  # pragma: no cover - makes this an async generator
+_MAX_HELD = 16
 
 
-async def _prepend(first: Any, rest: AsyncIterator[Any], response: Response) -> AsyncIterator[Any]:
+def _is_empty(chunk: Any) -> bool:
+    """True for a streamed chunk with nothing in it but a role (or empty text)."""
+    if type(chunk) is not ChatCompletionChunk or chunk.usage is not None:
+        return False
+    for choice in chunk.choices:
+        delta = choice.delta
+        if (
+            choice.finish_reason is not None
+            or choice.logprobs is not None
+            or delta.content
+            or delta.tool_calls
+            or delta.refusal
+            or delta.reasoning_content
+            or delta.reasoning_signature
+        ):
+            return False
+    return True
+
+
+async def _replay(chunks: list[Any]) -> AsyncIterator[Any]:
+    for chunk in chunks:
+        yield chunk
+
+
+async def _prepend(
+    first: list[Any], rest: AsyncIterator[Any], response: Response
+) -> AsyncIterator[Any]:
     try:
-        yield first
+        for chunk in first:
+            yield chunk
         async for chunk in rest:
             yield chunk
     finally:
@@ -236,7 +276,7 @@ Layer = Callable[[Transport], Transport]
 class TransportLayer:
     """Convenience base for layers: holds ``inner``, forwards ``aclose`` and ``repr``.
 
-    Subclasses override :meth:`send`. A layer takes ``inner`` plus keyword
+    Subclasses override `send`. A layer takes ``inner`` plus keyword
     configuration; pass ``functools.partial(MyLayer, option=...)`` or a factory
     function in ``Client(layers=[...])``.
     """

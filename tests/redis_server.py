@@ -1,8 +1,8 @@
 """A real ``redis-server`` for the tests, started on a free loopback port.
 
-CI installs ``redis-server`` from Debian (see ``.ci/run``); elsewhere the Redis tests
-skip with a clear reason when the binary is missing. Under ``CI=true`` a missing
-binary is an error, so CI can never pass by skipping them.
+``scripts/test.sh`` installs ``redis-server`` (``scripts/system-packages.sh``);
+elsewhere the Redis tests skip with a clear reason when the binary is missing. Under
+``CI=true`` a missing binary is an error, so CI can never pass by skipping them.
 """
 
 from __future__ import annotations
@@ -29,13 +29,38 @@ def _free_port() -> int:
 @contextmanager
 def running_redis() -> Iterator[str]:
     """Start ``redis-server`` (no persistence) and yield its ``redis://`` URL."""
+    with redis_process() as redis:
+        yield redis.url
+
+
+class RedisProcess:
+    """A running ``redis-server``: its ``url``, and ``stop()`` to end it early."""
+
+    def __init__(self, url: str, process: subprocess.Popen[bytes]) -> None:
+        self.url = url
+        self.process = process
+
+    def stop(self) -> None:
+        """Terminate it and wait until it has exited (a no-op once stopped)."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@contextmanager
+def redis_process(port: int | None = None) -> Iterator[RedisProcess]:
+    """Start ``redis-server`` (no persistence) on ``port`` (default: a free one);
+    stopped on exit if not before."""
     binary = shutil.which("redis-server")
     if binary is None:
         if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed; .ci/run must install it")
+            pytest.fail("redis-server is not installed; scripts/system-packages.sh installs it")
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
     with tempfile.TemporaryDirectory(prefix="llmfast-redis-") as folder:
-        port = _free_port()
+        port = _free_port() if port is None else port
         process = subprocess.Popen(
             [
                 binary,
@@ -55,16 +80,12 @@ def running_redis() -> Iterator[str]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        redis = RedisProcess(f"redis://127.0.0.1:{port}/0", process)
         try:
             _wait_until_listening(port, process)
-            yield f"redis://127.0.0.1:{port}/0"
+            yield redis
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            redis.stop()
 
 
 def _wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:

@@ -232,6 +232,8 @@ async def test_every_kind_of_item_becomes_the_right_request(
         ({"prompt": 3}, "must be strings"),
         ([], "non-empty list of messages"),
         ([{"content": "no role"}], "with a role"),
+        ([{"role": "usr", "content": "x"}], "item 2: message 0 has an unknown role 'usr'"),
+        (["not a message"], "message 0 must be an object with a role"),
     ],
 )
 async def test_a_bad_item_raises_naming_it_before_it_is_sent(

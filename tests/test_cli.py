@@ -12,6 +12,7 @@ import asyncio
 import collections
 import os
 import re
+import shlex
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -192,11 +193,11 @@ async def test_a_malformed_line_is_reported_by_number_and_nothing_is_sent(
     argv = ["batch", str(source), "-o", str(output), "--base-url", server.url, "--model", "m"]
     status, _, err = await cli(argv, capsys)
     assert status == 2
-    assert f"{source}:2: not valid JSON" in err
-    assert f"{source}:4: empty line" in err
-    assert f"{source}:5: Object contains unknown field `temprature`" in err
-    assert ":1:" not in err
-    assert ":3:" not in err
+    assert f"{source}: line 2: not JSON (the value is cut short)\n" in err
+    assert f"{source}: line 4: empty line" in err
+    assert f"{source}: line 5: Object contains unknown field `temprature`" in err
+    assert "line 1:" not in err
+    assert "line 3:" not in err
     assert f"{source}: 3 malformed line(s); nothing was sent" in err
     assert server.request_count == 0
     assert not output.exists()
@@ -216,7 +217,7 @@ async def test_batch_usage_errors(
     assert (status, "must be >= 1" in err) == (2, True)
     status, _, err = await cli(["batch", str(source), "-o", str(tmp_path / "o"), *url], capsys)
     assert status == 2
-    assert f"{source}:1: no model: pass --model" in err
+    assert f"{source}: line 1: no model: pass --model" in err
 
 
 async def test_failed_requests_exit_1_and_a_rerun_retries_only_them(
@@ -357,11 +358,29 @@ async def test_ctrl_c_stops_a_batch_keeping_what_finished(tmp_path: Path) -> Non
         await server.wait_for_requests(12, timeout=30)
         proc.send_signal(signal.SIGINT)
         _, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 130
-    assert err.decode().endswith("llmfast: interrupted\n")
-    done = records(output)  # whole lines only
-    assert 0 < len(done) < 200
-    assert len({r["index"] for r in done}) == len(done)
+        assert proc.returncode == 130
+        done = records(output)  # whole lines only
+        assert 0 < len(done) < 200
+        assert len({r["index"] for r in done}) == len(done)
+        # How far it got, and the exact command that finishes it.
+        lines = err.decode().splitlines()
+        assert lines[-2] == f"llmfast: interrupted: {len(done)} of 200 done (0 failed) -> {output}"
+        python = os.path.basename(sys.executable)
+        prefix = f"llmfast: to resume, run the same command: {python} -m llmfast "
+        assert lines[-1].startswith(prefix)
+        again = shlex.split(lines[-1].removeprefix(prefix))
+        assert again == [
+            "batch", str(source), "-o", str(output), "--base-url", server.url, "--model", "m",
+            "--concurrency", "4",
+        ]  # fmt: skip
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "llmfast", *again, stderr=asyncio.subprocess.PIPE,
+            env=child_env(),
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err
+    assert f"200 of 200 done ({len(done)} resumed)" in err.decode()
+    assert sorted(r["index"] for r in records(output)) == list(range(200))
 
 
 # --- serve-mock, python -m, import cost ---------------------------------------------

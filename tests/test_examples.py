@@ -1,4 +1,5 @@
-"""Every example runs as written, against llmfast's built-in local server."""
+"""Every example runs as written, against llmfast's built-in local server, with nothing
+on stderr even under ``-W error::ResourceWarning`` (no unclosed file or socket)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ async def run_example(name: str, tmp_path: Path) -> str:
     env["TMPDIR"] = str(tmp_path)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
+        "-W",
+        "error::ResourceWarning",  # an unclosed file or socket prints to stderr
         str(EXAMPLES / name),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -74,3 +77,10 @@ async def test_notebook_runs_as_a_script(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["sync_script.py", "batch.py", "notebook.py"])
 def test_examples_say_how_to_run_them(name: str) -> None:
     assert f"examples/{name}" in (EXAMPLES / name).read_text()
+
+
+async def test_quickstart(tmp_path: Path) -> None:
+    out = await run_example("quickstart.py", tmp_path)
+    assert "chat   -> 'Say hello to llmfast in five words.'" in out
+    assert "stream -> Count from one to five, please.  [finish_reason=stop]" in out
+    assert "embed  -> 2 vectors of 8 floats" in out

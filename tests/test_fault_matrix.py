@@ -19,6 +19,7 @@ from tests.fakeclock import FakeClock
 
 OVERLOADED = {"message": "Overloaded", "type": "overloaded_error"}
 RECOVERED = "recovered"
+DELIVERED = "delivered"  # returned as it came, without a retry
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,11 @@ class Case:
     reply: Reply
     # expected outcome: [stream][retry] -> RECOVERED, an error type, or
     # (StreamInterruptedError, cause type) for a stream that broke after its first chunk
-    plain: type[Exception]
+    plain: type[Exception] | str
     plain_retry: type[Exception] | str
     stream: type[Exception] | tuple[type[Exception], type[Exception]]
     stream_retry: type[Exception] | tuple[type[Exception], type[Exception]] | str
+    partial: str = "one "  # the partial text of an interrupted stream
 
 
 Interrupted = llmfast.StreamInterruptedError
@@ -127,6 +129,25 @@ CASES = [
         llmfast.StreamTruncatedError,
         RECOVERED,
     ),
+    # llama.cpp interrupting a stream: its role chunk then [DONE]. A whole answer
+    # without a finish reason is delivered as it is (and never cached).
+    Case(
+        "unfinished-first",
+        Reply.end_unfinished(),
+        DELIVERED,
+        DELIVERED,
+        (Interrupted, llmfast.StreamTruncatedError),
+        RECOVERED,  # the role chunk carried nothing: held back, so still retryable
+        partial="",
+    ),
+    Case(
+        "unfinished-mid",
+        Reply.end_unfinished(after_chunks=2),
+        DELIVERED,
+        DELIVERED,
+        (Interrupted, llmfast.StreamTruncatedError),
+        (Interrupted, llmfast.StreamTruncatedError),
+    ),
     Case(
         "truncated-mid",
         Reply.truncated(after_chunks=2),
@@ -182,13 +203,17 @@ async def test_fault(case: Case, stream: bool, retry: bool) -> None:
             if expected == RECOVERED:
                 assert await _call(client, stream) == "one two three"
                 assert server.request_count == 2
+            elif expected == DELIVERED:
+                assert await _call(client, stream) == "one two three"
+                assert server.request_count == 1
             elif isinstance(expected, tuple):
                 outer, cause = expected
                 with pytest.raises(outer) as caught:
                     await _call(client, stream)
                 assert type(caught.value.__cause__) is cause
                 assert isinstance(caught.value, Interrupted)
-                assert caught.value.partial_text == "one "  # role chunk + "one "
+                assert isinstance(caught.value, cause)  # it keeps its cause's type
+                assert caught.value.partial_text == case.partial
                 assert server.request_count == 1
             else:
                 assert isinstance(expected, type)

@@ -1,6 +1,6 @@
 """Anthropic Messages responses → the common completion and chunk types.
 
-Decoders are built once; a streamed body is fed through :class:`AnthropicStreamParser`
+Decoders are built once; a streamed body is fed through `AnthropicStreamParser`
 (SSE events: ``message_start``, ``content_block_start``/``_delta``/``_stop``,
 ``message_delta``, ``message_stop``, ``ping``, ``error``).
 """
@@ -205,6 +205,8 @@ class AnthropicStreamParser(ChunkParser):
     """Feeds a Messages SSE body; returns common chunks (see ``llmfast.backends._http``)."""
 
     __slots__ = ("_created", "_feed", "_id", "_model", "_role", "_tools", "_usage")
+
+    end_marker = "message_stop"  # the finish is message_delta's stop_reason, before it
 
     def __init__(self) -> None:
         super().__init__()

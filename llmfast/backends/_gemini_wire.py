@@ -20,7 +20,6 @@ from llmfast.errors import (
     APIStatusError,
     DecodeError,
     StreamEventError,
-    StreamTruncatedError,
     error_for_status,
 )
 from llmfast.types import (
@@ -248,14 +247,15 @@ def completion_from(raw: bytes) -> ChatCompletion:
 class GeminiStreamParser(ChunkParser):
     """Feeds a ``streamGenerateContent?alt=sse`` body; returns common chunks."""
 
-    __slots__ = ("_created", "_feed", "_finished", "_tools")
+    __slots__ = ("_created", "_feed", "_tools")
+
+    end_marker = "the end of the body"  # Gemini has no end event: each candidate finishes
 
     def __init__(self) -> None:
         super().__init__()
         self._feed = SSEDecoder().feed
         self._created = 0
         self._tools: dict[int, int] = {}  # candidate index → tool calls seen
-        self._finished = False
 
     def parse(self, data: bytes, out: list[ChatCompletionChunk]) -> None:
         for event in self._feed(data):
@@ -268,9 +268,7 @@ class GeminiStreamParser(ChunkParser):
             out.append(self.chunk(response))
 
     def finish(self, out: list[ChatCompletionChunk]) -> None:
-        if not self._finished:
-            raise StreamTruncatedError("the Gemini stream ended before a finishReason")
-        self.done = True
+        self.done = True  # then every candidate must have its finishReason (ChunkParser)
 
     def chunk(self, response: _Response) -> ChatCompletionChunk:
         """The chunk for one streamed response object."""
@@ -282,7 +280,6 @@ class GeminiStreamParser(ChunkParser):
         choices = [self._choice(candidate, first) for candidate in response.candidates]
         blocked = response.prompt_feedback.block_reason if response.prompt_feedback else None
         if not choices and blocked is not None:
-            self._finished = True
             choices.append(
                 ChunkChoice(finish_reason="content_filter", provider_finish_reason=blocked)
             )
@@ -319,7 +316,6 @@ class GeminiStreamParser(ChunkParser):
         reason = candidate.finish_reason
         if reason is None:
             return ChunkChoice(index, delta)
-        self._finished = True
         return ChunkChoice(
             index,
             delta,

@@ -1,8 +1,8 @@
 """The HTTP plumbing the Anthropic, Ollama and Gemini backends share.
 
-:class:`JSONBackend` posts a request body built by the subclass, maps transport
+`JSONBackend` posts a request body built by the subclass, maps transport
 failures and error statuses into ``llmfast.errors``, and turns a streamed body into
-typed chunks through a :class:`StreamParser` (an I/O-free object fed the raw bytes).
+typed chunks through a `StreamParser` (an I/O-free object fed the raw bytes).
 Subclasses implement the wire format only.
 """
 
@@ -16,7 +16,13 @@ import msgspec
 
 from llmfast.backends.base import HTTPBackend
 from llmfast.backends.watchdog import StreamWatchdog
-from llmfast.errors import APIStatusError, DecodeError, LLMFastError, error_for_status
+from llmfast.errors import (
+    APIStatusError,
+    DecodeError,
+    LLMFastError,
+    StreamTruncatedError,
+    error_for_status,
+)
 from llmfast.pool import map_transport_error
 from llmfast.transport import Request, Response
 from llmfast.types import (
@@ -56,16 +62,21 @@ class StreamParser(Protocol):
 class ChunkParser:
     """Base of the stream parsers: a failure never loses the chunks completed before it.
 
-    Subclasses implement :meth:`parse` (and :meth:`finish`), appending to ``out`` and
-    raising llmfast errors; :meth:`feed` returns what was appended before an error and
+    Subclasses implement `parse` (and `finish`), appending to ``out`` and
+    raising llmfast errors; `feed` returns what was appended before an error and
     keeps the error in ``failure``, to be raised once those chunks are passed on.
     """
 
-    __slots__ = ("done", "failure")
+    __slots__ = ("_finished", "_opened", "done", "failure")
+
+    end_marker = "its end marker"
+    """How the provider's end of stream is named in a truncation error."""
 
     def __init__(self) -> None:
         self.done = False
         self.failure: LLMFastError | None = None
+        self._opened: set[int] = set()  # choice indices seen without a finish reason
+        self._finished: set[int] = set()  # choice indices seen with one
 
     def parse(self, data: bytes, out: list[ChatCompletionChunk]) -> None:
         """Append the chunks completed by ``data`` to ``out``."""
@@ -84,6 +95,7 @@ class ChunkParser:
             if not out:
                 raise
             self.failure = exc
+        self._note(out)
         return out
 
     def close(self) -> list[ChatCompletionChunk]:
@@ -92,11 +104,45 @@ class ChunkParser:
         out: list[ChatCompletionChunk] = []
         try:
             self.finish(out)
+            self._note(out)
+            if self.done:
+                self._check_finished()
         except LLMFastError as exc:
             if not out:
                 raise
             self.failure = exc
         return out
+
+    def _note(self, out: list[ChatCompletionChunk]) -> None:
+        """Track which choices have their finish reason (one set insert per choice)."""
+        opened = self._opened
+        finished = self._finished
+        for chunk in out:
+            for choice in chunk.choices:
+                if choice.finish_reason is None:
+                    opened.add(choice.index)
+                else:
+                    finished.add(choice.index)
+
+    def _check_finished(self) -> None:
+        """At the end marker: raise ``StreamTruncatedError`` unless every choice finished.
+
+        A stream that ends "cleanly" while a choice has no finish reason was cut short
+        (llama.cpp's server does this to interrupt a request for the next one); so is one
+        that ends without any finished choice.
+        """
+        finished = self._finished
+        missing = self._opened - finished
+        if finished and not missing:
+            return
+        if missing:
+            which = ", ".join(map(str, sorted(missing)))
+            detail = f"choice {which} had no finish reason"
+        else:
+            detail = "no choice had a finish reason"
+        raise StreamTruncatedError(
+            f"the stream ended with {self.end_marker} but was unfinished: {detail}"
+        )
 
 
 def url(text: str) -> Any:
@@ -125,9 +171,9 @@ def decode_error_body(raw: bytes) -> Any:
 class JSONBackend(HTTPBackend):
     """Base of backends that post JSON and read JSON, SSE or NDJSON back.
 
-    Subclasses set ``kind`` and ``request_id_header`` and implement :meth:`chat_call`,
-    :meth:`embed_call`, :meth:`decode_chat`, :meth:`decode_embeddings` and
-    :meth:`stream_parser`; :meth:`status_error` may adapt the provider's error body.
+    Subclasses set ``kind`` and ``request_id_header`` and implement `chat_call`,
+    `embed_call`, `decode_chat`, `decode_embeddings` and
+    `stream_parser`; `status_error` may adapt the provider's error body.
     """
 
     kind = "json"

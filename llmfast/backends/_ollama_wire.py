@@ -134,7 +134,8 @@ def completion_from(raw: bytes) -> ChatCompletion:
             tool_calls=calls,
             reasoning_content=line.thinking if message is None else message.thinking,
         ),
-        finish_reason=_finish(line.done_reason, bool(calls)),
+        # ``done: false`` in a whole answer: unfinished (delivered, never cached)
+        finish_reason=_finish(line.done_reason, bool(calls)) if line.done else None,
         provider_finish_reason=line.done_reason,
     )
     return ChatCompletion(
@@ -146,6 +147,8 @@ class OllamaStreamParser(ChunkParser):
     """Feeds an Ollama NDJSON body; returns common chunks (see ``llmfast.backends._http``)."""
 
     __slots__ = ("_created", "_decoder", "_tools")
+
+    end_marker = "its done line"  # which carries the finish itself
 
     def __init__(self) -> None:
         super().__init__()

@@ -59,7 +59,7 @@ class Backend(Protocol):
 
 
 class HTTPBackend:
-    """Base for backends that speak HTTP through an :class:`HTTPPool`."""
+    """Base for backends that speak HTTP through an [`HTTPPool`][llmfast.HTTPPool]."""
 
     kind = "http"
 

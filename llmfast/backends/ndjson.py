@@ -3,8 +3,8 @@
 Feed it the raw bytes of a response body in slices of any size: a line may be split
 anywhere across reads (inside a multi-byte UTF-8 character too). LF and CRLF line ends
 are accepted, blank (or whitespace-only) lines are skipped, and a final line without a
-newline is decoded by :meth:`NDJSONDecoder.close`. Each line is decoded with the
-decoder given (a msgspec ``Decoder(...).decode`` built once), so objects come out typed.
+newline is decoded by [`NDJSONDecoder.close`][llmfast.NDJSONDecoder.close]. Each line is decoded
+with the decoder given (a msgspec ``Decoder(...).decode`` built once), so objects come out typed.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ class NDJSONDecoder(Generic[T]):
     ``feed()`` returns the objects completed by a slice; ``close()`` (at end of stream)
     returns the object of a last line that had no newline, and resets the decoder.
     A line that is not valid JSON (or not of the decoder's type) raises
-    :class:`llmfast.DecodeError`. ``feed_lines()`` / ``close_lines()`` return the raw
-    lines instead (a CRLF's CR is left on the line: JSON reads it as whitespace), and
-    :meth:`decode` decodes one, for callers that must act between lines.
+    [`llmfast.DecodeError`][llmfast.errors.DecodeError]. ``feed_lines()`` / ``close_lines()`` return
+    the raw lines instead (a CRLF's CR is left on the line: JSON reads it as whitespace), and
+    [`decode`][llmfast.NDJSONDecoder.decode] decodes one, for callers that must act between lines.
     """
 
     __slots__ = ("_decode", "_parts")
@@ -69,7 +69,8 @@ class NDJSONDecoder(Generic[T]):
         return [] if not line or line.isspace() else [line]
 
     def decode(self, line: bytes) -> T:
-        """Decode one line (raises :class:`llmfast.DecodeError` if it is malformed)."""
+        """Decode one line (raises [`llmfast.DecodeError`][llmfast.errors.DecodeError] if it is
+        malformed)."""
         try:
             return self._decode(line)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:

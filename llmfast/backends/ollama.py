@@ -3,7 +3,7 @@
 Sampling parameters become ``options`` (``max_tokens`` → ``num_predict``), images are
 sent as base64, tool results name their function, ``response_format`` becomes
 ``format`` and ``reasoning_effort`` becomes ``think``. Streams are read through the
-I/O-free :class:`~llmfast.backends.ndjson.NDJSONDecoder`. See ``docs/backends/ollama.md``.
+I/O-free [`NDJSONDecoder`][llmfast.NDJSONDecoder]. See ``docs/backends/ollama.md``.
 """
 
 from __future__ import annotations

@@ -227,6 +227,8 @@ class _ChatStreamParser(ChunkParser):
 
     __slots__ = ("_feed",)
 
+    end_marker = "[DONE]"
+
     def __init__(self) -> None:
         super().__init__()
         self._feed = SSEDecoder().feed

@@ -2,7 +2,7 @@
 
 aiohttp's read timeout is reset by any byte, so a stream kept alive by comments or
 pings would never time out. The watchdog counts only the events the backend reports
-with :meth:`StreamWatchdog.event`; when a limit passes it closes the response (which
+with `StreamWatchdog.event`; when a limit passes it closes the response (which
 wakes the pending read) and records which timeout it was. One timer per stream,
 re-armed only when it fires: reporting an event costs one clock read.
 """

@@ -14,10 +14,13 @@ with ``request.context["cache"]``:
 - ``"refresh"``: do not read; send the call and store the fresh answer;
 - ``"bypass"``: neither read nor store.
 
-Streams are copied chunk by chunk as they pass and stored only once read to the end;
-an early close, a cancellation or an error stores nothing. A hit on a stream replays
-the stored chunks one by one, exactly as they first came (deltas, tool-call fragments,
-usage). A stream and a plain call never share an entry (see :mod:`.keys`).
+Only finished results are stored: a completion whose every choice has a finish reason
+(a stream or a plain call alike; one without, e.g. a server that interrupted it, is
+delivered but not stored). Streams are copied chunk by chunk as they pass and stored
+only once read to the end; an early close, a cancellation or an error stores nothing.
+A hit on a stream replays the stored chunks one by one, exactly as they first came
+(deltas, tool-call fragments, usage). A stream and a plain call never share an entry
+(see :mod:`.keys`).
 
 Store failures never fail a call: an entry that cannot be read, decoded or written is
 reported as a ``cache.error`` event and the call goes on as a miss. Hits, misses and
@@ -32,6 +35,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from llmfast.accumulate import chunks_finished, completion_finished
 from llmfast.errors import ConfigurationError
 from llmfast.events import emit
 from llmfast.layers.cache_stores import CacheStore, MemoryStore
@@ -147,7 +151,8 @@ class CacheLayer(TransportLayer):
         result = await response.collect()
         if 200 <= response.status < 300:
             if type(result) is ChatCompletion:
-                await self._save(request, key, CacheEntry(completion=result))
+                if completion_finished(result):
+                    await self._save(request, key, CacheEntry(completion=result))
             elif type(result) is EmbeddingResponse:
                 await self._save(request, key, CacheEntry(embeddings=result))
         return Response(request, status=response.status, headers=response.headers, result=result)
@@ -182,7 +187,9 @@ class CacheLayer(TransportLayer):
 
     def _saver(self, request: Request, key: str) -> Callable[[list[Any]], Awaitable[None]]:
         async def save(chunks: list[Any]) -> None:
-            if all(type(chunk) is ChatCompletionChunk for chunk in chunks):
+            if all(type(chunk) is ChatCompletionChunk for chunk in chunks) and chunks_finished(
+                chunks
+            ):
                 await self._save(request, key, CacheEntry(chunks=chunks))
 
         return save

@@ -4,11 +4,12 @@ A store maps a key (a hex string) to bytes, with an optional time to live. It kn
 nothing of what the bytes mean: the cache layer encodes entries with msgspec (never
 pickle, so whoever can write to a store still cannot run code in its readers).
 
-- :class:`MemoryStore`: in this process; LRU with per-entry TTL, bounded in entries
-  and in bytes (``cachetools``).
-- :class:`RedisCacheStore`: shared by every process that uses the same Redis and
-  namespace (``pip install llmfast[redis]``).
-- :class:`TwoLevelStore`: a fast store in front of a shared one (memory before Redis).
+- [`MemoryStore`][llmfast.layers.MemoryStore]: in this process; LRU with per-entry TTL, bounded in
+  entries and in bytes (``cachetools``).
+- [`RedisCacheStore`][llmfast.layers.RedisCacheStore]: shared by every process that uses the same
+  Redis and namespace (``pip install llmfast[redis]``).
+- [`TwoLevelStore`][llmfast.layers.TwoLevelStore]: a fast store in front of a shared one (memory
+before Redis).
 
 A store may raise on failure (a lost Redis connection...): the cache layer reports it
 as a ``cache.error`` event and carries on as if the entry were missing.
@@ -120,8 +121,9 @@ class RedisCacheStore:
     """A store in Redis, shared by every process using the same server and namespace.
 
     Pass either ``url`` (the store makes its own client, with ``timeout`` for
-    connecting and for every command, and closes it in :meth:`aclose`) or ``client``
-    (a ``redis.asyncio.Redis`` you own and close; it must not decode responses).
+    connecting and for every command, and closes it in
+    [`aclose`][llmfast.layers.RedisCacheStore.aclose]) or ``client`` (a ``redis.asyncio.Redis`` you
+    own and close; it must not decode responses).
 
     Keys are ``"<namespace>:<key>"``; values expire with Redis' own TTL.
     """

@@ -1,6 +1,6 @@
 """The coalescing layer: identical requests in flight at the same time share one call.
 
-Go's ``singleflight``, keyed like the cache (:func:`~llmfast.layers.keys.request_key`):
+Go's ``singleflight``, keyed like the cache ([`request_key`][llmfast.layers.request_key]):
 the first request for a key starts the upstream call in a task of its own; identical
 requests arriving while it runs join it (a ``coalesce.join`` event, data ``key``).
 Plain callers share one result object (read-only). A stream's chunks are kept in a
@@ -34,7 +34,8 @@ class Coalesce:
     """Configuration of the coalescing layer; ``Coalesce(...)(inner)`` builds the layer.
 
     Args:
-        coalescable: which requests may share a call (default :func:`is_deterministic`).
+        coalescable: which requests may share a call (default
+            [`is_deterministic`][llmfast.layers.is_deterministic]).
         identity: the backend's part of every key (default: derived from the backend).
     """
 

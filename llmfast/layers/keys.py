@@ -1,11 +1,11 @@
 """Request keys: one stable hash for every request that means the same thing.
 
-The cache and the coalescing layer both key a request by :func:`request_key`: a
-BLAKE2b hash of a canonical msgspec encoding of
+The cache and the coalescing layer both key a request by
+[`request_key`][llmfast.layers.request_key]: a BLAKE2b hash of a canonical msgspec encoding of
 
-- a format version (:data:`KEY_VERSION`),
+- a format version (`KEY_VERSION`),
 - the backend's identity: its ``kind`` and its base URL (user info and credential-like
-  query parameters removed), see :func:`backend_identity`,
+  query parameters removed), see [`backend_identity`][llmfast.layers.backend_identity],
 - the kind of call (chat or embed) and whether it streams (a stream and a plain call
   never share a key: one is replayed as chunks, the other returns a completion),
 - the whole body, normalized: typed and plain-dict messages and tools take one
@@ -175,7 +175,8 @@ def _canonical_chat(body: ChatRequest) -> ChatRequest:
 
 
 def canonical_request(request: Request, identity: str = "") -> bytes:
-    """The canonical encoding :func:`request_key` hashes (useful for debugging keys).
+    """The canonical encoding [`request_key`][llmfast.layers.request_key] hashes (useful for
+    debugging keys).
 
     Raises ``TypeError`` or ``msgspec.EncodeError`` for a body msgspec cannot encode.
     """
@@ -190,7 +191,7 @@ def canonical_request(request: Request, identity: str = "") -> bytes:
 def request_key(request: Request, identity: str = "") -> str:
     """The request's key: 40 hex digits, equal for requests that mean the same thing.
 
-    ``identity`` names the backend (see :func:`backend_identity`).
+    ``identity`` names the backend (see [`backend_identity`][llmfast.layers.backend_identity]).
     """
     return _blake2b(canonical_request(request, identity), digest_size=20).hexdigest()
 

@@ -5,20 +5,21 @@ Requests wait in one first-come, first-served queue (bounded by ``max_queue`` an
 ``max_wait``, and by the call's deadline) until the budget, the provider's
 rate-limit headers and the concurrency permits all allow them; a stream holds its
 permit until it is read to the end or closed. Tokens are estimated before sending and
-corrected from the ``usage`` the provider reports. See ``docs/rate-limits.md``.
+corrected from the ``usage`` the provider reports. An admission counts from its
+admission plus ``margin``, or from when its reply is in if sooner, so the limit
+holds as the provider counts arrivals. See ``docs/rate-limits.md``.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from llmfast.errors import APIStatusError, ConfigurationError, RateLimitError, RequestTooLargeError
+from llmfast.errors import APIStatusError, RateLimitError, RequestTooLargeError
+from llmfast.layers.ratelimit_config import RateLimit
 from llmfast.layers.ratelimit_stream import PermitStream
-from llmfast.limits.admission import Admission, Sleep
-from llmfast.limits.budget import Budget, Clock, LocalBudget, Ticket
-from llmfast.limits.estimate import TokenEstimator, default_estimator
+from llmfast.limits.admission import Admission
+from llmfast.limits.budget import Budget, LocalBudget, Ticket
 from llmfast.limits.headers import parse_rate_limit_headers
 from llmfast.limits.hints import ServerHints
 from llmfast.transport import Request, Response, Transport, TransportLayer
@@ -26,86 +27,11 @@ from llmfast.transport import Request, Response, Transport, TransportLayer
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from llmfast.limits.redis_budget import RedisLimitStore
-
 __all__ = ["RateLimit", "RateLimitLayer"]
 
 
-class RateLimit:
-    """Configuration of the rate-limit layer; ``RateLimit(...)(inner)`` builds it.
-
-    Args:
-        rpm: requests allowed in any ``period`` (a minute by default).
-        tpm: tokens allowed in any ``period``.
-        period: seconds the ``rpm``/``tpm`` windows span (``period=1``: per second).
-        concurrency: calls in flight at once; a stream counts until it is over.
-        max_queue: calls that may wait; one more gets ``QueueFullError`` at once.
-        max_wait: seconds a call may wait; one that cannot be admitted in time gets
-            ``QueueTimeout`` at once (``DeadlineExceeded`` if its deadline is nearer).
-        oversize: a call estimated above the whole ``tpm``: ``"reject"`` raises
-            ``RequestTooLargeError`` at once; ``"admit"`` lets it in alone, once the
-            token window is empty (later calls wait until it has left the window).
-        estimator: tokens a request may use; default: tiktoken if installed, else
-            about four characters per token, plus ``max_tokens``.
-        adaptive: follow the provider's rate-limit headers, and after a 429 hold
-            every call until the server's reset time.
-        default_pause: seconds to hold after a 429 that says nothing about when.
-        store: a ``RedisLimitStore`` to share the limits with other processes.
-        clock: injectable for exact tests (``time.monotonic``-based, the clock of
-            ``Request.deadline``).
-        sleep: injectable for exact tests.
-
-    The most recently built layer is ``config.layer`` (its ``queue_length``,
-    ``in_flight``, ``available_requests`` and ``available_tokens`` are live).
-    """
-
-    def __init__(
-        self,
-        *,
-        rpm: int | None = None,
-        tpm: int | None = None,
-        period: float = 60.0,
-        concurrency: int | None = None,
-        max_queue: int = 10_000,
-        max_wait: float | None = None,
-        oversize: Literal["reject", "admit"] = "reject",
-        estimator: TokenEstimator | None = None,
-        adaptive: bool = True,
-        default_pause: float = 1.0,
-        store: RedisLimitStore | None = None,
-        clock: Clock | None = None,
-        sleep: Sleep | None = None,
-    ) -> None:
-        for name, value in (("rpm", rpm), ("tpm", tpm), ("concurrency", concurrency)):
-            if value is not None and (type(value) is not int or value < 1):
-                raise ConfigurationError(f"{name} must be a positive integer, got {value!r}")
-        if not (math.isfinite(period) and period > 0) or max_queue < 0 or default_pause < 0:
-            raise ConfigurationError("need period > 0, max_queue >= 0 and default_pause >= 0")
-        if max_wait is not None and max_wait < 0:
-            raise ConfigurationError("max_wait must be >= 0")
-        if oversize not in ("reject", "admit"):
-            raise ConfigurationError("oversize must be 'reject' or 'admit'")
-        if rpm is None and tpm is None and concurrency is None and not adaptive:
-            raise ConfigurationError("RateLimit needs rpm, tpm, concurrency or adaptive=True")
-        if store is not None and rpm is None and tpm is None:
-            raise ConfigurationError("a shared store needs rpm or tpm to share")
-        self.rpm, self.tpm, self.period = rpm, tpm, period
-        self.concurrency, self.max_queue, self.max_wait = concurrency, max_queue, max_wait
-        self.oversize = oversize
-        self.estimator = estimator if estimator is not None else default_estimator()
-        self.adaptive, self.default_pause = adaptive, default_pause
-        self.store = store
-        self.clock: Clock = clock or time.monotonic
-        self.sleep = sleep
-        self.layer: RateLimitLayer | None = None
-
-    def __call__(self, inner: Transport) -> RateLimitLayer:
-        self.layer = RateLimitLayer(inner, self)
-        return self.layer
-
-
 class RateLimitLayer(TransportLayer):
-    """Admits calls within the configured limits; see :class:`RateLimit`."""
+    """Admits calls within the configured limits; see [`RateLimit`][llmfast.layers.RateLimit]."""
 
     def __init__(self, inner: Transport, config: RateLimit) -> None:
         super().__init__(inner)
@@ -113,7 +39,11 @@ class RateLimitLayer(TransportLayer):
         clock = self._clock = config.clock
         make = LocalBudget if config.store is None else config.store.budget
         self.budget: Budget = make(
-            requests=config.rpm, tokens=config.tpm, period=config.period, clock=clock
+            requests=config.rpm,
+            tokens=config.tpm,
+            period=config.period,
+            clock=clock,
+            margin=config.margin,
         )
         self.hints = ServerHints() if config.adaptive else None
         self._admission = Admission(
@@ -129,6 +59,10 @@ class RateLimitLayer(TransportLayer):
         self._estimate = config.estimator if counts_tokens else None
         self._token_cap = config.tpm if config.tpm and config.oversize == "reject" else math.inf
         self._correct_tokens = self._correct if config.tpm is not None else None
+        limited = config.rpm is not None or config.tpm is not None
+        self._settles = limited and config.margin > 0
+        budget = self.budget
+        self._settle_now = budget.settle_now if isinstance(budget, LocalBudget) else None
 
     # -- what the limiter looks like now ------------------------------------------
 
@@ -183,12 +117,23 @@ class RateLimitLayer(TransportLayer):
             admission.release()
             await self._refused(exc, ticket, tokens)
             raise
-        except BaseException:
+        except Exception:
+            admission.release()
+            await self._settle(ticket, 0)  # it may have reached the provider
+            raise
+        except BaseException:  # cancelled: the admission keeps its margin
             admission.release()
             raise
         if self.hints is not None:
             self._observe(response.headers)
         if response.stream:
+            if self._settles:
+                try:
+                    await self._settle(ticket, 0)
+                except BaseException:
+                    admission.release()
+                    await response.aclose()
+                    raise
             chunks = PermitStream(
                 response,
                 release=admission.release,
@@ -200,11 +145,26 @@ class RateLimitLayer(TransportLayer):
                 request, status=response.status, headers=response.headers, chunks=chunks
             )
         admission.release()
+        delta = 0
         if self._correct_tokens is not None:
             usage = getattr(response._result, "usage", None)  # the result, without reading it
-            if usage is not None and usage.total_tokens != tokens:
-                await self._correct(ticket, usage.total_tokens - tokens)
+            if usage is not None:
+                delta = usage.total_tokens - tokens
+        await self._settle(ticket, delta)
         return response
+
+    async def _settle(self, ticket: Ticket, delta: int) -> None:
+        """The reply is in: the request reached the provider; correct its tokens."""
+        if self._settles:
+            settle_now = self._settle_now
+            if settle_now is not None:  # no coroutine for the local budget
+                settle_now(ticket, delta)
+            else:
+                await self.budget.settle(ticket, delta)
+            if delta < 0:
+                self._admission.poke()
+        else:
+            await self._correct(ticket, delta)
 
     async def _correct(self, ticket: Ticket, delta: int) -> None:
         if delta:
@@ -227,8 +187,8 @@ class RateLimitLayer(TransportLayer):
                     info = parse_rate_limit_headers(error.headers)
                     pause = info.exhausted_reset() if info is not None else None
                 await self.budget.pause(self.config.default_pause if pause is None else pause)
-        if self._correct_tokens is not None and ticket is not None:
-            await self._correct(ticket, -tokens)
+        refund = self._correct_tokens is not None and ticket is not None
+        await self._settle(ticket, -tokens if refund else 0)
 
     async def aclose(self) -> None:
         try:

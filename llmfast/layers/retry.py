@@ -1,6 +1,6 @@
 """The retry layer: sends again what failed for a reason worth retrying.
 
-A :class:`~llmfast.layers.retry_policy.RetryPolicy` decides; this layer executes:
+A [`RetryPolicy`][llmfast.layers.RetryPolicy] decides; this layer executes:
 it waits what the server asked (or a jittered backoff), within the call's deadline,
 closes every response it discards, and reports each attempt to the event hook.
 

@@ -23,6 +23,7 @@ from llmfast.errors import (
     ReadError,
     ReadTimeout,
     StreamEventError,
+    StreamInterruptedError,
     StreamTruncatedError,
 )
 from llmfast.limits.headers import parse_rate_limit_headers
@@ -72,7 +73,10 @@ class RetryPolicy:
             raise ValueError("waits must not be negative")
 
     def is_retryable(self, error: BaseException) -> bool:
-        """True for failures worth another attempt (never for client errors)."""
+        """True for failures worth another attempt (never for client errors, nor for a
+        stream whose chunks already reached the caller, whatever its cause)."""
+        if isinstance(error, StreamInterruptedError):
+            return False
         if isinstance(error, APIStatusError):
             should = error.headers.get("x-should-retry")
             if should is not None and should.lower() in ("true", "false"):

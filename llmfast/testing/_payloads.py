@@ -88,7 +88,7 @@ def completion_body(
     model: str,
     n: int,
     message: Json,
-    finish_reason: str,
+    finish_reason: str | None,
     usage_: Json,
 ) -> bytes:
     """A whole `chat.completion` body with `n` identical choices."""
@@ -165,7 +165,7 @@ def stream_events(
     role_content: str | None,
     pieces: Sequence[str],
     extra_deltas: Sequence[Json],
-    finish_reason: str,
+    finish_reason: str | None,
     usage_: Json | None,
 ) -> list[bytes]:
     """All events but `[DONE]`, each choice interleaved: role, content pieces, extra deltas

@@ -122,7 +122,7 @@ class AnthropicFormat(WireFormat):
             "role": "assistant",
             "model": call.model,
             "content": content,
-            "stop_reason": STOP_REASONS.get(reason, reason),
+            "stop_reason": None if reason is None else STOP_REASONS.get(reason, reason),
             "stop_sequence": None,
             "usage": self._usage(call, answer.completion_tokens),
         }
@@ -193,7 +193,7 @@ class AnthropicFormat(WireFormat):
                 {
                     "type": "message_delta",
                     "delta": {
-                        "stop_reason": STOP_REASONS.get(reason, reason),
+                        "stop_reason": None if reason is None else STOP_REASONS.get(reason, reason),
                         "stop_sequence": None,
                     },
                     "usage": {"output_tokens": answer.completion_tokens},

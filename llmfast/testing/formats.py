@@ -1,8 +1,8 @@
 """The wire formats the mock server speaks, and which route speaks which.
 
-A :class:`WireFormat` turns the same scripted :class:`~llmfast.testing.Reply` into one
+A `WireFormat` turns the same scripted [`Reply`][llmfast.testing.Reply] into one
 provider's bodies, stream events and error bodies; the server applies faults (resets,
-stalls, truncation...) the same way for every format. :class:`OpenAIFormat` is the
+stalls, truncation...) the same way for every format. `OpenAIFormat` is the
 OpenAI chat-completions API; the others live in ``anthropic_format``,
 ``ollama_format`` and ``gemini_format``.
 """
@@ -50,7 +50,8 @@ class ChatCall:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """What to answer one chat request with (`finish_reason` in OpenAI's names)."""
+    """What to answer one chat request with (`finish_reason` in OpenAI's names; `None`
+    for an unfinished answer)."""
 
     number: int
     created: int
@@ -59,7 +60,7 @@ class Answer:
     reasoning: str | None
     calls: tuple[ToolCall, ...]
     ids: tuple[str, ...]
-    finish_reason: str
+    finish_reason: str | None
     completion_tokens: int
 
 
@@ -154,6 +155,11 @@ class WireFormat:
     def chat_stream(self, call: ChatCall, answer: Answer) -> StreamPlan:
         """A streamed chat response."""
         raise NotImplementedError
+
+    def unfinished_end(self, plan: StreamPlan) -> bytes:
+        """What ends a stream "cleanly" before its finish (an `end_unfinished` reply):
+        the end marker, where the format has one apart from the finish."""
+        return plan.end
 
     def embed_call(self, route: Route, body: dict[str, Any]) -> EmbedCall:
         """Read an embeddings request (raises `BadRequest`)."""

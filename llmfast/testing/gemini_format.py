@@ -123,8 +123,8 @@ class GeminiFormat(WireFormat):
         self, call: ChatCall, answer: Answer, parts: list[dict[str, Any]], finish: bool
     ) -> dict[str, Any]:
         candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}}
-        if finish:
-            reason = answer.finish_reason
+        reason = answer.finish_reason
+        if finish and reason is not None:
             candidate["finishReason"] = FINISH_REASONS.get(reason, reason)
         return {
             "candidates": [{**candidate, "index": i} for i in range(call.n)],
@@ -171,6 +171,9 @@ class GeminiFormat(WireFormat):
             last["thoughtSignature"] = f"sig_mock{answer.number}"
         end = self._event(call, answer, [last], finish=True)
         return StreamPlan(events, end, start, 1)
+
+    def unfinished_end(self, plan: StreamPlan) -> bytes:
+        return b""  # no end event: the body just ends
 
     def embed_call(self, route: Route, body: dict[str, Any]) -> EmbedCall:
         requests = body.get("requests") if route.batch else [body]

@@ -74,8 +74,8 @@ class OllamaFormat(WireFormat):
             "created_at": _iso(answer.created),
             "message": {"role": "assistant", **message},
         }
-        if done:
-            reason = answer.finish_reason
+        reason = answer.finish_reason
+        if done and reason is not None:
             obj["done_reason"] = DONE_REASONS.get(reason, reason)
             obj["done"] = True
             obj.update(_DURATIONS)
@@ -120,6 +120,9 @@ class OllamaFormat(WireFormat):
             events.append(self._line(call, answer, message, done=False))
         end = self._line(call, answer, {"content": ""}, done=True)
         return StreamPlan(events, end, start, 1)
+
+    def unfinished_end(self, plan: StreamPlan) -> bytes:
+        return b""  # the done line is the finish: the body just ends
 
     def embed_call(self, route: Route, body: dict[str, Any]) -> EmbedCall:
         model = body.get("model")

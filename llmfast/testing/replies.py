@@ -21,6 +21,7 @@ ReplyKind = Literal[
     "stall",
     "malformed",
     "truncated",
+    "unfinished",
     "stream_error",
     "raw",
 ]
@@ -284,6 +285,25 @@ class Reply:
         _check_common(delay, after_chunks)
         return cls(
             "truncated", after_chunks=after_chunks, delay=delay, headers=_header_items(headers)
+        )
+
+    @classmethod
+    def end_unfinished(
+        cls, *, after_chunks: int = 1, delay: float = 0.0, headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        """End "cleanly" but unfinished: `after_chunks` events, then the end marker.
+
+        What llama.cpp's server does to a running stream when another request arrives:
+        the role chunk, then `data: [DONE]`, with no finish reason. Anthropic gets
+        `message_stop` without the `message_delta` that carries `stop_reason`; Gemini
+        and Ollama, whose last event is the finish itself, get the end of the body.
+        `after_chunks` must be fewer than the events before the finish. A non-streaming
+        request gets the echo answer with no finish reason (`finish_reason: null`,
+        Anthropic `stop_reason: null`, no Gemini `finishReason`, Ollama `done: false`).
+        """
+        _check_common(delay, after_chunks)
+        return cls(
+            "unfinished", after_chunks=after_chunks, delay=delay, headers=_header_items(headers)
         )
 
     @classmethod

@@ -8,9 +8,10 @@ import contextlib
 import dataclasses
 import socket
 import struct
+import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -19,6 +20,8 @@ import msgspec
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from multidict import CIMultiDict
+
+from llmfast import _serving
 
 from . import _payloads as p
 from .formats import OPENAI, Answer, BadRequest, Route, StreamPlan, WireFormat
@@ -42,13 +45,15 @@ _ROOTS = {"openai": "/v1", "anthropic": "/v1", "ollama": "", "gemini": "/v1beta"
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
     """One request the server received (header names lower-cased, `json` None if no JSON,
-    `query` the raw query string)."""
+    `query` the raw query string, `arrived` the `time.monotonic()` at which its headers
+    were in: when a provider counts it against a rate limit; not compared by `==`)."""
 
     method: str
     path: str
     headers: dict[str, str]
     json: Any
     query: str = ""
+    arrived: float = dataclasses.field(default=0.0, compare=False)
 
 
 class _Abort(Exception):
@@ -135,6 +140,7 @@ class MockServer:
         self._parked: set[asyncio.Future[None]] = set()
         self._closing = False
         self._runner: web.ServerRunner | None = None
+        self._home: asyncio.AbstractEventLoop | None = None  # the loop of in_thread()
         self._models = p.models_body(model, int(time.time()))
 
     # -- lifecycle -------------------------------------------------------------------
@@ -156,12 +162,14 @@ class MockServer:
             raise
         self._port = runner.addresses[0][1]
         self._runner = runner
+        _serving.register(self._port, asyncio.get_running_loop())
 
     async def close(self) -> None:
         """Stop serving; stalled and sleeping handlers are released and their connections reset."""
         runner, self._runner = self._runner, None
         if runner is None:
             return
+        _serving.unregister(self._port)
         self._closing = True
         for future in self._parked:
             _resolve(future)
@@ -169,6 +177,43 @@ class MockServer:
         # Let the transports' connection_lost callbacks run before the caller moves on.
         for _ in range(3):
             await asyncio.sleep(0)
+
+    @classmethod
+    @contextlib.contextmanager
+    def in_thread(cls, **kwargs: Any) -> Iterator[MockServer]:
+        """Run a server on an event loop of its own, in a daemon thread, for sync code.
+
+        ``with MockServer.in_thread() as server:`` (same arguments as `MockServer`):
+        blocking clients (`SyncClient`, `requests`...) and async clients on any loop can
+        call it; `enqueue`, `requests` and the counters work from any thread, and
+        `wait_for_requests` / `wait_open_connections` from any event loop. Leaving the
+        block closes the server, stops the loop and joins the thread.
+        """
+        server = cls(**kwargs)
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="llmfast-mock-server", daemon=True)
+        thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(server.start(), loop).result()
+            server._home = loop
+            yield server
+        finally:
+            server._home = None
+            try:
+                asyncio.run_coroutine_threadsafe(server.close(), loop).result()
+                asyncio.run_coroutine_threadsafe(loop.shutdown_asyncgens(), loop).result()
+            finally:
+                loop.call_soon_threadsafe(loop.stop)
+                thread.join()
+                loop.close()
+
+    async def _on_home(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Await ``coro`` on the server's own loop (``in_thread``) if that is not this one."""
+        home = self._home
+        if home is None or home is asyncio.get_running_loop():
+            await coro
+        else:
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, home))
 
     async def __aenter__(self) -> MockServer:
         await self.start()
@@ -215,6 +260,12 @@ class MockServer:
         """Every request received (all paths), in arrival order."""
         return self._requests
 
+    def arrivals(self, path: str | None = None) -> list[float]:
+        """When each recorded request arrived (`time.monotonic()`, sorted), optionally only
+        those to `path`: the clock a provider's rate limit counts by. The monotonic clock
+        is shared by the processes of one machine, so clients elsewhere can compare."""
+        return sorted(r.arrived for r in self._requests if path is None or r.path == path)
+
     @property
     def request_count(self) -> int:
         """How many requests arrived (since start or the last `reset()`)."""
@@ -232,6 +283,9 @@ class MockServer:
 
     async def wait_open_connections(self, n: int, timeout: float = 5.0) -> None:
         """Return once exactly `n` connections are open; raise `TimeoutError` otherwise."""
+        await self._on_home(self._wait_open_connections(n, timeout))
+
+    async def _wait_open_connections(self, n: int, timeout: float) -> None:
 
         async def settle() -> None:
             while self._open_connections != n:
@@ -259,6 +313,9 @@ class MockServer:
 
     async def wait_for_requests(self, n: int, timeout: float = 5.0) -> None:
         """Return once `request_count >= n`; raise `TimeoutError` after `timeout` seconds."""
+        await self._on_home(self._wait_for_requests(n, timeout))
+
+    async def _wait_for_requests(self, n: int, timeout: float) -> None:
         if self._request_count >= n:
             return
         entry = (n, asyncio.get_running_loop().create_future())
@@ -281,6 +338,7 @@ class MockServer:
         self._open_changed.set()
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        arrived = time.monotonic()
         raw = await request.read()
         bad_json = False
         body: Any = None
@@ -294,7 +352,9 @@ class MockServer:
         if self.record:
             headers = {k.lower(): v for k, v in request.headers.items()}
             self._requests.append(
-                RecordedRequest(request.method, request.path, headers, body, request.query_string)
+                RecordedRequest(
+                    request.method, request.path, headers, body, request.query_string, arrived
+                )
             )
         if self._waiters:
             for n, future in self._waiters:
@@ -374,7 +434,7 @@ class MockServer:
             reasoning=reasoning,
             calls=calls,
             ids=tuple(c.id or self._next_call_id(fmt) for c in calls),
-            finish_reason=reply.finish_reason,
+            finish_reason=None if kind == "unfinished" else reply.finish_reason,
             completion_tokens=completion,
         )
         if not stream:
@@ -415,6 +475,8 @@ class MockServer:
             await response.write(head + fmt.bad_event + b"".join(events[cut:]) + plan.end)
         elif kind == "truncated":
             await response.write(head)
+        elif kind == "unfinished":
+            await response.write(head + fmt.unfinished_end(plan))
         elif kind == "stream_error":
             await response.write(head + fmt.stream_error(reply))
         else:  # reset or stall after some events

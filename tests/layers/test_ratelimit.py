@@ -80,6 +80,7 @@ class Harness:
             options.setdefault("clock", clock)
             options.setdefault("sleep", clock.sleep)
         options.setdefault("estimator", words)
+        options.setdefault("margin", 0)  # exact at admission (see the margin tests)
         self.config = RateLimit(**options)
         self.clock = clock
         self.events: list[Event] = []
@@ -122,12 +123,39 @@ class Harness:
         {"rpm": 1, "max_queue": -1},
         {"rpm": 1, "max_wait": -1},
         {"rpm": 1, "oversize": "sometimes"},
+        {"rpm": 1, "margin": -0.1},
+        {"rpm": 1, "period": 1, "margin": 1},
         {"adaptive": False},
     ],
 )
 def test_bad_configuration_is_refused_at_construction(options: dict[str, Any]) -> None:
     with pytest.raises(llmfast.ConfigurationError):
         RateLimit(**options)
+
+
+def test_the_default_margin_is_a_tenth_of_the_period_at_most_a_second() -> None:
+    assert RateLimit(rpm=1).margin == 1.0
+    assert RateLimit(rpm=1, period=2).margin == pytest.approx(0.2)
+    assert RateLimit(rpm=1, margin=0).margin == 0
+
+
+async def test_a_call_counts_from_its_reply_unless_later_than_the_margin(
+    server: MockServer, clock: FakeClock
+) -> None:
+    """The fake clock stands still during a call unless the test moves it: a reply that
+    comes within the margin settles the call then, a later one leaves it at the margin."""
+    server.enqueue(Reply.text("late", delay=0.3), Reply.text("quick", delay=0.3))
+    async with Harness(server, clock, rpm=1, period=10, margin=2) as h:
+        late = asyncio.ensure_future(h.client.chat("late"))
+        await server.wait_for_requests(1)
+        clock.now += 5  # while the server holds the reply: it comes after the margin
+        await late
+        quick = asyncio.ensure_future(h.client.chat("quick"))  # waits for 0 + 2 + 10
+        await server.wait_for_requests(2)
+        clock.now += 1  # its reply comes 1 s after its admission
+        await quick
+        await h.client.chat("last")  # waits for "quick": admitted at 12, settled at 13
+        assert h.admitted == {"late": 0, "quick": 12, "last": 23}
 
 
 async def test_repr_shows_the_limits(server: MockServer) -> None:
@@ -576,3 +604,53 @@ async def test_embeddings_are_counted_and_corrected(server: MockServer, clock: F
         assert result.usage is not None
         assert result.usage.total_tokens > 0
         assert h.layer.available_tokens == 1000 - result.usage.total_tokens
+
+
+# --- the margin: the limit as the provider counts arrivals ------------------------------
+
+
+def busiest_window(stamps: list[float], length: float) -> int:
+    """The most stamps in any half-open window ``[t, t + length)``, wherever it starts."""
+    busiest, start = 0, 0
+    for end, stamp in enumerate(stamps):
+        while stamps[start] <= stamp - length:
+            start += 1
+        busiest = max(busiest, end - start + 1)
+    return busiest
+
+
+async def test_the_server_logs_arrivals_on_the_monotonic_clock(server: MockServer) -> None:
+    before = time.monotonic()
+    async with Client(base_url=server.url, model="m") as client:
+        await client.warmup(1)
+        await client.chat("one")
+        await client.chat("two")
+    after = time.monotonic()
+    chats = server.arrivals("/v1/chat/completions")
+    assert len(chats) == 2
+    assert before <= chats[0] <= chats[1] <= after
+    assert len(server.arrivals()) == 3  # the warm-up's GET too
+    assert [r.arrived for r in server.requests][1:] == chats
+
+
+async def test_the_limit_holds_at_arrival_at_the_server(server: MockServer) -> None:
+    """On the real clock, 16 callers, the default margin: no window of the server's
+    arrival log holds more than the limit (with ``margin=0`` it held 25-29 of 20), and
+    the limit is used to at least 90%."""
+    limit, period, periods = 20, 0.5, 4
+    async with Harness(server, None, rpm=limit, period=period, margin=None) as h:
+        await h.client.warmup(16)
+        server.reset()
+        end = time.monotonic() + periods * period + period / 2
+
+        async def work() -> None:
+            while time.monotonic() < end:
+                await h.client.chat("x")
+
+        await asyncio.gather(*(work() for _ in range(16)))
+    arrived = server.arrivals("/v1/chat/completions")
+    first = arrived[0]
+    for window in range(periods):
+        low, high = first + window * period, first + (window + 1) * period
+        assert sum(low <= t < high for t in arrived) >= 0.9 * limit, window
+    assert busiest_window(arrived, period) <= limit

@@ -50,6 +50,74 @@ def test_no_window_ever_holds_more_than_the_limit(
         assert sum(inside) <= limit or inside == [amount]
 
 
+@given(
+    limit=st.integers(min_value=1, max_value=10),
+    period=st.sampled_from([0.5, 1.0, 7.0]),
+    calls=st.lists(
+        st.tuples(
+            st.floats(min_value=0, max_value=2),  # gap before the call
+            st.floats(min_value=0, max_value=1),  # delivery, as a fraction of the margin
+            st.floats(min_value=0, max_value=3),  # then until the reply is in
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+)
+def test_arrivals_within_the_margin_never_exceed_the_limit(
+    limit: int, period: float, calls: list[tuple[float, float, float]]
+) -> None:
+    """Each admission reaches the provider within ``margin``, in any order, and is
+    settled when its reply comes: no window of arrivals ever holds more than the limit."""
+    margin = period / 10
+    window = SlidingWindow(limit, period, margin)
+    now = 0.0
+    replies: list[tuple[float, list[float]]] = []  # (when the reply is in, the entry)
+    arrivals: list[float] = []
+
+    def settle_due() -> None:
+        for reply in sorted((r for r in replies if r[0] <= now), key=lambda r: r[0]):
+            replies.remove(reply)
+            SlidingWindow.settle(reply[1], reply[0])
+
+    for gap, delivery, reply in calls:
+        now += gap
+        settle_due()
+        while (wait := window.wait(1, now)) > 0:
+            now = min([now + wait, *(r[0] for r in replies if r[0] > now)])
+            settle_due()
+        entry = window.add(1, now)
+        arrived = now + delivery * margin
+        arrivals.append(arrived)
+        replies.append((arrived + reply, entry))
+    arrivals.sort()
+    for i, start in enumerate(arrivals):
+        inside = [t for t in arrivals[i:] if t < start + period - 1e-6]
+        assert len(inside) <= limit
+
+
+def test_an_admission_counts_from_its_margin_until_settled() -> None:
+    window = SlidingWindow(1, 10.0, margin=2.0)
+    entry = window.add(1, 0.0)
+    assert window.wait(1, 0.0) == 12.0  # it may reach the provider as late as 2.0
+    SlidingWindow.settle(entry, 0.5)  # its reply came at 0.5
+    assert window.wait(1, 0.5) == 10.0
+    SlidingWindow.settle(entry, 3.0)  # a later settle never moves it later
+    assert window.wait(1, 0.5) == 10.0
+    assert window.used(10.5) == 0
+    SlidingWindow.settle(entry, 11.0)  # gone: nothing changes
+    window.correct(entry, 5)
+    assert window.used(10.5) == 0
+
+
+def test_a_settled_entry_leaves_after_the_unsettled_one_before_it() -> None:
+    window = SlidingWindow(2, 10.0, margin=1.0)
+    slow = window.add(1, 0.0)
+    fast = window.add(1, 0.1)
+    SlidingWindow.settle(fast, 0.2)
+    assert slow[0] == 1.0
+    assert window.wait(1, 0.2) == 10.8  # both leave once the slow one has, at 11.0
+
+
 def test_a_correction_changes_an_admission_until_it_leaves() -> None:
     window = SlidingWindow(100, 10.0)
     entry = window.add(60, 0.0)
@@ -79,6 +147,20 @@ async def test_the_local_budget_reports_what_is_left() -> None:
     assert budget.available_requests == 2
     await budget.pause(3.0)
     assert await budget.reserve(1) == (3.0, None)
+
+
+async def test_the_local_budget_settles_both_windows_and_corrects_tokens() -> None:
+    now = [0.0]
+    budget = LocalBudget(requests=1, tokens=100, period=10.0, clock=lambda: now[0], margin=1)
+    wait, ticket = await budget.reserve(30)
+    assert wait == 0
+    assert budget.wait_now(80) == 11.0
+    now[0] = 0.25
+    await budget.settle(ticket, -20)  # the reply: 10 tokens used
+    assert budget.used() == (1, 10)
+    assert budget.wait_now(1) == 10.0  # from 0.25 on
+    now[0] = 10.25
+    assert budget.used() == (0, 0)
 
 
 # --- token estimates ----------------------------------------------------------------
@@ -138,3 +220,11 @@ def test_tiktoken_is_the_default_when_installed_and_falls_back_to_characters() -
         assert estimator.count("hello") == 1
     else:  # no network and no cache: characters, as promised
         assert estimator.count(text) == CharEstimator().count(text)
+
+
+def test_admissions_recorded_from_elsewhere_do_not_pile_up() -> None:
+    window = SlidingWindow(1, 1.0)
+    for i in range(1000):
+        window.record(1, i * 0.1)  # never checked against the limit
+    assert len(window._log) == 10  # the last second's only
+    assert window.used(99.9) == 10

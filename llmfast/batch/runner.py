@@ -12,7 +12,8 @@ results in order, failures captured, a progress bar and a resumable checkpoint.
 The input is read lazily, so it may be a generator over millions of items: at most
 ``concurrency`` requests run at once, and in ordered mode at most ``4 * concurrency``
 items are started ahead of the oldest one not yet handed out (out-of-order completions
-wait in that window).
+wait in that window). Failures that every item would share stop the batch with
+``BatchAbortedError`` (see ``llmfast.batch.abort``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import asyncio
 import importlib.util
 import os
 import sys
+import warnings
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
@@ -29,38 +31,38 @@ from collections.abc import (
     Generator,
     Iterable,
     Mapping,
-    Sequence,
     Sized,
 )
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
-from llmfast.checkpoint import Checkpoint, CheckpointError, ErrorInfo, Record, request_hash
-from llmfast.errors import ClientClosedError, ConfigurationError
-from llmfast.types import ChatCompletion, ChatRequest, MessageLike
+from llmfast.batch.abort import AbortPolicy
+from llmfast.batch.items import BatchItem, to_chat_request
+from llmfast.checkpoint import Checkpoint, ErrorInfo, Record, request_hash
+from llmfast.errors import BatchAbortedError, ClientClosedError, ConfigurationError
+from llmfast.types import ChatCompletion, ChatRequest
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from llmfast.client import ChatParams, Client
 
-__all__ = ["Batch", "BatchItem", "BatchResult", "CheckpointError", "run_batch", "to_chat_request"]
-
-BatchItem = str | Sequence[MessageLike] | ChatRequest | Mapping[str, Any]
-"""One request of a batch: a prompt string (one user message), a list of messages, a
-whole ``ChatRequest``, or a dict of ``client.chat`` keywords with ``messages`` — or with
-``prompt`` (a user message) and an optional ``system`` message instead — and optionally
-``model``."""
+__all__ = ["ORDERED_WINDOW", "Batch", "BatchResult", "run_batch"]
 
 ORDERED_WINDOW = 4
 """In ordered mode, how many times ``concurrency`` items may be started ahead of the
 oldest item not yet handed out."""
 
 _END: Any = object()
-NO_MODEL = 'no model: give one to the batch or the Client, or put "model" in the item'
+
+
+class _Stop(Exception):
+    """Raised inside the runner to stop it (after cleaning up) for ``BatchAbortedError``."""
+
+    def __init__(self, error: Exception, reason: str) -> None:
+        self.error = error
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,7 @@ def run_batch(
     concurrency: int = 16,
     ordered: bool = True,
     stop_on_error: bool = False,
+    abort_on_systematic: bool = True,
     checkpoint: str | os.PathLike[str] | None = None,
     fsync: bool = True,
     progress: bool | None = None,
@@ -108,13 +111,14 @@ def run_batch(
     model: str | None = None,
     **params: Unpack[ChatParams],
 ) -> Batch:
-    """Run ``client.chat`` over every item; see :class:`Batch` for the arguments."""
+    """Run ``client.chat`` over every item; see [`Batch`][llmfast.Batch] for the arguments."""
     return Batch(
         client,
         requests,
         concurrency=concurrency,
         ordered=ordered,
         stop_on_error=stop_on_error,
+        abort_on_systematic=abort_on_systematic,
         checkpoint=checkpoint,
         fsync=fsync,
         progress=progress,
@@ -129,16 +133,21 @@ class Batch:
 
     Args:
         client: the client whose layers (retry, rate limit, cache...) every call goes through.
-        requests: any iterable or async iterable of :data:`BatchItem`, read lazily.
+        requests: any iterable or async iterable of ``BatchItem``, read lazily.
         concurrency: the most requests in flight at once.
         ordered: hand results out in input order (default) or as they finish.
         stop_on_error: raise the first item's error (after recording it) and cancel the
             rest, instead of capturing it as that item's result.
+        abort_on_systematic: stop with [`BatchAbortedError`][llmfast.errors.BatchAbortedError]
+            when the failures say every item would fail the same way: a rejected key, a
+            model or permission missing before any success, the same connection or
+            server error on the first items in a row, a circuit that stays open (see
+            ``llmfast.batch.abort``). ``False`` records every item's failure instead.
         checkpoint: a JSON Lines file recording every finished item. Re-running with
             the same file skips the items that succeeded (their results are handed out
             again, with ``resumed=True``) and runs the rest, failed ones included.
         fsync: make each record durable before its result is handed out (see
-            :class:`llmfast.checkpoint.Checkpoint`).
+            ``llmfast.checkpoint.Checkpoint``).
         progress: show a ``tqdm`` progress bar (done, failed, rate, tokens). ``None``
             (default): when ``tqdm`` is installed and stderr is a terminal or a notebook.
         total: the number of items, for the progress bar (default: ``len(requests)``
@@ -159,6 +168,7 @@ class Batch:
         concurrency: int = 16,
         ordered: bool = True,
         stop_on_error: bool = False,
+        abort_on_systematic: bool = True,
         checkpoint: str | os.PathLike[str] | None = None,
         fsync: bool = True,
         progress: bool | None = None,
@@ -175,6 +185,7 @@ class Batch:
         self.concurrency = concurrency
         self.ordered = ordered
         self.stop_on_error = stop_on_error
+        self.abort_on_systematic = abort_on_systematic
         self.checkpoint = None if checkpoint is None else os.fspath(checkpoint)
         self.fsync = fsync
         self.progress = _progress_wanted(progress)
@@ -191,6 +202,8 @@ class Batch:
         """Items whose result was read back from the checkpoint."""
         self.tokens = 0
         """Total tokens used by this run's successful items (from their usage)."""
+        self.aborted: BatchAbortedError | None = None
+        """Why the batch stopped by itself, when it did."""
 
     # --- running ---------------------------------------------------------------------
 
@@ -241,6 +254,7 @@ class Batch:
         wakeup = asyncio.Event()
         waiting: dict[int, BatchResult] = {}  # ordered: finished, not yet their turn
         ready: deque[BatchResult] = deque()  # unordered: finished, not yet handed out
+        policy = AbortPolicy() if self.abort_on_systematic else None
 
         def on_done(task: asyncio.Task[BatchResult]) -> None:
             finished.append(task)
@@ -254,6 +268,7 @@ class Batch:
 
         started = handed_out = 0
         exhausted = False
+        stop: _Stop | None = None
         try:
             while True:
                 while (
@@ -274,7 +289,8 @@ class Batch:
                         self.resumed += 1
                         deliver(BatchResult(index, key, request, record.completion, resumed=True))
                     else:
-                        task = asyncio.ensure_future(self._one(index, request, key, checkpoint))
+                        call = self._one(index, request, key, checkpoint, bar)
+                        task = asyncio.ensure_future(call)
                         task.add_done_callback(on_done)
                         running.add(task)
                 if ordered:
@@ -296,10 +312,18 @@ class Batch:
                     task = finished.popleft()
                     running.discard(task)
                     result = task.result()
-                    self._count(result, bar)
-                    if result.error is not None and self.stop_on_error:
-                        raise result.error
+                    error = result.error
+                    if error is not None:
+                        if self.stop_on_error:
+                            raise error
+                        reason = None if policy is None else policy.failed(error)
+                        if reason is not None:
+                            raise _Stop(error, reason)
+                    elif policy is not None:
+                        policy.succeeded()
                     deliver(result)
+        except _Stop as caught:
+            stop = caught
         finally:
             left = running.union(finished)
             for task in left:
@@ -310,9 +334,11 @@ class Batch:
                 await checkpoint.close()
             if bar is not None:
                 bar.close()
+        if stop is not None:
+            raise self._abort(stop.error, stop.reason) from stop.error
 
     async def _one(
-        self, index: int, request: ChatRequest, key: str, checkpoint: Checkpoint | None
+        self, index: int, request: ChatRequest, key: str, checkpoint: Checkpoint | None, bar: Any
     ) -> BatchResult:
         try:
             completion = await self._client.chat(request)
@@ -328,8 +354,21 @@ class Batch:
             record = Record(index, key, completion=completion)
         if checkpoint is not None:
             checkpoint.write(record)
+        self._count(result, bar)  # counted once recorded, even if cancelled while syncing
+        if checkpoint is not None:
             await checkpoint.sync()
         return result
+
+    def _abort(self, cause: Exception, reason: str) -> BatchAbortedError:
+        self.aborted = BatchAbortedError(
+            cause,
+            reason,
+            done=self.succeeded + self.resumed,
+            failed=self.failed,
+            total=self.total,
+            checkpoint=self.checkpoint,
+        )
+        return self.aborted
 
     def _count(self, result: BatchResult, bar: Any) -> None:
         completion = result.completion
@@ -351,67 +390,6 @@ class Batch:
         )
 
 
-# --- items -------------------------------------------------------------------------
-
-
-def _check_struct() -> type[msgspec.Struct]:
-    """A struct with ``ChatRequest``'s fields and types (messages and tools loosened),
-    used to validate dict items with clear messages."""
-    fields = []
-    for field in msgspec.structs.fields(ChatRequest):
-        kind = Any if field.name in ("messages", "tools") else field.type
-        fields.append((field.name, kind) if field.required else (field.name, kind, None))
-    return msgspec.defstruct("ChatRequest", fields, kw_only=True, forbid_unknown_fields=True)
-
-
-_CHECK = _check_struct()
-
-
-def to_chat_request(item: BatchItem, defaults: Mapping[str, Any], index: int) -> ChatRequest:
-    """Normalize one batch item into a ``ChatRequest`` (``defaults``: ``model`` and
-    ``client.chat`` keywords); raises ``ConfigurationError`` naming the item."""
-    if type(item) is ChatRequest:
-        return item
-    if isinstance(item, str):
-        fields: dict[str, Any] = {**defaults, "messages": [{"role": "user", "content": item}]}
-    elif isinstance(item, Mapping):
-        fields = {**defaults, **item}
-        if "prompt" in fields or "system" in fields:
-            prompt, system = fields.pop("prompt", None), fields.pop("system", None)
-            if "messages" in fields:
-                raise ConfigurationError(f"item {index}: give either prompt or messages, not both")
-            if not isinstance(prompt, str) or not isinstance(system, (str, type(None))):
-                raise ConfigurationError(f"item {index}: prompt (and system) must be strings")
-            head: list[Any] = [] if system is None else [{"role": "system", "content": system}]
-            fields["messages"] = [*head, {"role": "user", "content": prompt}]
-        elif "messages" not in fields:
-            raise ConfigurationError(f'item {index}: needs "messages" or "prompt"')
-    elif isinstance(item, Sequence) and not isinstance(item, bytes):
-        fields = {**defaults, "messages": item}
-    else:
-        raise ConfigurationError(
-            f"item {index}: expected a prompt string, a list of messages, a ChatRequest or "
-            f"a dict, got {type(item).__name__}"
-        )
-    if not fields.get("model"):
-        raise ConfigurationError(f"item {index}: {NO_MODEL}")
-    messages = fields["messages"]
-    if (
-        not isinstance(messages, Sequence)
-        or isinstance(messages, str)
-        or not messages
-        or not all(isinstance(m, msgspec.Struct) or "role" in m for m in messages)
-    ):
-        raise ConfigurationError(
-            f"item {index}: messages must be a non-empty list of messages with a role"
-        )
-    try:
-        checked = msgspec.convert(fields, _CHECK)
-    except msgspec.ValidationError as exc:
-        raise ConfigurationError(f"item {index}: {exc}") from None
-    return ChatRequest(**msgspec.structs.asdict(checked))
-
-
 # --- progress ----------------------------------------------------------------------
 
 
@@ -428,6 +406,10 @@ def _progress_wanted(progress: bool | None) -> bool:
 def _open_bar(total: int | None, initial: int, wanted: bool) -> Any:
     if not wanted:
         return None
-    from tqdm.auto import tqdm
+    from tqdm import TqdmWarning
+
+    with warnings.catch_warnings():  # no ipywidgets in a notebook: the text bar, quietly
+        warnings.simplefilter("ignore", TqdmWarning)
+        from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, unit="req", desc="llmfast", dynamic_ncols=True)
