@@ -102,5 +102,5 @@ def _stream_keyword(call: str, value: object) -> TypeError:
     return TypeError(
         "chat() takes no stream= keyword: to stream, use "
         "`async with client.stream(...) as stream: async for chunk in stream: ...`"
-        " (or `for text in stream.text_deltas()` with a SyncClient)"
+        " (with a SyncClient: `with client.stream(...) as stream: for chunk in stream: ...`)"
     )

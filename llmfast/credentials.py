@@ -100,8 +100,10 @@ def _message(provider: str, host: str, variables: tuple[str, ...]) -> str:
     where = " or ".join(variables)
     if host == _OFFICIAL_HOSTS[provider]:
         return f"no {_NAMES[provider]} API key: set {where}, or pass api_key=..."
+    name = _NAMES[provider]
+    article = "an" if name[0] in "AEIOU" else "a"
     return (
-        f"no API key for {host}: set {where} (the key llmfast sends to a {_NAMES[provider]}"
+        f"no API key for {host}: set {where} (the key llmfast sends to {article} {name}"
         f"-compatible base_url), or pass api_key=...; if that server needs no key, pass"
         ' api_key=""'
     )

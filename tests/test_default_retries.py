@@ -60,6 +60,19 @@ async def test_a_default_client_retries_a_reset_connection_and_a_stream(
     assert server.request_count == 3
 
 
+async def test_a_default_client_retries_a_stream_interrupted_before_any_content(
+    server: MockServer, instant_retries: None
+) -> None:
+    # What llama.cpp's server sends a stream it interrupts: a role chunk, then [DONE].
+    server.enqueue(Reply.end_unfinished(after_chunks=1))
+    async with (
+        Client(base_url=server.url, model="m") as client,
+        client.stream("the real answer") as stream,
+    ):
+        assert (await stream.collect()).text == "the real answer"
+    assert server.request_count == 2
+
+
 async def test_the_default_gives_up_after_three_attempts(
     server: MockServer, instant_retries: None
 ) -> None:
