@@ -12,15 +12,21 @@ backend that speaks one provider's wire format over a pooled aiohttp session::
 
     asyncio.run(main())
 
-aiohttp is imported on first use, so ``import llmfast`` stays fast.
+``import llmfast`` imports everything a ``Client`` and its calls need (aiohttp and
+every backend included), so that no call stalls the event loop importing a module;
+optional extras (Redis, OpenTelemetry, tiktoken, tqdm) and what is built on the
+client (``Batch``, ``SyncClient``, ``Router``...) are imported on first use.
 """
 
 import importlib
-import logging
 from typing import TYPE_CHECKING, Any
 
 from llmfast.accumulate import ChatAccumulator
+from llmfast.backends.anthropic import AnthropicBackend
 from llmfast.backends.base import Backend, HTTPBackend
+from llmfast.backends.gemini import GeminiBackend
+from llmfast.backends.ndjson import NDJSONDecoder
+from llmfast.backends.ollama import OllamaBackend
 from llmfast.backends.openai import OpenAIBackend
 from llmfast.backends.sse import SSEDecoder, SSEEvent
 from llmfast.client import ChatParams, Client
@@ -52,6 +58,7 @@ from llmfast.errors import (
     ReadError,
     ReadTimeout,
     RequestTooLargeError,
+    ResponseTooLargeError,
     ServerError,
     StreamConsumedError,
     StreamError,
@@ -64,7 +71,11 @@ from llmfast.errors import (
     UnsupportedParameterError,
 )
 from llmfast.events import Event, EventHook, emit
+from llmfast.hooks import fan_out
+from llmfast.log import LoggingHook
 from llmfast.pool import HTTPPool, PoolConfig, Timeouts
+from llmfast.providers import backend_for
+from llmfast.stats import Price, Stats, StatsSnapshot
 from llmfast.stream import ChatStream
 from llmfast.transport import (
     Layer,
@@ -108,41 +119,23 @@ from llmfast.types import (
 
 __version__ = "0.1.0"
 
-# A library never configures logging: silent unless the application sets up handlers.
-logging.getLogger("llmfast").addHandler(logging.NullHandler())
+# A library never configures logging: llmfast.log gives the "llmfast" logger a
+# NullHandler, so it is silent unless the application sets up handlers.
 
-# Imported on first use, to keep ``import llmfast`` fast.
+# Imported on first use: built on the client, or needing an optional extra.
 _LAZY = {
-    "AnthropicBackend": "llmfast.backends.anthropic",
-    "GeminiBackend": "llmfast.backends.gemini",
-    "NDJSONDecoder": "llmfast.backends.ndjson",
-    "OllamaBackend": "llmfast.backends.ollama",
     "Route": "llmfast.router",
     "Router": "llmfast.router",
     "SyncClient": "llmfast.sync",
     "Batch": "llmfast.batch",
     "BatchResult": "llmfast.batch",
-    "Stats": "llmfast.stats",
-    "Price": "llmfast.stats",
-    "StatsSnapshot": "llmfast.stats",
     "OpenTelemetry": "llmfast.otel",
-    "LoggingHook": "llmfast.log",
-    "fan_out": "llmfast.hooks",
-    "backend_for": "llmfast.providers",
 }
 
 if TYPE_CHECKING:
-    from llmfast.backends.anthropic import AnthropicBackend
-    from llmfast.backends.gemini import GeminiBackend
-    from llmfast.backends.ndjson import NDJSONDecoder
-    from llmfast.backends.ollama import OllamaBackend
     from llmfast.batch import Batch, BatchResult
-    from llmfast.hooks import fan_out
-    from llmfast.log import LoggingHook
     from llmfast.otel import OpenTelemetry
-    from llmfast.providers import backend_for
     from llmfast.router import Route, Router
-    from llmfast.stats import Price, Stats, StatsSnapshot
     from llmfast.sync import SyncClient
 
 
@@ -153,6 +146,10 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return list(__all__)
 
 
 __all__ = [
@@ -226,6 +223,7 @@ __all__ = [
     "RequestTooLargeError",
     "Response",
     "ResponseMessage",
+    "ResponseTooLargeError",
     "Route",
     "Router",
     "SSEDecoder",

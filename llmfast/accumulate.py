@@ -13,6 +13,8 @@ cache never stores it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from llmfast.types import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -137,41 +139,46 @@ class ChatAccumulator:
 
     def add(self, chunk: ChatCompletionChunk | ChatCompletion) -> None:
         """Fold one chunk into the result."""
-        if type(chunk) is not ChatCompletionChunk:
-            assert isinstance(chunk, ChatCompletion)
-            self._complete = chunk
-            return
-        if self._header_pending:
-            self._take_header(chunk)
-        if chunk.usage is not None:
-            self.usage = chunk.usage
+        self.extend((chunk,))
+
+    def extend(self, chunks: Iterable[ChatCompletionChunk | ChatCompletion]) -> None:
+        """Fold chunks into the result, in order (one call for a whole stream is cheapest)."""
         choices = self._choices
-        for choice in chunk.choices:
-            state = choices.get(choice.index)
-            if state is None:
-                state = choices[choice.index] = _ChoiceState()
-            delta = choice.delta
-            content = delta.content
-            if content is not None:
-                parts = state.content
-                if parts is None:
-                    state.content = [content]
-                else:
-                    parts.append(content)
-            if (
-                delta.role is not None
-                or delta.tool_calls
-                or delta.refusal is not None
-                or delta.reasoning_content is not None
-                or delta.reasoning_signature is not None
-            ):
-                _add_rare(state, delta)
-            if choice.finish_reason is not None:
-                state.finish_reason = choice.finish_reason
-            if choice.provider_finish_reason is not None:
-                state.provider_finish_reason = choice.provider_finish_reason
-            if choice.logprobs is not None:
-                _add_logprobs(state, choice.logprobs)
+        for chunk in chunks:
+            if type(chunk) is not ChatCompletionChunk:
+                assert isinstance(chunk, ChatCompletion)
+                self._complete = chunk
+                continue
+            if self._header_pending:
+                self._take_header(chunk)
+            if chunk.usage is not None:
+                self.usage = chunk.usage
+            for choice in chunk.choices:
+                state = choices.get(choice.index)
+                if state is None:
+                    state = choices[choice.index] = _ChoiceState()
+                delta = choice.delta
+                content = delta.content
+                if content is not None:
+                    parts = state.content
+                    if parts is None:
+                        state.content = [content]
+                    else:
+                        parts.append(content)
+                if (
+                    delta.role is not None
+                    or delta.tool_calls
+                    or delta.refusal is not None
+                    or delta.reasoning_content is not None
+                    or delta.reasoning_signature is not None
+                ):
+                    _add_rare(state, delta)
+                if choice.finish_reason is not None:
+                    state.finish_reason = choice.finish_reason
+                if choice.provider_finish_reason is not None:
+                    state.provider_finish_reason = choice.provider_finish_reason
+                if choice.logprobs is not None:
+                    _add_logprobs(state, choice.logprobs)
 
     def _take_header(self, chunk: ChatCompletionChunk) -> None:
         # Some servers (Azure) open with a chunk whose id and model are empty.

@@ -29,6 +29,7 @@ import msgspec
 
 from llmfast.errors import APIStatusError, ConfigurationError
 from llmfast.layers.keys import request_key
+from llmfast.redact import redact_text
 from llmfast.transport import Request
 from llmfast.types import ChatCompletion, ChatRequest
 
@@ -57,7 +58,7 @@ class ErrorInfo(msgspec.Struct, omit_defaults=True):
     @classmethod
     def of(cls, exc: BaseException) -> ErrorInfo:
         status = exc.status if isinstance(exc, APIStatusError) else None
-        return cls(type(exc).__name__, str(exc), status)
+        return cls(type(exc).__name__, redact_text(str(exc)), status)
 
 
 class Record(msgspec.Struct, omit_defaults=True):

@@ -33,6 +33,7 @@ from llmfast.layers import Retry
 from llmfast.layers.ratelimit import RateLimit
 from llmfast.pool import Timeouts
 from llmfast.providers import PROVIDERS
+from llmfast.redact import redact_text
 from llmfast.transport import Layer
 
 __all__ = ["main"]
@@ -186,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(message: str, status: int) -> int:
-    print(f"llmfast: {message}", file=sys.stderr)
+    print(f"llmfast: {redact_text(message)}", file=sys.stderr)
     return status
 
 

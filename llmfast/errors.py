@@ -84,6 +84,7 @@ __all__ = [
     "ReadError",
     "ReadTimeout",
     "RequestTooLargeError",
+    "ResponseTooLargeError",
     "ServerError",
     "StreamConsumedError",
     "StreamError",
@@ -324,6 +325,19 @@ class OverloadedError(ServerError):
 
 class DecodeError(LLMFastError):
     """The response body could not be decoded into the expected type."""
+
+
+class ResponseTooLargeError(DecodeError):
+    """A response exceeded a size limit of ``PoolConfig`` (e.g. one stream event or line
+    longer than ``max_event_bytes``); reading stopped there, so memory stays bounded.
+
+    Attributes:
+        limit: the limit exceeded, in bytes.
+    """
+
+    def __init__(self, message: str, *, limit: int | None = None) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class StreamError(LLMFastError):

@@ -16,7 +16,7 @@ printed until the application configures ``logging``. Loggers, by area:
 
 ``Client(on_event=LoggingHook())`` logs each call's end at INFO (WARNING when it
 failed), retries and state changes at INFO or WARNING, and everything else at DEBUG.
-Nothing logged holds an API key or message contents.
+Nothing logged holds an API key, a credential inside a URL or message contents.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import logging
 from collections.abc import Mapping
 
 from llmfast.events import Event
+from llmfast.redact import redact_text
 
 __all__ = ["LoggingHook", "describe", "logger"]
 
@@ -72,7 +73,11 @@ _LEVELS = {
 
 
 def describe(event: Event) -> str:
-    """One event in words (no API key, no message contents)."""
+    """One event in words (no API key, no message contents, no credentials in a URL)."""
+    return redact_text(_words(event))
+
+
+def _words(event: Event) -> str:
     data = event.data
     name = event.name
     took = _seconds(event.elapsed)

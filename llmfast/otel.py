@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from llmfast.errors import ConfigurationError
 from llmfast.events import Event
+from llmfast.redact import redact_text
 from llmfast.transport import Request
 from llmfast.types import ChatRequest
 
@@ -161,7 +162,7 @@ class OpenTelemetry:
         current = last if last is not None and last.end is None and not last.ok else None
         if name == "attempt.failed" and current is not None:
             current.end = now
-            current.error = str(event.data.get("error", "?"))
+            current.error = redact_text(str(event.data.get("error", "?")))
         elif name == "attempt.ok" and current is not None:
             current.ok = True
             if not request.stream:

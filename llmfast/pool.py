@@ -1,21 +1,28 @@
 """The Client's one pooled aiohttp session, and how its failures map to llmfast errors.
 
-aiohttp is imported on first use, not when ``llmfast`` is imported, so that
-``import llmfast`` stays fast for command-line tools.
+aiohttp is imported with ``llmfast``, not on first use: importing it takes 100 ms or
+more, and inside the event loop that would stall every other task on the first call.
+So are the modules the first DNS lookup needs (the loop's default thread pool, the
+``idna`` codec).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures.thread  # noqa: F401 - the resolver's thread pool, made on first use
 import contextlib
+import encodings.idna  # noqa: F401 - how getaddrinfo encodes a host name
 import time
 import warnings
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+
+import aiohttp
+from yarl import URL
 
 from llmfast.errors import (
     ClientClosedError,
+    ConfigurationError,
     ConnectError,
     ConnectTimeout,
     DeadlineExceeded,
@@ -24,9 +31,7 @@ from llmfast.errors import (
     ReadTimeout,
     TransportError,
 )
-
-if TYPE_CHECKING:
-    import aiohttp
+from llmfast.redact import redact_text, redact_url
 
 __all__ = ["HTTPPool", "PoolConfig", "Timeouts", "map_transport_error"]
 
@@ -67,6 +72,9 @@ class PoolConfig:
         ttl_dns_cache: seconds a DNS answer is cached.
         trust_env: honour ``HTTP(S)_PROXY``/``NO_PROXY`` and ``.netrc``
             (off by default: reading them costs time on every call).
+        max_event_bytes: the largest single event of a streamed response (an SSE
+            event's data, an NDJSON line) that is read into memory; a longer one ends
+            the stream with ``ResponseTooLargeError`` (``None``: no limit).
     """
 
     limit: int = 1000
@@ -74,6 +82,11 @@ class PoolConfig:
     keepalive_timeout: float = 30.0
     ttl_dns_cache: int = 300
     trust_env: bool = False
+    max_event_bytes: int | None = 16 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.max_event_bytes is not None and self.max_event_bytes < 1:
+            raise ConfigurationError("PoolConfig.max_event_bytes must be >= 1 (None: no limit)")
 
 
 class HTTPPool:
@@ -106,8 +119,6 @@ class HTTPPool:
         return session
 
     def _open(self) -> aiohttp.ClientSession:
-        import aiohttp
-
         config, timeouts = self.config, self.timeouts
         connector = aiohttp.TCPConnector(
             limit=config.limit,
@@ -126,8 +137,6 @@ class HTTPPool:
 
     def call_timeout(self, total: float) -> aiohttp.ClientTimeout:
         """The session's timeouts plus a limit on this whole HTTP exchange."""
-        import aiohttp
-
         timeouts = self.timeouts
         return aiohttp.ClientTimeout(
             total=total,
@@ -193,15 +202,15 @@ def map_transport_error(
     """Translate an aiohttp/OS exception into the llmfast error tree.
 
     A timeout once the call's ``deadline`` (``time.monotonic()``) has passed is a
-    ``DeadlineExceeded``.
+    ``DeadlineExceeded``. Credentials in a URL (user info, ``?key=``...) are masked
+    in the message, and in ``exc`` and its causes too, which a traceback shows.
     """
-    import aiohttp
-
     if isinstance(exc, LLMFastError):
         return exc
-    detail = f"{what}: {type(exc).__name__}: {exc}"
+    scrub_exception(exc)
+    detail = redact_text(f"{what}: {type(exc).__name__}: {exc}")
     if deadline is not None and isinstance(exc, TimeoutError) and time.monotonic() >= deadline:
-        return DeadlineExceeded(f"{what}: the call's deadline passed")
+        return DeadlineExceeded(redact_text(f"{what}: the call's deadline passed"))
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return ConnectTimeout(detail)
     if isinstance(exc, (aiohttp.SocketTimeoutError, asyncio.TimeoutError)):
@@ -211,3 +220,49 @@ def map_transport_error(
     if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError)):
         return ReadError(detail)
     return TransportError(detail)
+
+
+def scrub_exception(exc: BaseException) -> None:
+    """Mask credentials in the URLs an exception (and its causes) would print.
+
+    aiohttp puts the request URL, query string included, into some messages
+    (``ConnectionTimeoutError``, ``InvalidURL``, ``ClientResponseError``...).
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        _scrub_one(current)
+        current = current.__cause__ or current.__context__
+
+
+def _scrub_one(exc: BaseException) -> None:
+    try:
+        text = str(exc)
+    except Exception:  # pragma: no cover - a broken __str__ shows nothing anyway
+        return
+    if redact_text(text) == text:
+        return  # nothing to hide: the usual case
+    exc.args = tuple(_scrub_value(arg) for arg in exc.args)
+    if isinstance(exc, aiohttp.InvalidURL):
+        exc._url = _scrub_value(exc._url)  # type: ignore[assignment]
+    if isinstance(exc, aiohttp.ClientResponseError):
+        info = exc.request_info
+        exc.request_info = aiohttp.RequestInfo(
+            _masked_url(info.url), info.method, info.headers, _masked_url(info.real_url)
+        )
+        exc.history = ()
+
+
+def _scrub_value(value: object) -> object:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, URL):
+        return _masked_url(value)
+    return value
+
+
+def _masked_url(url: URL) -> URL:
+    text = str(url)
+    clean = redact_url(text)
+    return url if clean == text else URL(clean)

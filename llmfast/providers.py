@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from llmfast.backends.base import Backend
 from llmfast.credentials import check_credentials
 from llmfast.errors import ConfigurationError
+from llmfast.redact import redact_url
 
 __all__ = ["PROVIDERS", "backend_for", "parse_provider"]
 
@@ -113,5 +114,6 @@ def backend_for(
 
 def _checked(url: str) -> str:
     if not url.startswith(("http://", "https://")):
-        raise ConfigurationError(f"base_url must start with http:// or https://: {url!r}")
+        shown = redact_url(url)
+        raise ConfigurationError(f"base_url must start with http:// or https://: {shown!r}")
     return url

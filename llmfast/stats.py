@@ -25,6 +25,7 @@ from typing import NamedTuple
 from llmfast.errors import ConfigurationError
 from llmfast.events import Event
 from llmfast.histogram import Histogram, Percentiles
+from llmfast.redact import redact_text
 from llmfast.snapshot import (
     BreakerStats,
     CacheStats,
@@ -152,7 +153,7 @@ class Stats:
 
     def _on_attempt_failed(self, event: Event) -> None:
         self._failed += 1
-        error = str(event.data.get("error", "?"))
+        error = redact_text(str(event.data.get("error", "?")))
         self._attempt_errors[error] = self._attempt_errors.get(error, 0) + 1
 
     def _on_retry(self, event: Event) -> None:

@@ -104,10 +104,22 @@ class ChatStream:
 
     async def _iterate(self, response: Response) -> AsyncGenerator[ChatCompletionChunk, None]:
         append = self._chunks.append
+        batches = response.batches()
         try:
-            async for chunk in response:
-                append(chunk)
-                yield chunk
+            if batches is None:
+                async for chunk in response:
+                    append(chunk)
+                    yield chunk
+            else:  # straight from the backend: one async step per read, not per chunk
+                try:
+                    async for batch in batches:
+                        for chunk in batch:
+                            append(chunk)
+                            yield chunk
+                finally:
+                    aclose = getattr(batches, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
         except LLMFastError as exc:
             raise self._interrupted(exc) from exc
         self._finished = True
@@ -210,9 +222,7 @@ class ChatStream:
 
     def _accumulate(self) -> ChatCompletion:
         accumulator = ChatAccumulator()
-        add = accumulator.add
-        for chunk in self._chunks:
-            add(chunk)
+        accumulator.extend(self._chunks)
         return accumulator.result()
 
     async def aclose(self) -> None:

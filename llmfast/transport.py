@@ -135,7 +135,20 @@ class Response:
         chunks = self._chunks
         if chunks is None:
             return self._single()
-        return chunks
+        return chunks.__aiter__()  # a backend's ChunkStream hands over its generator
+
+    def batches(self) -> AsyncIterator[list[Any]] | None:
+        """The streamed body as lists of chunks, one list per network read, if its source
+        offers that (a backend's stream that no layer wraps); else ``None``, and the
+        body is left unread for ``async for``. One async step per read, not per chunk."""
+        batches = getattr(self._chunks, "batches", None)
+        if batches is None:
+            return None
+        if self._iterated or self._closed:
+            raise StreamConsumedError("the response body was already read or closed")
+        self._iterated = True
+        result: AsyncIterator[list[Any]] = batches()
+        return result
 
     async def _single(self) -> AsyncIterator[Any]:
         self._closed = True

@@ -306,14 +306,19 @@ class ChatCompletion(_Wire):
         return self.choices[0].finish_reason if self.choices else None
 
 
-class FunctionDelta(_Wire):
+# The streamed types are not tracked by the cyclic GC (they hold no cycles): a stream keeps
+# every chunk it received, and with c=128 streams in flight tracked chunks made each
+# collection walk ~50,000 live objects: decoding cost ~1.7x as much per chunk.
+
+
+class FunctionDelta(_Wire, gc=False):
     """A fragment of a streamed function call."""
 
     name: str | None = None
     arguments: str | None = None
 
 
-class ToolCallDelta(_Wire):
+class ToolCallDelta(_Wire, gc=False):
     """A fragment of a streamed tool call; fragments with the same ``index`` join."""
 
     index: int = 0
@@ -322,7 +327,7 @@ class ToolCallDelta(_Wire):
     function: FunctionDelta | None = None
 
 
-class Delta(_Wire):
+class Delta(_Wire, gc=False):
     """What one streamed chunk adds to a choice."""
 
     role: str | None = None
@@ -333,7 +338,7 @@ class Delta(_Wire):
     reasoning_signature: str | None = None
 
 
-class ChunkChoice(_Wire):
+class ChunkChoice(_Wire, gc=False):
     """One choice's part of a streamed chunk (see ``Choice`` for the finish reasons)."""
 
     index: int = 0
@@ -343,7 +348,7 @@ class ChunkChoice(_Wire):
     provider_finish_reason: str | None = None
 
 
-class ChatCompletionChunk(_Wire):
+class ChatCompletionChunk(_Wire, gc=False):
     """One streamed chunk (``chat.completion.chunk``)."""
 
     id: str = ""

@@ -75,3 +75,9 @@ async def test_nginx_serves_the_mock_servers_replies(nginx_path: str) -> None:
     assert stream.completion.text == PROMPT
     assert len(chunks) >= 3
     assert server.url_for("stream") == server.stream_url != server.url_for("chat")
+
+
+def test_long_line_benchmark_runs() -> None:
+    import long_line  # benchmarks/long_line.py: a 1 MiB line here, to keep the suite fast
+
+    assert long_line.main(["--mib", "1", "--repeats", "1"]) == 0

@@ -208,9 +208,9 @@ class AnthropicStreamParser(ChunkParser):
 
     end_marker = "message_stop"  # the finish is message_delta's stop_reason, before it
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int | None = None) -> None:
         super().__init__()
-        self._feed = SSEDecoder().feed
+        self._feed = SSEDecoder(max_event_bytes).feed
         self._id = ""
         self._model = ""
         self._created = 0

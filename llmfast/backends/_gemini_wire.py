@@ -251,9 +251,9 @@ class GeminiStreamParser(ChunkParser):
 
     end_marker = "the end of the body"  # Gemini has no end event: each candidate finishes
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int | None = None) -> None:
         super().__init__()
-        self._feed = SSEDecoder().feed
+        self._feed = SSEDecoder(max_event_bytes).feed
         self._created = 0
         self._tools: dict[int, int] = {}  # candidate index → tool calls seen
 

@@ -9,10 +9,11 @@ Subclasses implement the wire format only.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
+import yarl
 
 from llmfast.backends.base import HTTPBackend
 from llmfast.backends.watchdog import StreamWatchdog
@@ -36,7 +37,15 @@ from llmfast.types import (
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["ChunkParser", "JSONBackend", "StreamParser", "decode", "decode_error_body", "url"]
+__all__ = [
+    "ChunkParser",
+    "ChunkStream",
+    "JSONBackend",
+    "StreamParser",
+    "decode",
+    "decode_error_body",
+    "url",
+]
 
 _decode_any = msgspec.json.Decoder().decode
 _DONE_GRACE_SECONDS = 2.0
@@ -146,9 +155,7 @@ class ChunkParser:
 
 
 def url(text: str) -> Any:
-    """A parsed URL (yarl is imported lazily, with aiohttp)."""
-    import yarl
-
+    """A parsed URL (parsed once per endpoint, so aiohttp need not parse it per call)."""
     return yarl.URL(text)
 
 
@@ -263,17 +270,70 @@ class JSONBackend(HTTPBackend):
         return self.status_error(resp.status, decode_error_body(raw), resp.headers)
 
 
-async def read_stream(
+class ChunkStream:
+    """The chunks of a streamed body (what ``read_stream``
+    returns): iterate it for one chunk at a time, or take ``batches()``, the lists of
+    chunks each read completed, to pay one async step per read instead of per chunk.
+    Either way, once: the body is read only once.
+    """
+
+    __slots__ = ("_batches", "_flat")
+
+    def __init__(self, batches: AsyncGenerator[list[ChatCompletionChunk], None]) -> None:
+        self._batches = batches
+        self._flat: AsyncGenerator[ChatCompletionChunk, None] | None = None
+
+    def batches(self) -> AsyncGenerator[list[ChatCompletionChunk], None]:
+        """The chunks as lists, one per read that completed some."""
+        return self._batches
+
+    def __aiter__(self) -> AsyncGenerator[ChatCompletionChunk, None]:
+        flat = self._flat
+        if flat is None:
+            flat = self._flat = _flatten(self._batches)
+        return flat
+
+    def __anext__(self) -> Awaitable[ChatCompletionChunk]:
+        return self.__aiter__().__anext__()
+
+    async def aclose(self) -> None:
+        """Stop reading and release the connection (closes it unless the body was whole)."""
+        if self._flat is not None:
+            await self._flat.aclose()
+        await self._batches.aclose()
+
+
+async def _flatten(
+    batches: AsyncGenerator[list[ChatCompletionChunk], None],
+) -> AsyncGenerator[ChatCompletionChunk, None]:
+    try:
+        async for batch in batches:
+            for chunk in batch:
+                yield chunk
+    finally:
+        await batches.aclose()  # a loop left early must not wait for the GC to close it
+
+
+def read_stream(
     resp: aiohttp.ClientResponse,
     parser: StreamParser,
     watchdog: StreamWatchdog | None = None,
     deadline: float | None = None,
-) -> AsyncIterator[ChatCompletionChunk]:
+) -> ChunkStream:
     """Chunks from a streamed body; closes (or, once complete, releases) the connection.
 
     A read that completes chunks counts as an event for the ``watchdog`` (first-chunk
     and idle timeouts); keep-alives and pings complete none.
     """
+    return ChunkStream(_read_batches(resp, parser, watchdog, deadline))
+
+
+async def _read_batches(
+    resp: aiohttp.ClientResponse,
+    parser: StreamParser,
+    watchdog: StreamWatchdog | None,
+    deadline: float | None,
+) -> AsyncGenerator[list[ChatCompletionChunk], None]:
     reader = resp.content
     feed = parser.feed
     complete = False
@@ -293,17 +353,18 @@ async def read_stream(
             if parser.done:
                 continue
             chunks = feed(data)
-            if chunks and watchdog is not None:
-                watchdog.event()  # once per read: its events arrived together
-            for chunk in chunks:
-                yield chunk
+            if chunks:
+                if watchdog is not None:
+                    watchdog.event()  # once per read: its events arrived together
+                yield chunks
             if parser.failure is not None:
                 raise parser.failure
             if parser.done and not reader.at_eof():
                 # The body's end should follow at once; don't wait long for it.
                 grace = asyncio.get_running_loop().call_later(_DONE_GRACE_SECONDS, resp.close)
-        for chunk in parser.close():
-            yield chunk
+        chunks = parser.close()
+        if chunks:
+            yield chunks
         if parser.failure is not None:
             raise parser.failure
         complete = True

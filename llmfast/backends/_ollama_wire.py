@@ -150,9 +150,9 @@ class OllamaStreamParser(ChunkParser):
 
     end_marker = "its done line"  # which carries the finish itself
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int | None = None) -> None:
         super().__init__()
-        self._decoder = NDJSONDecoder(decode_line)
+        self._decoder = NDJSONDecoder(decode_line, max_line_bytes=max_event_bytes)
         self._created: int | None = None
         self._tools = 0  # tool calls seen so far
 

@@ -154,7 +154,7 @@ class AnthropicBackend(JSONBackend):
         raise AssertionError("unreachable: embed_call raises")  # pragma: no cover
 
     def stream_parser(self) -> AnthropicStreamParser:
-        return AnthropicStreamParser()
+        return AnthropicStreamParser(self.pool.config.max_event_bytes)
 
     def status_error(self, status: int, body: Any, headers: Mapping[str, str]) -> APIStatusError:
         error = error_for_status(status, body, headers, request_id_header="request-id")

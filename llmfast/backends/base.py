@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 from llmfast.backends.watchdog import StreamWatchdog
 from llmfast.errors import ClientClosedError, DeadlineExceeded, FirstChunkTimeout, LLMFastError
 from llmfast.pool import HTTPPool, map_transport_error
+from llmfast.redact import redact_url
 from llmfast.transport import Request, Response
 
 if TYPE_CHECKING:
@@ -177,9 +178,9 @@ class HTTPBackend:
             await self._pool.aclose()
 
     def describe(self) -> str:
-        """How ``repr(client)`` shows this backend (never the key)."""
+        """How ``repr(client)`` shows this backend (never the key, nor credentials in the URL)."""
         model = f", model={self.model!r}" if self.model else ""
-        return f"{type(self).__name__}({self.base_url!r}{model})"
+        return f"{type(self).__name__}({redact_url(self.base_url)!r}{model})"
 
     def __repr__(self) -> str:
         return self.describe()

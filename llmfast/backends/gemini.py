@@ -172,7 +172,7 @@ class GeminiBackend(JSONBackend):
         return EmbeddingResponse(data=data, model=body.model)
 
     def stream_parser(self) -> GeminiStreamParser:
-        return GeminiStreamParser()
+        return GeminiStreamParser(self.pool.config.max_event_bytes)
 
     def status_error(self, status: int, body: Any, headers: Mapping[str, str]) -> APIStatusError:
         return gemini_error(status, body, headers)

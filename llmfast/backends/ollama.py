@@ -182,7 +182,7 @@ class OllamaBackend(JSONBackend):
         )
 
     def stream_parser(self) -> OllamaStreamParser:
-        return OllamaStreamParser()
+        return OllamaStreamParser(self.pool.config.max_event_bytes)
 
 
 def _messages(body: ChatRequest) -> list[dict[str, Any]]:

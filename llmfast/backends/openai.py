@@ -19,7 +19,7 @@ import msgspec
 
 from llmfast.backends._http import ChunkParser, decode, decode_error_body, read_stream, url
 from llmfast.backends.base import HTTPBackend
-from llmfast.backends.sse import SSEDecoder
+from llmfast.backends.sse import SSEDecoder, SSEEvent
 from llmfast.errors import (
     ConfigurationError,
     DecodeError,
@@ -156,7 +156,12 @@ class OpenAIBackend(HTTPBackend):
                     request,
                     status=resp.status,
                     headers=resp.headers,
-                    chunks=read_stream(resp, _ChatStreamParser(), watchdog, request.deadline),
+                    chunks=read_stream(
+                        resp,
+                        _ChatStreamParser(self.pool.config.max_event_bytes),
+                        watchdog,
+                        request.deadline,
+                    ),
                 )
             try:
                 raw = await resp.read()
@@ -223,33 +228,44 @@ def _decode_base64_embeddings(raw: bytes) -> EmbeddingResponse:
 
 
 class _ChatStreamParser(ChunkParser):
-    """OpenAI chat SSE: ``data: <chunk>`` events ending with ``data: [DONE]``."""
+    """OpenAI chat SSE: ``data: <chunk>`` events ending with ``data: [DONE]``.
+
+    Plain ``data:`` events come from the decoder as raw bytes, decoded by msgspec straight
+    from them; any other framing comes as an ``SSEEvent`` from the exact decoder.
+    """
 
     __slots__ = ("_feed",)
 
     end_marker = "[DONE]"
 
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int | None = None) -> None:
         super().__init__()
-        self._feed = SSEDecoder().feed
+        self._feed = SSEDecoder(max_event_bytes).feed_payloads
 
     def parse(self, data: bytes, out: list[ChatCompletionChunk]) -> None:
         append = out.append
-        for event in self._feed(data):
-            payload = event.data
-            if payload == "[DONE]":
-                self.done = True
-                return
-            if event.event != "message":
-                if event.event == "error":
-                    raise StreamEventError(_decode_any_or_text(payload))
-                continue  # pings and other named events are not chunks
-            try:
-                chunk: ChatCompletionChunk = _decode_chunk(payload)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                raise DecodeError(
-                    f"malformed stream chunk: {exc}; data starts {payload[:200]!r}"
-                ) from exc
+        decode_chunk = _decode_chunk
+        for item in self._feed(data):
+            if type(item) is bytes:
+                if item == b"[DONE]":
+                    self.done = True
+                    return
+                try:
+                    chunk: ChatCompletionChunk = decode_chunk(item)
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    # e.g. invalid UTF-8, which the event-stream rules replace by U+FFFD
+                    chunk = _decode_chunk_text(item.decode("utf-8", "replace"))
+            else:
+                assert isinstance(item, SSEEvent)
+                payload = item.data
+                if payload == "[DONE]":
+                    self.done = True
+                    return
+                if item.event != "message":
+                    if item.event == "error":
+                        raise StreamEventError(_decode_any_or_text(payload))
+                    continue  # pings and other named events are not chunks
+                chunk = _decode_chunk_text(payload)
             if chunk.error is not None:
                 raise StreamEventError(chunk.error)
             append(chunk)
@@ -257,6 +273,14 @@ class _ChatStreamParser(ChunkParser):
     def finish(self, out: list[ChatCompletionChunk]) -> None:
         if not self.done:
             raise StreamTruncatedError("the event stream ended before [DONE]")
+
+
+def _decode_chunk_text(payload: str) -> ChatCompletionChunk:
+    try:
+        chunk: ChatCompletionChunk = _decode_chunk(payload)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise DecodeError(f"malformed stream chunk: {exc}; data starts {payload[:200]!r}") from exc
+    return chunk
 
 
 def _decode_any_or_text(payload: str) -> Any:

@@ -11,14 +11,19 @@ it returns the events completed by each slice.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from contextlib import suppress
+from typing import NoReturn
 
 import msgspec
+
+from llmfast.errors import ResponseTooLargeError
 
 __all__ = ["SSEDecoder", "SSEEvent", "parse"]
 
 _BOM = b"\xef\xbb\xbf"
+_NO_LIMIT = sys.maxsize
 
 
 class SSEEvent(msgspec.Struct, frozen=True, gc=False):
@@ -42,24 +47,44 @@ class SSEDecoder:
     ``feed()`` any slice of the byte stream and get back the events it completed; call
     ``close()`` at end of stream. ``last_event_id`` and ``reconnection_time`` survive
     ``close()`` so the decoder can be reused for a reconnected stream.
+
+    Work is linear in the bytes fed, however the lines are cut: an unfinished line is kept
+    as the slices it came in and joined once, when its end arrives. ``max_event_bytes``
+    (``None``: no limit) bounds the memory one event may take: no line (complete or still
+    arriving) and no event's data (its ``data`` values, each with its LF) may be longer;
+    beyond it [`feed`][llmfast.SSEDecoder.feed] raises
+    [`ResponseTooLargeError`][llmfast.errors.ResponseTooLargeError] and drops the event
+    (events completed before it are returned first, the error comes with the next call).
     """
 
     __slots__ = (
         "_bom",
-        "_buf",
+        "_cap",
         "_cr",
         "_data",
         "_dirty",
+        "_error",
         "_event",
         "_id",
         "_last_id",
+        "_limit",
         "_more",
+        "_parts",
+        "_pending",
         "_reconnect",
         "_retry",
+        "_size",
+        "_unreported",
     )
 
-    def __init__(self) -> None:
-        self._buf = b""  # bytes of an incomplete line (or of a possible BOM at stream start)
+    def __init__(self, max_event_bytes: int | None = None) -> None:
+        if max_event_bytes is not None and max_event_bytes < 1:
+            raise ValueError("max_event_bytes must be at least 1 (or None: no limit)")
+        self._limit = max_event_bytes
+        self._cap = max_event_bytes or _NO_LIMIT
+        self._parts: list[bytes] = []  # an incomplete line (or a possible BOM), as fed
+        self._pending = 0  # bytes in _parts
+        self._size = 0  # bytes of the current block's data buffer
         self._cr = False  # the last byte fed was CR: a LF starting the next feed is skipped
         self._bom = True  # the stream start (and its optional BOM) has not been passed yet
         self._data: str | None = None  # first data line of the block (None: buffer empty)
@@ -70,6 +95,8 @@ class SSEDecoder:
         self._retry: int | None = None  # valid retry value seen in the current block
         self._reconnect: int | None = None  # sticky reconnection time
         self._dirty = False  # an event/id/retry field was seen in the current block
+        self._error: ResponseTooLargeError | None = None  # sticky until close()
+        self._unreported = False  # _error was kept for the next call, not raised yet
 
     @property
     def last_event_id(self) -> str | None:
@@ -84,16 +111,21 @@ class SSEDecoder:
     @property
     def pending(self) -> bool:
         """True if an incomplete line or an undispatched (partial) event is buffered."""
-        return bool(self._buf) or self._data is not None or self._dirty
+        return bool(self._parts) or self._data is not None or self._dirty
 
     def feed(self, data: bytes) -> list[SSEEvent]:
         """Consume the next slice of the stream; return the events it completed."""
+        if self._error is not None:
+            self._fail()
         if self._bom:
-            if self._buf:
-                data = self._buf + data
-                self._buf = b""
+            if self._parts:
+                data = b"".join(self._parts) + data  # fewer than 3 bytes were kept
+                self._parts.clear()
+                self._pending = 0
             if len(data) < 3 and _BOM.startswith(data):
-                self._buf = data  # too few bytes to tell whether a BOM starts the stream
+                if data:  # too few bytes to tell whether a BOM starts the stream
+                    self._parts.append(data)
+                    self._pending = len(data)
                 return []
             self._bom = False
             if data[:3] == _BOM:
@@ -106,22 +138,32 @@ class SSEDecoder:
                 data = data[1:]
                 if not data:
                     return []
-        if self._buf:
-            data = self._buf + data
+        parts = self._parts
+        if 10 not in data and 13 not in data:  # no line end: the line goes on (two memchr)
+            parts.append(data)
+            self._pending += len(data)
+            if self._pending > self._cap:
+                self._overflow()
+                self._fail()
+            return []
+        if parts:
+            parts.append(data)
+            data = b"".join(parts)
+            parts.clear()
         if 13 in data:  # a CR (int membership is a plain memchr)
             # bytes.splitlines() splits on LF, CR and CRLF only (unlike str.splitlines()).
             lines = data.splitlines()
             last = data[-1]
             if last == 13:
                 self._cr = True
-                self._buf = b""
-            elif last == 10:
-                self._buf = b""
-            else:
-                self._buf = lines.pop()
+            elif last != 10:
+                parts.append(lines.pop())
         else:
             lines = data.split(b"\n")
-            self._buf = lines.pop()
+            rest = lines.pop()
+            if rest:
+                parts.append(rest)
+        self._pending = len(parts[0]) if parts else 0
 
         events: list[SSEEvent] = []
         first = self._data
@@ -131,7 +173,14 @@ class SSEDecoder:
         retry = self._retry
         last_id = self._last_id
         dirty = self._dirty
+        size = self._size
+        cap = self._cap
+        check_lines = len(data) > cap  # else no line here can be too long
+        error: ResponseTooLargeError | None = None
         for line in lines:
+            if check_lines and len(line) > cap:
+                error = self._overflow()
+                break
             if not line:  # blank line: dispatch
                 last_id = ident
                 if first is not None:
@@ -143,8 +192,13 @@ class SSEDecoder:
                 event = ""
                 retry = None
                 dirty = False
+                size = 0
                 continue
             if line.startswith(b"data: "):  # fast path
+                size += len(line) - 5
+                if size > cap:
+                    error = self._overflow()
+                    break
                 value = line[6:].decode("utf-8", "replace")
             else:
                 colon = line.find(b":")
@@ -171,6 +225,10 @@ class SSEDecoder:
                                 retry = self._reconnect = int(raw)
                         dirty = True
                     continue  # other fields are ignored
+                size += len(raw) + 1
+                if size > cap:
+                    error = self._overflow()
+                    break
                 value = raw.decode("utf-8", "replace")
             if first is None:
                 first = value
@@ -178,21 +236,125 @@ class SSEDecoder:
                 more = [first, value]
             else:
                 more.append(value)
-        self._data = first
-        self._more = more
         self._event = event
         self._id = ident
         self._retry = retry
         self._last_id = last_id
         self._dirty = dirty
-        return events
+        if error is None and self._pending > cap:
+            error = self._overflow()  # the line still arriving is already too long
+        if error is None:
+            self._data = first
+            self._more = more
+            self._size = size
+            return events
+        if not events:
+            self._fail()
+        return events  # the error comes with the next call, once these are out
+
+    def feed_payloads(self, data: bytes) -> list[bytes | SSEEvent]:
+        """[`feed`][llmfast.SSEDecoder.feed], with the data of plain events left as raw bytes.
+
+        The common framing, ``data: <payload>`` and a blank line with no other field, comes
+        out as the payload's undecoded UTF-8 bytes (for ``json.decode`` to read directly);
+        it stands for ``SSEEvent("message", payload.decode("utf-8", "replace"), id)``, ``id``
+        being [`last_event_id`][llmfast.SSEDecoder.last_event_id]. Anything else in the
+        slice (comments, other fields, multi-line data, CR line ends, an event split across
+        slices) goes through the exact decoder and comes out as ``SSEEvent``.
+        """
+        out: list[bytes | SSEEvent] = []
+        if self._error is not None:
+            self._fail()
+        if 13 in data:  # CR line ends: the exact decoder
+            out += self.feed(data)
+            return out
+        if self._bom and not self._parts and len(data) >= 3:
+            self._bom = False
+            if data.startswith(_BOM):
+                data = data[3:]
+        if self._parts or self._data is not None or self._dirty or self._bom or self._cr:
+            end = data.find(b"\n\n")  # the end of the event in progress (or of a blank run)
+            if end < 0:
+                out += self.feed(data)
+                return out
+            out += self.feed(data[: end + 2])
+            data = data[end + 2 :]
+            if self._parts or self._data is not None or self._dirty or self._bom or self._cr:
+                out += self.feed(data)  # pragma: no cover - a "\n\n" always ends a block
+                return out
+        cap = self._cap
+        if data.endswith(b"\n\n") and data.startswith(b"data: "):
+            # Whole plain events only: "data: " P1 "\n\ndata: " P2 ... Pn "\n\n" with no LF
+            # in any payload, i.e. with exactly two LFs per payload.
+            payloads = data[6:-2].split(b"\n\ndata: ")
+            if data.count(b"\n") == 2 * len(payloads):
+                if len(data) > self._cap:
+                    self._check_sizes(payloads, self._cap, bool(out))
+                out += payloads
+                self._last_id = self._id
+                return out
+        n = len(data)
+        pos = 0
+        find = data.find
+        startswith = data.startswith
+        while pos < n and startswith(b"data: ", pos):
+            lf = find(b"\n", pos + 6)
+            if lf < 0 or lf + 1 >= n or data[lf + 1] != 10:
+                break  # multi-line data, or the event goes on in the next slice
+            if lf - pos > cap:  # the line is too long
+                self._overflow()
+                if not out:
+                    self._fail()
+                return out
+            out.append(data[pos + 6 : lf])
+            pos = lf + 2
+        if pos:
+            self._last_id = self._id  # what the blank lines passed did
+        if pos < n:
+            out += self.feed(data[pos:] if pos else data)
+        return out
+
+    def _check_sizes(self, payloads: list[bytes], limit: int, before: bool) -> None:
+        """Cut ``payloads`` at the first one over ``limit``: raise, or keep the error for
+        the next call when some events (``before`` or in ``payloads``) go out first."""
+        for i, payload in enumerate(payloads):
+            if len(payload) + 6 > limit:  # its line: "data: " and the payload
+                del payloads[i:]
+                self._overflow()
+                if not payloads and not before:
+                    self._fail()
+                return
+
+    def _fail(self) -> NoReturn:
+        assert self._error is not None
+        self._unreported = False
+        raise self._error
+
+    def _overflow(self) -> ResponseTooLargeError:
+        """Drop the event in progress; the error to raise, now and on every call until
+        ``close()``."""
+        self._parts.clear()
+        self._pending = self._size = 0
+        self._data = self._more = None
+        limit = self._limit
+        self._unreported = True
+        error = self._error = ResponseTooLargeError(
+            f"a server-sent event exceeds max_event_bytes={limit}", limit=limit
+        )
+        return error
 
     def close(self) -> list[SSEEvent]:
         """Signal end of stream: discard any unterminated event and reset for a new stream.
 
-        Always returns ``[]`` (the spec never dispatches an event cut off by end of stream).
+        Always returns ``[]`` (the spec never dispatches an event cut off by end of stream),
+        or raises the [`ResponseTooLargeError`][llmfast.errors.ResponseTooLargeError] met
+        by the last ``feed`` after the events it returned.
         """
-        self._buf = b""
+        error = self._error if self._unreported else None
+        self._error = None
+        self._unreported = False
+        self._parts.clear()
+        self._pending = self._size = 0
         self._cr = False
         self._bom = True
         self._data = None
@@ -201,6 +363,8 @@ class SSEDecoder:
         self._id = self._last_id
         self._retry = None
         self._dirty = False
+        if error is not None:
+            raise error
         return []
 
 

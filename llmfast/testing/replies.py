@@ -24,6 +24,7 @@ ReplyKind = Literal[
     "unfinished",
     "stream_error",
     "raw",
+    "endless",
 ]
 
 _TOKEN_RE = re.compile(r"\S+\s*|\s+")
@@ -339,6 +340,18 @@ class Reply:
                 None if given_type is None else str(given_type),
                 None if code is None else str(code),
             ),
+        )
+
+    @classmethod
+    def endless(
+        cls, *, after_chunks: int = 0, delay: float = 0.0, headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        """An event that never ends: after `after_chunks` events, the start of one more
+        (an SSE `data:` field, an NDJSON line) and then filler, 64 KiB a write, with no line
+        end, until the client hangs up. Non-stream: a JSON body that never ends."""
+        _check_common(delay, after_chunks)
+        return cls(
+            "endless", after_chunks=after_chunks, delay=delay, headers=_header_items(headers)
         )
 
     @classmethod

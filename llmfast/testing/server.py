@@ -479,6 +479,9 @@ class MockServer:
             await response.write(head + fmt.unfinished_end(plan))
         elif kind == "stream_error":
             await response.write(head + fmt.stream_error(reply))
+        elif kind == "endless":
+            start = fmt.bad_event.partition(b"{not json}")[0]  # the format's event prefix
+            await self._endless(response, head + start + b'{"content":"')
         else:  # reset or stall after some events
             await response.write(head)
             if kind == "stall":
@@ -539,6 +542,10 @@ class MockServer:
             data = malformed
         elif kind == "truncated":
             data = data[: len(data) // 2]
+        elif kind == "endless":
+            response = web.StreamResponse(headers=self._headers(_JSON, number, reply.headers, fmt))
+            await response.prepare(request)
+            await self._endless(response, b'{"content":"')
         elif kind in ("reset", "stall"):  # after_chunks > 0: headers and half the body first
             response = web.StreamResponse(headers=self._headers(_JSON, number, reply.headers, fmt))
             response.content_length = len(data)
@@ -550,6 +557,16 @@ class MockServer:
         return self._json(200, data, number, reply.headers, fmt)
 
     # -- helpers ---------------------------------------------------------------------
+
+    async def _endless(self, response: web.StreamResponse, head: bytes) -> None:
+        """Write ``head`` then filler without a line end until the client hangs up."""
+        filler = b"a" * 65536
+        try:
+            await response.write(head)
+            while True:  # each write waits for the client to read (flow control)
+                await response.write(filler)
+        except ConnectionError:
+            raise _Abort from None
 
     def _headers(
         self,

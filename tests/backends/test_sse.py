@@ -586,6 +586,28 @@ def test_conformance_case(case: dict[str, Any]) -> None:
             assert decoder.reconnection_time == case["reconnection_time"], label
 
 
+@pytest.mark.parametrize("case", _load_cases())
+def test_conformance_case_through_the_fast_path(case: dict[str, Any]) -> None:
+    # feed_payloads() hands plain events over as raw bytes (no id: compared on the decoder).
+    body = _case_bytes(case)
+    want = [(e["event"], e["data"], e["retry"]) for e in map(_normalise, case["expected"])]
+    chunkings = {"whole": [body], "byte-by-byte": bytewise(body)}
+    if case.get("chunks"):
+        chunkings["source"] = [c.encode("utf-8") for c in case["chunks"]]
+    _, reference = run([body])
+    for label, chunks in chunkings.items():
+        decoder = SSEDecoder()
+        got = []
+        for chunk in chunks:
+            for item in decoder.feed_payloads(chunk):
+                if isinstance(item, bytes):
+                    item = SSEEvent("message", item.decode("utf-8", "replace"))
+                got.append((item.event, item.data, item.retry))
+        assert got == want, label
+        assert decoder.last_event_id == reference.last_event_id, label
+        assert decoder.reconnection_time == reference.reconnection_time, label
+
+
 def test_conformance_checker_script() -> None:
     script = CONFORMANCE_DIR / "check_sse.py"
     if not script.is_file():

@@ -25,7 +25,13 @@ from llmfast import (
     UserMessage,
 )
 from llmfast.layers.cache import Cache, CacheEntry
-from llmfast.layers.cache_stores import CacheStore, MemoryStore, RedisCacheStore, TwoLevelStore
+from llmfast.layers.cache_stores import (
+    CacheStore,
+    MemoryStore,
+    RedisCacheStore,
+    TwoLevelStore,
+    entry_size,
+)
 from llmfast.testing import MockServer, Reply
 from tests.fakeclock import FakeClock
 
@@ -312,19 +318,20 @@ async def test_memory_store_lru_eviction_by_entries() -> None:
 
 
 async def test_memory_store_bound_on_bytes() -> None:
-    store = MemoryStore(max_bytes=10)
+    five, three = entry_size("a", b"12345"), entry_size("c", b"123")
+    store = MemoryStore(max_bytes=2 * five)
     await store.set("a", b"12345", None)
     await store.set("b", b"12345", None)
-    assert store.size_bytes == 10
+    assert store.size_bytes == 2 * five
     await store.set("c", b"123", None)  # evicts the least recently used, "a"
     assert await store.get("a") is None
     assert await store.get("b") == b"12345"
-    assert store.size_bytes == 8
-    await store.set("big", b"x" * 11, None)  # larger than the whole store: not stored
+    assert store.size_bytes == five + three
+    await store.set("big", b"x" * 2 * five, None)  # larger than the whole store: not stored
     assert await store.get("big") is None
-    assert store.size_bytes == 8
+    assert store.size_bytes == five + three
     await store.delete("b")
-    assert store.size_bytes == 3
+    assert store.size_bytes == three
 
 
 async def test_memory_store_ttl_with_an_injected_clock() -> None:
