@@ -8,7 +8,7 @@ handles both cases with one code path.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from llmfast.accumulate import ChatAccumulator
@@ -200,6 +200,8 @@ async def commit_first_chunk(response: Response) -> Response:
     """
     if not response.stream:
         return response
+    if getattr(response._chunks, "batches", None) is not None:
+        return await _commit_batches(response)
     iterator = aiter(response)
     held: list[Any] = []
     try:
@@ -231,6 +233,87 @@ async def commit_first_chunk(response: Response) -> Response:
 
 
 _MAX_HELD = 16
+
+
+async def _commit_batches(response: Response) -> Response:
+    """``commit_first_chunk`` for a body that comes a read at a time (a backend's
+    stream): the result keeps offering ``batches()``, so a committed stream still costs
+    one async step per read, not per chunk (every default ``Client`` commits here)."""
+    batches = response.batches()
+    assert batches is not None
+    held: list[Any] = []
+    try:
+        while True:
+            batch = await anext(batches)
+            held += batch
+            if len(held) > _MAX_HELD or not all(_is_empty(chunk) for chunk in batch):
+                break
+    except StopAsyncIteration:
+        await response.aclose()
+        return Response(
+            response.request,
+            status=response.status,
+            headers=response.headers,
+            chunks=_replay(held),
+        )
+    except BaseException:
+        await response.aclose()
+        raise
+    return Response(
+        response.request,
+        status=response.status,
+        headers=response.headers,
+        chunks=_CommittedBatches(held, batches, response),
+    )
+
+
+class _CommittedBatches:
+    """A committed stream read a batch at a time: the chunks already read, then the
+    rest, as ``batches()`` (one list per read) or one chunk at a time."""
+
+    __slots__ = ("_batches", "_flat", "_held", "_response")
+
+    def __init__(
+        self, held: list[Any], batches: AsyncIterator[list[Any]], response: Response
+    ) -> None:
+        self._held = held
+        self._batches = batches
+        self._response = response
+        self._flat: AsyncIterator[Any] | None = None
+
+    def batches(self) -> AsyncIterator[list[Any]]:
+        return _batches_after(self._held, self._batches, self._response)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        if self._flat is None:
+            self._flat = _prepend(self._held, _flatten(self._batches), self._response)
+        return self._flat
+
+    def __anext__(self) -> Awaitable[Any]:
+        return self.__aiter__().__anext__()
+
+    async def aclose(self) -> None:
+        flat = self._flat
+        if flat is not None:
+            await flat.aclose()  # type: ignore[attr-defined]
+        await self._response.aclose()
+
+
+async def _batches_after(
+    held: list[Any], batches: AsyncIterator[list[Any]], response: Response
+) -> AsyncIterator[list[Any]]:
+    try:
+        yield held
+        async for batch in batches:
+            yield batch
+    finally:
+        await response.aclose()
+
+
+async def _flatten(batches: AsyncIterator[list[Any]]) -> AsyncIterator[Any]:
+    async for batch in batches:
+        for chunk in batch:
+            yield chunk
 
 
 def _is_empty(chunk: Any) -> bool:

@@ -46,7 +46,7 @@ def test_llmfast_is_quiet_until_the_application_configures_logging() -> None:
             async with MockServer() as server:
                 server.enqueue(Reply.error(500), Reply.error(401))
                 async with llmfast.Client(base_url=server.url, api_key="k", model="m",
-                                          on_event=LoggingHook()) as client:
+                                          on_event=LoggingHook(), max_retries=0) as client:
                     for _ in range(2):
                         try:
                             await client.chat("hi")
@@ -108,7 +108,7 @@ async def test_nothing_is_formatted_below_the_configured_level(
     caplog.set_level(logging.WARNING, logger="llmfast")
     server.enqueue(Reply.text("ok"), Reply.error(500))
     async with llmfast.Client(
-        base_url=server.url, api_key=SECRET, model="m", on_event=LoggingHook()
+        base_url=server.url, api_key=SECRET, model="m", on_event=LoggingHook(), layers=[]
     ) as client:
         await client.chat("hi")
         with pytest.raises(llmfast.ServerError):
@@ -200,8 +200,12 @@ async def test_the_api_key_never_appears_in_logs_reprs_or_errors(
                     raised.append(type(exc).__name__)
                     texts += _exception_texts(exc)
         texts += [repr(client.backend)]
-    async with llmfast.Client(  # nothing listens there
-        provider=provider, base_url="http://127.0.0.1:9", model="m", **credentials(provider)
+    async with llmfast.Client(  # nothing listens there; one attempt
+        provider=provider,
+        base_url="http://127.0.0.1:9",
+        model="m",
+        layers=[],
+        **credentials(provider),
     ) as client:
         with pytest.raises(llmfast.ConnectError) as refused:
             await client.chat("hi")

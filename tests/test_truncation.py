@@ -71,7 +71,8 @@ async def streamed(client: Client, prompt: str = PROMPT) -> llmfast.ChatCompleti
 
 async def test_llama_cpp_interrupted_stream_is_not_an_empty_success(server: MockServer) -> None:
     server.enqueue(Reply.raw(LLAMA_CPP_INTERRUPTED))
-    async with Client(base_url=server.url, model="m") as client:
+    # One attempt: a default client retries it (test_default_retries.py).
+    async with Client(base_url=server.url, model="m", layers=[]) as client:
         with pytest.raises(llmfast.StreamTruncatedError) as caught:
             await streamed(client)
     assert isinstance(caught.value, llmfast.StreamInterruptedError)  # the role chunk came
@@ -127,7 +128,7 @@ async def test_twenty_concurrent_llama_cpp_streams(server: MockServer) -> None:
         calls = [streamed(client, f"{PROMPT} {k}") for k in range(20)]
         return await asyncio.gather(*calls, return_exceptions=True)
 
-    async with Client(base_url=server.url, model="m") as client:
+    async with Client(base_url=server.url, model="m", layers=[]) as client:  # no retries
         outcomes = await run(client)
     done = [o for o in outcomes if isinstance(o, llmfast.ChatCompletion)]
     failed = [o for o in outcomes if isinstance(o, llmfast.StreamTruncatedError)]
@@ -138,7 +139,7 @@ async def test_twenty_concurrent_llama_cpp_streams(server: MockServer) -> None:
 
     server.reset()
     server.enqueue(*[Reply.end_unfinished() for _ in range(19)])
-    async with Client(base_url=server.url, model="m", layers=[Retry()]) as client:
+    async with Client(base_url=server.url, model="m") as client:  # retries by default
         outcomes = await run(client)
     assert [o.text if isinstance(o, llmfast.ChatCompletion) else o for o in outcomes] == [
         f"{PROMPT} {k}" for k in range(20)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import array
 import base64
 import binascii
+import re
 import sys
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -21,6 +23,7 @@ from llmfast.backends._respond import respond
 from llmfast.backends.base import HTTPBackend
 from llmfast.backends.sse import SSEDecoder, SSEEvent
 from llmfast.errors import (
+    APIStatusError,
     ConfigurationError,
     DecodeError,
     StreamEventError,
@@ -49,6 +52,7 @@ _decode_any = msgspec.json.Decoder().decode
 
 _STREAM_SUFFIX = b',"stream":true,"stream_options":{"include_usage":true}}'
 _STREAM_ONLY_SUFFIX = b',"stream":true}'
+_VERSION = re.compile(r"v\d+[a-z0-9]*")  # v1, v1beta, v2alpha1...
 _CHAT_FIELDS = frozenset(ChatRequest.__struct_fields__)
 _EMBED_FIELDS = frozenset(EmbeddingRequest.__struct_fields__)
 
@@ -128,6 +132,7 @@ class OpenAIBackend(HTTPBackend):
         }
         self._chat_url = url(self.base_url + "/chat/completions")
         self._embed_url = url(self.base_url + "/embeddings")
+        self._not_found_hint = version_hint(self.base_url)
 
     def auth_headers(self) -> Mapping[str, str]:
         return self._auth
@@ -152,6 +157,23 @@ class OpenAIBackend(HTTPBackend):
 
     def stream_parser(self) -> _ChatStreamParser:
         return _ChatStreamParser(self.pool.config.max_event_bytes)
+
+    def status_error(self, status: int, body: Any, headers: Mapping[str, str]) -> APIStatusError:
+        error = super().status_error(status, body, headers)
+        if self._not_found_hint is not None and status == 404:
+            error.args = (f"{error}; {self._not_found_hint}",)
+        return error
+
+
+def version_hint(base_url: str) -> str | None:
+    """For a 404: a hint when ``base_url``'s path has no version segment (``/v1``...),
+    the usual mistake with OpenAI-compatible servers; None when it has one."""
+    parts = urlsplit(base_url)
+    if any(_VERSION.fullmatch(segment) for segment in parts.path.split("/")):
+        return None
+    if parts.username or parts.password or parts.query:  # never echo credentials
+        return "the base_url has no /v1 (OpenAI-compatible APIs usually live under /v1)"
+    return f"did you mean base_url={base_url.rstrip('/') + '/v1'!r}?"
 
 
 def _decode_chat(raw: bytes) -> ChatCompletion:
