@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from llmfast.structured.strict import StrictSchema, drop_added_nulls, to_strict
+from llmfast.structured.strict import StrictSchema, _referenced, drop_added_nulls, to_strict
 
 __all__ = ["OutputParseError", "OutputSpec", "output_spec"]
 
@@ -73,7 +73,11 @@ class OutputSpec(Generic[T]):
         self._decode = decode
 
     def parse(self, text: str | bytes) -> T:
-        """Decode and validate one reply; raises [OutputParseError][llmfast.structured.output.OutputParseError]."""
+        """Decode and validate one reply.
+
+        Raises:
+            OutputParseError: the reply is not JSON or not an instance of the type.
+        """
         try:
             return self._decode(text)
         except msgspec.ValidationError as exc:
@@ -138,10 +142,13 @@ def _build(output: Any) -> OutputSpec[Any]:
         raise TypeError(f"{output!r} is not a type llmfast can ask a model for: {exc}") from exc
     name = _name_of(output)
     defs = schema.pop("$defs", None)
-    root = schema
-    if "$ref" in root and len(root) == 1 and defs:
-        root = defs[root["$ref"].rsplit("/", 1)[1]]
-    wrapped = root.get("type") != "object"
+    if "$ref" in schema and len(schema) == 1 and defs:
+        # Inline the root definition (kept in $defs only if something refers to it).
+        root_name = schema["$ref"].rsplit("/", 1)[1]
+        schema = dict(defs[root_name])
+        if not _referenced(root_name, schema, defs):
+            del defs[root_name]
+    wrapped = schema.get("type") != "object"
     if wrapped:
         schema = {
             "type": "object",
@@ -202,9 +209,7 @@ def _from_schema(schema: dict[str, Any]) -> OutputSpec[Any]:
 def _is_pydantic_model(output: Any) -> bool:
     pydantic = sys.modules.get("pydantic")
     return (
-        pydantic is not None
-        and isinstance(output, type)
-        and issubclass(output, pydantic.BaseModel)
+        pydantic is not None and isinstance(output, type) and issubclass(output, pydantic.BaseModel)
     )
 
 

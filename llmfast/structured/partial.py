@@ -51,7 +51,7 @@ class PartialJSONError(ValueError):
 
 
 class _Frame:
-    __slots__ = ("container", "key", "is_object")
+    __slots__ = ("container", "is_object", "key")
 
     def __init__(self, container: Any, is_object: bool) -> None:
         self.container = container
@@ -92,7 +92,11 @@ class PartialJSON:
         return self._state == _DONE
 
     def feed(self, text: str) -> None:
-        """Parse the next piece; raises [PartialJSONError][llmfast.structured.partial.PartialJSONError]."""
+        """Parse the next piece.
+
+        Raises:
+            PartialJSONError: the text so far is not the beginning of a JSON value.
+        """
         i = 0
         n = len(text)
         token = _TOKEN.match
@@ -188,14 +192,15 @@ class PartialJSON:
         for frame in reversed(stack):
             container = frame.container
             if frame.is_object:
-                copy = dict(container)
+                members = dict(container)
                 if inner is not _MISSING and frame.key is not _MISSING:
-                    copy[frame.key] = inner
+                    members[frame.key] = inner
+                inner = members
             else:
-                copy = list(container)
+                items = list(container)
                 if inner is not _MISSING:
-                    copy.append(inner)
-            inner = copy
+                    items.append(inner)
+                inner = items
         return inner
 
     # -- the state machine ---------------------------------------------------------------
@@ -265,6 +270,7 @@ class PartialJSON:
 
     def _end_scalar(self, i: int) -> None:
         token = "".join(self._scalar)
+        value: Any
         if token in _LITERALS:
             value = _LITERALS[token]
         elif _NUMBER.match(token):
@@ -341,4 +347,3 @@ class PartialJSON:
         parts.append(chr(code))
         self._escape = ""
         return i
-

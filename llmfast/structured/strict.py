@@ -214,9 +214,7 @@ class _Walker:
                 raise _NotStrict(f"the {key!r} keyword")
             if key in _DROP:
                 continue
-            if key in _MOVE_TO_DESCRIPTION or (
-                key == "format" and value not in STRING_FORMATS
-            ):
+            if key in _MOVE_TO_DESCRIPTION or (key == "format" and value not in STRING_FORMATS):
                 notes.append(f"{key}: {_show(value)}")
                 continue
             if key == "format":
@@ -233,6 +231,12 @@ class _Walker:
                 raise _NotStrict(f"unresolvable $ref {ref!r}")
             if ref == "#":
                 raise _NotStrict("a $ref to the root")
+            if (len(out) > 1 or notes) and name is not None:
+                # Strict mode takes no keywords beside $ref: inline the definition once
+                # (its own references stay references) under this node's keywords.
+                inlined = self.node(self.defs[name], depth)
+                out.pop("$ref")
+                return {**inlined, **out} if not notes else self._noted({**inlined, **out}, notes)
         if "enum" in out:
             values = out["enum"]
             self.enum_values += len(values)
@@ -250,10 +254,13 @@ class _Walker:
             self._object(out, depth)
         if not ({"type", "enum", "const", "anyOf", "$ref"} & out.keys()):
             raise _NotStrict("a schema that accepts any value")
-        if notes:
-            described = out.get("description")
-            text = "; ".join(notes)
-            out["description"] = f"{described} ({text})" if described else text
+        return self._noted(out, notes) if notes else out
+
+    @staticmethod
+    def _noted(out: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+        described = out.get("description")
+        text = "; ".join(notes)
+        out["description"] = f"{described} ({text})" if described else text
         return out
 
     def _object(self, out: dict[str, Any], depth: int) -> None:
@@ -268,10 +275,9 @@ class _Walker:
         for name, prop in properties.items():
             self.properties += 1
             new = self.node(prop, depth + 1)
-            if name not in required:
-                if not _accepts_null(new):
-                    new = _nullable(new)
-                    self.added_nulls = True
+            if name not in required and not _accepts_null(new):
+                new = _nullable(new)
+                self.added_nulls = True
             new_props[name] = new
         out["properties"] = new_props
         out["required"] = list(new_props)

@@ -69,7 +69,7 @@ class _Maker:
             return self.make(merged, depth + 1)
         kind = node.get("type")
         if isinstance(kind, list):
-            kinds = [k for k in kind if self.nulls and depth <= 12 or k != "null"] or kind
+            kinds = [k for k in kind if (self.nulls and depth <= 12) or k != "null"] or kind
             kind = self.rng.choice(kinds)
         if kind is None:
             kind = "object" if "properties" in node else "string"
@@ -101,7 +101,9 @@ class _Maker:
         low = float(node.get("minimum", node.get("exclusiveMinimum", -1000.0)))
         high = float(node.get("maximum", node.get("exclusiveMaximum", 1000.0)))
         value = round(self.rng.uniform(low, high), 3)
-        if "exclusiveMinimum" in node and value <= low or "exclusiveMaximum" in node and value >= high:
+        if ("exclusiveMinimum" in node and value <= low) or (
+            "exclusiveMaximum" in node and value >= high
+        ):
             value = (low + high) / 2
         return value
 

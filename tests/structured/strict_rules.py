@@ -2,6 +2,7 @@
 (not from llmfast's transform), so the tests check the transform against them.
 
 The rules (OpenAI "Structured Outputs", supported schemas):
+- a $ref stands alone (no description or other keyword beside it);
 - types: string, number, integer, boolean, object, array, null; enum; anyOf; $ref/$defs
   (recursion allowed); the root is an object, not anyOf;
 - every object has additionalProperties: false and lists every property in required;
@@ -48,6 +49,7 @@ def strict_violations(schema: dict[str, Any]) -> list[str]:
             return
         keys = set(node) - COMMON - ({"$defs"} if root else set())
         if "$ref" in node:
+            keys = set(node) - ({"$defs"} if root else set())
             ref = node["$ref"]
             if not (isinstance(ref, str) and ref.startswith("#/$defs/") and ref[8:] in defs):
                 problems.append(f"{where}: $ref {ref!r} does not resolve to $defs")
@@ -61,7 +63,7 @@ def strict_violations(schema: dict[str, Any]) -> list[str]:
                 walk(branch, f"{where}.anyOf[{i}]", depth)
             return
         kind = node.get("type")
-        kinds = kind if isinstance(kind, list) else [kind]
+        kinds: list[Any] = kind if isinstance(kind, list) else [kind]
         if "enum" in node or "const" in node:
             values = node.get("enum", [node.get("const")])
             counts["enum"] += len(values)

@@ -18,7 +18,9 @@ JSON_VALUES = st.recursive(
     | st.integers(-(10**12), 10**12)
     | st.floats(allow_nan=False, allow_infinity=False, width=32)
     | st.text(max_size=12),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -87,7 +89,9 @@ def reference(prefix: str) -> Any:
 @st.composite
 def documents_and_cuts(draw: st.DrawFn) -> tuple[str, list[int]]:
     value = draw(JSON_VALUES)
-    text = json.dumps(value, ensure_ascii=draw(st.booleans()), indent=draw(st.sampled_from([None, 1])))
+    text = json.dumps(
+        value, ensure_ascii=draw(st.booleans()), indent=draw(st.sampled_from([None, 1]))
+    )
     cuts = sorted(set(draw(st.lists(st.integers(0, len(text)), max_size=12))))
     return text, cuts
 
@@ -123,7 +127,19 @@ def test_any_split_gives_the_same_value(value: Any, data: st.DataObject) -> None
 
 @pytest.mark.parametrize(
     "bad",
-    ['{"a" 1}', "[1,\f2]", "[-]", "[1,,2]", '{"a":1]', "[1 2]", '"\\x"', '{"a":tru}', '"a\nb"', "[1]x", "{1:2}"],
+    [
+        '{"a" 1}',
+        "[1,\f2]",
+        "[-]",
+        "[1,,2]",
+        '{"a":1]',
+        "[1 2]",
+        '"\\x"',
+        '{"a":tru}',
+        '"a\nb"',
+        "[1]x",
+        "{1:2}",
+    ],
 )
 def test_what_is_no_json_prefix_is_an_error(bad: str) -> None:
     parser = PartialJSON()

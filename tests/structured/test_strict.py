@@ -79,10 +79,7 @@ def field_types(draw: st.DrawFn, depth: int = 0) -> Any:
 def fields(draw: st.DrawFn, depth: int) -> list[tuple[str, Any, bool]]:
     count = draw(st.integers(1, 4))
     names = draw(st.lists(st.sampled_from("abcdefgh"), min_size=count, max_size=count, unique=True))
-    out = []
-    for name in names:
-        out.append((f"f_{name}", draw(field_types(depth)), draw(st.booleans())))
-    return out
+    return [(f"f_{name}", draw(field_types(depth)), draw(st.booleans())) for name in names]
 
 
 def _default_for(tp: Any) -> Any:
@@ -228,7 +225,8 @@ def test_what_cannot_be_strict_is_sent_non_strict_with_the_reason(
 ) -> None:
     spec = output_spec(output)
     if reason is None:  # a root union is wrapped in an object: strict after all
-        assert spec.strict.strict and spec.wrapped
+        assert spec.strict.strict
+        assert spec.wrapped
         return
     assert not spec.strict.strict
     assert reason in " ".join(spec.strict.reasons)
