@@ -33,6 +33,10 @@ which llmfast never swallows)::
     │   └── ServerError               5xx (and any other unexpected status)
     │       └── OverloadedError       529, or an "overloaded" error body
     ├── DecodeError                          a body that is not what the API promises
+    ├── OutputError                          a structured reply is not the requested output
+    │   ├── OutputValidationError (ValueError)  no attempt validated; each one's error
+    │   ├── OutputRefusedError               the model refused
+    │   └── OutputTruncatedError             the reply hit the token limit
     └── StreamError                          a streamed response went wrong
         ├── StreamEventError                 the server sent an error event in the stream
         ├── StreamTruncatedError             the stream ended before its end marker
@@ -48,10 +52,10 @@ import email.utils
 import math
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
-    from llmfast.types import ChatCompletion, ChatCompletionChunk
+    from llmfast.types import ChatCompletion, ChatCompletionChunk, Usage
 
 __all__ = [
     "APIStatusError",
@@ -71,6 +75,11 @@ __all__ = [
     "LLMFastError",
     "LimiterUnavailableError",
     "NotFoundError",
+    "OutputAttempt",
+    "OutputError",
+    "OutputRefusedError",
+    "OutputTruncatedError",
+    "OutputValidationError",
     "OverloadedError",
     "PermissionDeniedError",
     "QueueFullError",
@@ -317,6 +326,68 @@ class StreamInterruptedError(StreamError):
 
 class StreamConsumedError(StreamError, RuntimeError):
     """The stream was already read to the end, or closed."""
+
+
+class OutputAttempt(NamedTuple):
+    """One reply of a structured call that did not validate."""
+
+    text: str
+    """The reply's raw text (or tool-call arguments)."""
+    error: str
+    """What was wrong with it (msgspec's message, with the path)."""
+    path: str | None = None
+    """Where in the value it went wrong (``$.items[0].qty``), when known."""
+
+
+class OutputError(LLMFastError):
+    """A structured call's reply could not be turned into the requested output.
+
+    Attributes:
+        completion: the last completion received.
+        usage: the usage summed over every attempt of the call.
+    """
+
+    def __init__(
+        self, message: str, *, completion: ChatCompletion | None = None, usage: Usage | None = None
+    ) -> None:
+        super().__init__(message)
+        self.completion = completion
+        self.usage = usage
+
+
+class OutputValidationError(OutputError, ValueError):
+    """Every attempt's reply failed validation; ``attempts`` holds each one's text and
+    error."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        attempts: list[OutputAttempt],
+        completion: ChatCompletion | None = None,
+        usage: Usage | None = None,
+    ) -> None:
+        super().__init__(message, completion=completion, usage=usage)
+        self.attempts = attempts
+
+
+class OutputRefusedError(OutputError):
+    """The model declined to answer with the output (``refusal`` holds its words)."""
+
+    def __init__(
+        self,
+        refusal: str,
+        *,
+        completion: ChatCompletion | None = None,
+        usage: Usage | None = None,
+    ) -> None:
+        super().__init__(f"the model refused: {refusal[:300]}", completion=completion, usage=usage)
+        self.refusal = refusal
+
+
+class OutputTruncatedError(OutputError):
+    """The reply hit the token limit (``finish_reason: length``) before the output
+    was complete; raise ``max_tokens``."""
 
 
 _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
