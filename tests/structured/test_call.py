@@ -175,7 +175,7 @@ async def test_openai_refusal_field() -> None:
     }
     async with MockServer() as server, client_for(server, "openai") as client:
         server.enqueue(Reply.raw(json.dumps(body).encode(), content_type="application/json"))
-        with pytest.raises(OutputRefusedError, match="No."):
+        with pytest.raises(OutputRefusedError, match=r"No\."):
             await structured_chat(client, "x", output_spec(Invoice))
 
 
