@@ -73,13 +73,15 @@ async def test_strings_grow_in_the_partials(server: MockServer) -> None:
     server.enqueue(
         Reply.text('{"number": 1, "lines": [{"item": "a long item name"}]}', chunk_size=4)
     )
-    async with client_for(server, "openai") as client:
-        async with StructuredStream(client, "bill", output_spec(Invoice), None, {}) as stream:
-            items = [
-                p["lines"][0]["item"]
-                async for p in stream.partials()
-                if p and p.get("lines") and "item" in p["lines"][0]
-            ]
+    async with (
+        client_for(server, "openai") as client,
+        StructuredStream(client, "bill", output_spec(Invoice), None, {}) as stream,
+    ):
+        items = [
+            p["lines"][0]["item"]
+            async for p in stream.partials()
+            if p and p.get("lines") and "item" in p["lines"][0]
+        ]
     assert items[-1] == "a long item name"
     assert len(set(items)) > 2
     assert all(items[-1].startswith(i) for i in items)
@@ -87,26 +89,32 @@ async def test_strings_grow_in_the_partials(server: MockServer) -> None:
 
 async def test_a_wrapped_output_streams_unwrapped(server: MockServer) -> None:
     server.enqueue(Reply.text('{"value": [{"item": "a"}, {"item": "b"}]}', chunk_size=3))
-    async with client_for(server, "openai") as client:
-        async with StructuredStream(client, "x", output_spec(list[Line]), None, {}) as stream:
-            partials = [p async for p in stream.partials()]
+    async with (
+        client_for(server, "openai") as client,
+        StructuredStream(client, "x", output_spec(list[Line]), None, {}) as stream,
+    ):
+        partials = [p async for p in stream.partials()]
     assert stream.output == [Line("a"), Line("b")]
     assert partials[-1] == [{"item": "a"}, {"item": "b"}]
 
 
 async def test_a_stream_that_does_not_validate_is_a_typed_error(server: MockServer) -> None:
     server.enqueue(Reply.text('{"number": "x", "lines": []}', chunk_size=4))
-    async with client_for(server, "openai") as client:
-        async with StructuredStream(client, "x", output_spec(Invoice), None, {}) as stream:
-            with pytest.raises(OutputValidationError) as info:
-                await stream.get_output()
+    async with (
+        client_for(server, "openai") as client,
+        StructuredStream(client, "x", output_spec(Invoice), None, {}) as stream,
+    ):
+        with pytest.raises(OutputValidationError) as info:
+            await stream.get_output()
     assert info.value.attempts[0].path == "$.number"
 
 
 async def test_prompted_streams_skip_the_prose_before_the_json(server: MockServer) -> None:
     server.enqueue(Reply.text(f"Here you go: {json.dumps(GOOD)} -- enjoy", chunk_size=6))
-    async with client_for(server, "openai") as client:
-        async with StructuredStream(client, "x", output_spec(Invoice), "prompted", {}) as stream:
-            partials = [p async for p in stream.partials()]
+    async with (
+        client_for(server, "openai") as client,
+        StructuredStream(client, "x", output_spec(Invoice), "prompted", {}) as stream,
+    ):
+        partials = [p async for p in stream.partials()]
     assert stream.output == EXPECTED
     assert partials[-1] == GOOD
