@@ -16,6 +16,7 @@ re-parsing the prefix with ``pydantic_core.from_json(allow_partial=True)`` per c
 from __future__ import annotations
 
 import argparse
+import copy
 import asyncio
 import json
 import statistics
@@ -78,11 +79,14 @@ def _start_server() -> tuple[subprocess.Popen[str], str]:
     return proc, line.rsplit(" ", 1)[1].strip()
 
 
-async def _run(
-    make: Callable[[], Awaitable[Callable[[], Awaitable[Any]]]], calls: int, concurrency: int
-) -> float:
+Scenario = Callable[[], Awaitable[Any]]
+"""Makes a client: returns ``(call, close)``, two coroutine functions."""
+
+
+async def _run(make: Scenario, calls: int, concurrency: int) -> float:
     """CPU seconds per call for ``calls`` calls, ``concurrency`` at a time."""
-    call, close = await make()  # type: ignore[misc]
+    made: tuple[Callable[[], Awaitable[Any]], Callable[[], Awaitable[Any]]] = await make()
+    call, close = made
     for _ in range(20):  # warm-up: connections, caches
         await call()
     sem = asyncio.Semaphore(concurrency)
@@ -98,8 +102,8 @@ async def _run(
     return spent / calls
 
 
-def scenarios(url: str) -> dict[str, Callable[[], Awaitable[Any]]]:
-    messages = [{"role": "user", "content": "Bill Ada."}]
+def scenarios(url: str) -> dict[str, Scenario]:
+    messages: Any = [{"role": "user", "content": "Bill Ada."}]
     spec = output_spec(Invoice)
     decode_completion = msgspec.json.Decoder(_Completion).decode
     decode_invoice = msgspec.json.Decoder(Invoice).decode
@@ -136,7 +140,11 @@ def scenarios(url: str) -> dict[str, Callable[[], Awaitable[Any]]]:
 
         return call, client.aclose
 
-    out = {"raw aiohttp+msgspec": raw, "llmfast plain": plain, "llmfast structured": structured}
+    out: dict[str, Scenario] = {
+        "raw aiohttp+msgspec": raw,
+        "llmfast plain": plain,
+        "llmfast structured": structured,
+    }
     try:
         import instructor
         import openai
@@ -172,7 +180,7 @@ def scenarios(url: str) -> dict[str, Callable[[], Awaitable[Any]]]:
         async def call() -> Any:
             return await client.chat.completions.create(
                 model="m",
-                messages=[dict(m) for m in messages],  # instructor edits them in place
+                messages=copy.deepcopy(messages),  # instructor edits them in place
                 response_model=PInvoice,
                 max_retries=0,
             )
@@ -186,13 +194,14 @@ def scenarios(url: str) -> dict[str, Callable[[], Awaitable[Any]]]:
 
 def partial_figures(sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)) -> list[str]:
     """Total ms to stream one output of each size in 1,000 chunks, snapshot per chunk."""
+    from_json: Any
     try:
         from pydantic_core import from_json
     except ImportError:  # pragma: no cover
         from_json = None
     rows = []
     for size in sizes:
-        lines = []
+        lines: list[dict[str, Any]] = []
         i = 0
         while len(json.dumps({"lines": lines})) < size:
             lines.append({"item": f"item {i}", "qty": i, "price": i * 1.5, "note": "x" * 40})

@@ -51,7 +51,15 @@ from llmfast.types import (
 if TYPE_CHECKING:
     from llmfast.client import Client
 
-__all__ = ["Mode", "StructuredCompletion", "add_usage", "default_mode", "structured_chat"]
+__all__ = [
+    "Asking",
+    "Mode",
+    "StructuredCompletion",
+    "add_usage",
+    "asking_for",
+    "default_mode",
+    "structured_chat",
+]
 
 T = TypeVar("T")
 Mode = Literal["native", "tool", "prompted"]
@@ -233,6 +241,18 @@ class Asking:
         ]
 
 
+_askings: dict[tuple[OutputSpec[Any], str | None, str], Asking] = {}
+
+
+def asking_for(spec: OutputSpec[Any], mode: Mode | None, backend_kind: str) -> Asking:
+    """The (cached) [Asking][llmfast.structured.call.Asking] of a spec, mode and backend."""
+    key = (spec, mode, backend_kind)
+    asking = _askings.get(key)
+    if asking is None:
+        asking = _askings[key] = Asking(spec, mode or default_mode(backend_kind), backend_kind)
+    return asking
+
+
 def first_json_value(text: str) -> str:
     """The first JSON object or array in ``text`` (prose and code fences around it
     skipped); the text itself when there is none, so that its error says why."""
@@ -287,7 +307,7 @@ async def structured_chat(
     """
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
-    asking = Asking(spec, mode or default_mode(client.backend.kind), client.backend.kind)
+    asking = asking_for(spec, mode, client.backend.kind)
     messages, request_params = prompt_messages(prompt)
     params = asking.request_params({**request_params, **call})
     messages = asking.messages(messages)

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from llmfast.errors import OutputAttempt, OutputValidationError
-from llmfast.structured.call import Asking, Mode, default_mode, prompt_messages
+from llmfast.structured.call import Mode, asking_for, prompt_messages
 from llmfast.structured.output import OutputParseError, OutputSpec
 from llmfast.structured.partial import PartialJSON, PartialJSONError
 from llmfast.types import ChatCompletion, ChatCompletionChunk
@@ -40,8 +40,7 @@ class StructuredStream(Generic[T]):
     def __init__(
         self, client: Client, prompt: Any, spec: OutputSpec[T], mode: Mode | None, call: Any
     ) -> None:
-        kind = client.backend.kind
-        self._asking = asking = Asking(spec, mode or default_mode(kind), kind)
+        self._asking = asking = asking_for(spec, mode, client.backend.kind)
         self._spec = spec
         messages, request_params = prompt_messages(prompt)
         params = asking.request_params({**request_params, **call})

@@ -194,3 +194,26 @@ def test_first_json_value_skips_prose_and_fences() -> None:
     )
     assert first_json_value("nothing here") == "nothing here"
     assert first_json_value("{broken [1, 2]") == "[1, 2]"
+
+
+async def test_pydantic_models_are_output_types_too() -> None:
+    pydantic = pytest.importorskip("pydantic")
+
+    class PLine(pydantic.BaseModel):  # type: ignore[name-defined,misc]
+        item: str
+        qty: int = 1
+
+    class PInvoice(pydantic.BaseModel):  # type: ignore[name-defined,misc]
+        number: int
+        lines: list[PLine]
+
+    spec = output_spec(PInvoice)
+    assert spec.strict.strict
+    async with MockServer() as server, client_for(server, "openai") as client:
+        server.enqueue(Reply.text('{"number": 7, "lines": [{"item": "tea", "qty": null}]}'))
+        reply = await structured_chat(client, "x", spec)
+        server.enqueue(Reply.text('{"number": "x", "lines": []}'), Reply.text("{}"))
+        with pytest.raises(OutputValidationError) as info:
+            await structured_chat(client, "x", spec, max_attempts=2)
+    assert reply.output == PInvoice(number=7, lines=[PLine(item="tea", qty=1)])
+    assert "number" in info.value.attempts[0].error
