@@ -16,8 +16,8 @@ re-parsing the prefix with ``pydantic_core.from_json(allow_partial=True)`` per c
 from __future__ import annotations
 
 import argparse
-import copy
 import asyncio
+import copy
 import json
 import statistics
 import subprocess
@@ -192,6 +192,10 @@ def scenarios(url: str) -> dict[str, Scenario]:
     return out
 
 
+def _line(i: int) -> dict[str, Any]:
+    return {"item": f"item {i}", "qty": i, "price": i * 1.5, "note": "x" * 40}
+
+
 def partial_figures(sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)) -> list[str]:
     """Total ms to stream one output of each size in 1,000 chunks, snapshot per chunk."""
     from_json: Any
@@ -201,12 +205,8 @@ def partial_figures(sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)) -> li
         from_json = None
     rows = []
     for size in sizes:
-        lines: list[dict[str, Any]] = []
-        i = 0
-        while len(json.dumps({"lines": lines})) < size:
-            lines.append({"item": f"item {i}", "qty": i, "price": i * 1.5, "note": "x" * 40})
-            i += 1
-        doc = json.dumps({"lines": lines})
+        count = size // len(json.dumps(_line(0))) + 1
+        doc = json.dumps({"lines": [_line(i) for i in range(count)]})
         step = len(doc) // 1000 + 1
         chunks = [doc[j : j + step] for j in range(0, len(doc), step)]
         start = time.process_time()
