@@ -1,8 +1,9 @@
-"""llmfast, used the way its README shows."""
+"""llmfast, used the way its README shows: the default client (which retries)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from clients import API_KEY, DIMENSIONS, EMBED_MODEL, MAX_TOKENS, MODEL
 
@@ -12,12 +13,13 @@ __all__ = ["LLMFastClient", "create"]
 
 
 class LLMFastClient:
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, **options: Any) -> None:
         self._client = llmfast.Client(
             base_url=base_url,
             api_key=API_KEY,
             model=MODEL,
             pool=llmfast.PoolConfig(limit=1000),
+            **options,
         )
 
     async def chat(self, prompt: str) -> str:

@@ -15,6 +15,7 @@ __all__ = [
     "CLIENTS",
     "DIMENSIONS",
     "EMBED_MODEL",
+    "EXTRA_CLIENTS",
     "MODEL",
     "PROMPT",
     "SLOW",
@@ -28,6 +29,10 @@ __all__ = [
 #: Benchmarked clients, in table order; ``raw`` is the hand-written lower bound.
 CLIENTS: tuple[str, ...] = ("raw", "raw_bulk", "llmfast", "openai", "openai_aiohttp", "litellm")
 
+#: Clients measured only when named in ``run.py --clients``: ``llmfast_bare`` is llmfast
+#: with ``layers=[]``, to show what the default retry layer costs.
+EXTRA_CLIENTS: tuple[str, ...] = ("llmfast_bare",)
+
 #: Clients so slow that fewer repeats are enough to rank them (``run.py --slow-repeats``).
 SLOW: frozenset[str] = frozenset({"litellm"})
 
@@ -39,6 +44,7 @@ _REQUIRES: dict[str, tuple[str, ...]] = {
     "raw": ("aiohttp", "msgspec"),
     "raw_bulk": ("aiohttp", "msgspec"),
     "llmfast": ("llmfast",),
+    "llmfast_bare": ("llmfast",),
     "openai": ("openai",),
     "openai_aiohttp": ("openai", "aiohttp"),
     "litellm": ("litellm",),
@@ -89,7 +95,8 @@ def is_installed(name: str) -> bool:
 def create(name: str, base_url: str) -> BenchClient:
     """Import ``client_<name>`` and build its adapter for the server at ``base_url``."""
     if name not in _REQUIRES:
-        raise ValueError(f"unknown client {name!r}; choose from {', '.join(CLIENTS)}")
+        choices = ", ".join((*CLIENTS, *EXTRA_CLIENTS))
+        raise ValueError(f"unknown client {name!r}; choose from {choices}")
     module = importlib.import_module(f"client_{name}")
     factory: _Factory = module.create
     return factory(base_url)

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from clients import CLIENTS, SLOW, is_installed
+from clients import CLIENTS, EXTRA_CLIENTS, SLOW, is_installed
 from environment import import_time_us, machine
 from pages import COMPARISON, render, write_doc
 from report import Scenario, comparison_table, measured, summarize
@@ -161,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     started = time.perf_counter()
     clients = [c.strip() for c in args.clients.split(",") if c.strip()]
-    unknown = set(clients) - set(CLIENTS)
+    unknown = set(clients) - set(CLIENTS) - set(EXTRA_CLIENTS)
     if unknown:
         raise SystemExit(f"unknown clients: {', '.join(sorted(unknown))}")
     nginx = find_nginx() if args.server != "mock" else None

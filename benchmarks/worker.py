@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from clients import CLIENTS, DIMENSIONS, PROMPT, TEXTS, BenchClient, create
+from clients import CLIENTS, DIMENSIONS, EXTRA_CLIENTS, PROMPT, TEXTS, BenchClient, create
 
 Op = Callable[[], Awaitable[int]]
 
@@ -178,7 +178,7 @@ def peak_rss_mb() -> float:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
-    parser.add_argument("--client", required=True, choices=CLIENTS)
+    parser.add_argument("--client", required=True, choices=(*CLIENTS, *EXTRA_CLIENTS))
     parser.add_argument("--url", required=True, help="server base URL, ending in /v1")
     parser.add_argument("--mode", required=True, choices=("chat", "stream", "embed"))
     parser.add_argument("--concurrency", type=int, default=1)

@@ -30,7 +30,7 @@ from llmfast.errors import ConfigurationError, LLMFastError
 from llmfast.layers import Retry
 from llmfast.layers.ratelimit import RateLimit
 from llmfast.pool import Timeouts
-from llmfast.providers import PROVIDERS, backend_for
+from llmfast.providers import PROVIDERS
 from llmfast.transport import Layer
 
 __all__ = ["main"]
@@ -65,12 +65,19 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--base-url", metavar="URL", help="an OpenAI-compatible API root")
     where.add_argument("--model", help="the model (default: $LLMFAST_MODEL)")
     where.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="read timeout")
-    where.add_argument(
+    tries = where.add_mutually_exclusive_group()
+    tries.add_argument(
         "--max-attempts",
         type=_positive_int,
         default=5,
         metavar="N",
         help="attempts per request, retries of 429s, 5xx and network errors included (5)",
+    )
+    tries.add_argument(
+        "--max-retries",
+        type=_natural_int,
+        metavar="N",
+        help="retries per request, as the openai SDK counts them: N + 1 attempts (0: none)",
     )
     params = argparse.ArgumentParser(add_help=False)
     params.add_argument(
@@ -131,6 +138,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _natural_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -182,12 +196,20 @@ def _client(args: argparse.Namespace, rpm: int | None = None) -> Client:
             "no provider configured: set OPENAI_API_KEY, or pass --provider or --base-url "
             "(`llmfast serve-mock` starts a local test server)"
         )
-    backend = backend_for(args.provider, base_url=args.base_url, model=args.model)
-    layers: list[Layer] = [Retry(max_attempts=args.max_attempts)]
+    attempts = args.max_attempts if args.max_retries is None else args.max_retries + 1
+    layers: list[Layer] = [Retry(max_attempts=attempts)] if attempts > 1 else []
     if rpm is not None:
         layers.append(RateLimit(rpm=rpm))  # inside Retry: every attempt pays
     timeouts = None if args.timeout is None else Timeouts(read=args.timeout)
-    return Client(backend, layers=layers, timeouts=timeouts)  # model: backend's or $LLMFAST_MODEL
+    # A missing key raises MissingCredentialsError (exit 2) here, before anything is read
+    # or sent; the model is the provider's or $LLMFAST_MODEL.
+    return Client(
+        provider=args.provider,
+        base_url=args.base_url,
+        model=args.model,
+        layers=layers,
+        timeouts=timeouts,
+    )
 
 
 # --- chat ----------------------------------------------------------------------------

@@ -6,22 +6,23 @@ import os
 import time
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from llmfast.backends.base import Backend
+from llmfast.calls import ChatParams, Prompt, chat_request, resolve_model
 from llmfast.errors import ClientClosedError, ConfigurationError
 from llmfast.events import EventHook, call_summary, emit
 from llmfast.hooks import fan_out
+from llmfast.layers.retry import Retry
 from llmfast.pool import HTTPPool, PoolConfig, Timeouts
+from llmfast.providers import backend_for
 from llmfast.stream import ChatStream
 from llmfast.transport import Layer, Request, Response, Transport
 from llmfast.types import (
     ChatCompletion,
-    ChatRequest,
     EmbeddingRequest,
     EmbeddingResponse,
     MessageLike,
-    ToolLike,
 )
 
 if TYPE_CHECKING:
@@ -31,37 +32,12 @@ if TYPE_CHECKING:
     from llmfast.layers.cache import CacheMode
     from llmfast.stats import Stats, StatsSnapshot
 
-__all__ = ["ChatParams", "Client"]
+__all__ = ["DEFAULT_MAX_RETRIES", "ChatParams", "Client", "Prompt"]
 
 _T = TypeVar("_T")
 
-
-class ChatParams(TypedDict, total=False):
-    """Optional chat parameters accepted as keywords by ``chat`` and ``stream``."""
-
-    temperature: float
-    top_p: float
-    max_tokens: int
-    max_completion_tokens: int
-    stop: str | list[str]
-    seed: int
-    n: int
-    presence_penalty: float
-    frequency_penalty: float
-    logprobs: bool
-    top_logprobs: int
-    tools: Sequence[ToolLike]
-    tool_choice: str | Mapping[str, Any]
-    parallel_tool_calls: bool
-    response_format: Mapping[str, Any]
-    reasoning_effort: str
-    user: str
-    extra_body: Mapping[str, Any]
-
-
-Prompt = str | Sequence[MessageLike] | ChatRequest
-"""A prompt: a user message as a string, a list of messages (typed or dicts), or a
-whole ``ChatRequest``."""
+DEFAULT_MAX_RETRIES = 2
+"""Retries of a ``Client`` made without ``layers=``: three attempts in all."""
 
 
 class Client:
@@ -77,7 +53,13 @@ class Client:
         api_key: defaults to the provider's usual variable (``$OPENAI_API_KEY``,
             ``$ANTHROPIC_API_KEY``, ``$GEMINI_API_KEY``). Never shown in reprs or errors.
         model: default model for calls that name none (default ``$LLMFAST_MODEL``).
-        layers: layer factories, **outermost first**.
+        layers: layer factories, **outermost first**. Without it the client retries:
+            ``[Retry(max_attempts=3)]`` (429s, 5xx and network errors, honouring
+            ``retry-after`` and the call's deadline). A list given replaces that
+            default; ``layers=[]`` means none.
+        max_retries: the retries of that default stack (the ``openai`` SDK's name:
+            ``max_retries=2`` is three attempts in all, ``0`` none). With ``layers=``,
+            set ``Retry(max_attempts=...)`` in the list instead.
         headers: extra headers for every request.
         pool: connection-pool settings.
         timeouts: network timeouts.
@@ -86,6 +68,9 @@ class Client:
             figures; read them with :meth:`stats`. Called before ``on_event``.
 
     Use it as ``async with Client(...) as client:``, or call ``await client.aclose()``.
+    A client built from a provider (no ``backend``) that needs an API key and has none
+    raises [`MissingCredentialsError`][llmfast.errors.MissingCredentialsError] here,
+    before anything is sent.
     """
 
     def __init__(
@@ -96,16 +81,16 @@ class Client:
         base_url: str | None = None,
         api_key: str | None = None,
         model: str | None = None,
-        layers: Sequence[Layer] = (),
+        layers: Sequence[Layer] | None = None,
+        max_retries: int | None = None,
         headers: Mapping[str, str] | None = None,
         pool: PoolConfig | None = None,
         timeouts: Timeouts | None = None,
         on_event: EventHook | None = None,
         stats: bool | Stats = False,
     ) -> None:
+        layers = _layers(layers, max_retries)
         if backend is None:
-            from llmfast.providers import backend_for
-
             backend = backend_for(
                 provider, base_url=base_url, api_key=api_key, model=model, headers=headers
             )
@@ -192,6 +177,7 @@ class Client:
 
     # --- calls -----------------------------------------------------------------
 
+    @overload
     async def chat(
         self,
         prompt: Prompt,
@@ -202,20 +188,50 @@ class Client:
         timeout: float | None = None,
         cache: CacheMode | None = None,
         **params: Unpack[ChatParams],
+    ) -> ChatCompletion: ...
+
+    @overload
+    async def chat(
+        self,
+        prompt: None = None,
+        /,
+        *,
+        messages: Sequence[MessageLike],
+        model: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        cache: CacheMode | None = None,
+        **params: Unpack[ChatParams],
+    ) -> ChatCompletion: ...
+
+    async def chat(
+        self,
+        prompt: Prompt | None = None,
+        /,
+        *,
+        messages: Sequence[MessageLike] | None = None,
+        model: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        cache: CacheMode | None = None,
+        **params: Unpack[ChatParams],
     ) -> ChatCompletion:
         """Send a chat completion and return the whole result.
 
         ``prompt`` is a string (one user message), a list of messages (typed or
-        OpenAI-style dicts) or a ``ChatRequest``. Keyword parameters are those of
-        ``ChatRequest``. ``headers`` apply to this call only; ``timeout`` is this call's
-        total deadline in seconds (queueing, retries and fallbacks included), overriding
-        ``Timeouts.total``; ``cache`` (``"use"``, ``"refresh"`` or ``"bypass"``) steers
-        a ``Cache`` layer for this call.
+        OpenAI-style dicts) or a ``ChatRequest``; ``messages=[...]`` is the keyword
+        form (as in the ``openai`` SDK). An empty list is refused with a
+        ``ConfigurationError`` before anything is sent. Keyword parameters are those
+        of ``ChatRequest``. ``headers`` apply to this call only; ``timeout`` is this
+        call's total deadline in seconds (queueing, retries and fallbacks included),
+        overriding ``Timeouts.total``; ``cache`` (``"use"``, ``"refresh"`` or
+        ``"bypass"``) steers a ``Cache`` layer for this call. To stream, use
+        [`stream`][llmfast.Client.stream] (there is no ``stream=True``).
         """
         if self._closed:
             raise ClientClosedError("the client is closed; create a new Client")
         request = Request(
-            self._chat_request(prompt, model, params),
+            chat_request(prompt, messages, model, self.model, params, "chat"),
             headers=headers,
             deadline=self._deadline(timeout),
             on_event=self.on_event,
@@ -228,6 +244,7 @@ class Client:
         result: ChatCompletion = await response.collect()
         return result
 
+    @overload
     def stream(
         self,
         prompt: Prompt,
@@ -238,15 +255,43 @@ class Client:
         timeout: float | None = None,
         cache: CacheMode | None = None,
         **params: Unpack[ChatParams],
+    ) -> ChatStream: ...
+
+    @overload
+    def stream(
+        self,
+        prompt: None = None,
+        /,
+        *,
+        messages: Sequence[MessageLike],
+        model: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        cache: CacheMode | None = None,
+        **params: Unpack[ChatParams],
+    ) -> ChatStream: ...
+
+    def stream(
+        self,
+        prompt: Prompt | None = None,
+        /,
+        *,
+        messages: Sequence[MessageLike] | None = None,
+        model: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        cache: CacheMode | None = None,
+        **params: Unpack[ChatParams],
     ) -> ChatStream:
         """Stream a chat completion: ``async with client.stream(...) as s:``.
 
-        Iterate ``s`` for typed chunks or ``s.text_deltas()`` for text; after the
-        end, ``s.completion`` is the accumulated result.
+        Takes the arguments of [`chat`][llmfast.Client.chat]. Iterate ``s`` for typed
+        chunks or ``s.text_deltas()`` for text; after the end, ``s.completion`` is the
+        accumulated result.
         """
         self._check_open()
         request = Request(
-            self._chat_request(prompt, model, params),
+            chat_request(prompt, messages, model, self.model, params, "stream"),
             stream=True,
             headers=headers,
             deadline=self._deadline(timeout),
@@ -273,7 +318,7 @@ class Client:
         if self._closed:
             raise ClientClosedError("the client is closed; create a new Client")
         body = EmbeddingRequest(
-            model=self._model(model),
+            model=resolve_model(model, self.model),
             input=input,
             dimensions=dimensions,
             encoding_format=encoding_format,  # type: ignore[arg-type]
@@ -365,29 +410,21 @@ class Client:
         total = self._total if timeout is None else timeout
         return None if total is None else time.monotonic() + total
 
-    def _model(self, model: str | None) -> str:
-        chosen = model or self.model
-        if not chosen:
-            raise ConfigurationError(
-                "no model given: pass model=... to the call or to Client(...), or set LLMFAST_MODEL"
-            )
-        return chosen
-
-    def _chat_request(self, prompt: Prompt, model: str | None, params: ChatParams) -> ChatRequest:
-        if type(prompt) is ChatRequest:
-            if params or model:
-                raise ConfigurationError(
-                    "pass parameters inside the ChatRequest or as keywords, not both"
-                )
-            return prompt
-        messages: Sequence[MessageLike] = (
-            [{"role": "user", "content": prompt}] if type(prompt) is str else prompt  # type: ignore[assignment]
-        )
-        try:
-            return ChatRequest(model=self._model(model), messages=messages, **params)
-        except TypeError as exc:
-            raise ConfigurationError(str(exc)) from exc
-
     def __repr__(self) -> str:
         state = " closed" if self._closed else ""
         return f"<Client{state} {self._transport!r}>"
+
+
+def _layers(layers: Sequence[Layer] | None, max_retries: int | None) -> Sequence[Layer]:
+    """The layers to build: those given, else the default stack shaped by ``max_retries``."""
+    if layers is not None:
+        if max_retries is not None:
+            raise ConfigurationError(
+                "max_retries= shapes the default layers, which layers=[...] replaces: put "
+                "Retry(max_attempts=max_retries + 1) in your list instead"
+            )
+        return layers
+    retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
+    if type(retries) is not int or retries < 0:
+        raise ConfigurationError(f"max_retries must be an int >= 0, got {retries!r}")
+    return (Retry(max_attempts=retries + 1),) if retries else ()

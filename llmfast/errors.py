@@ -5,7 +5,8 @@ which llmfast never swallows)::
 
     LLMFastError
     ├── ConfigurationError (ValueError)      bad client or request settings
-    │   └── UnsupportedParameterError        a parameter the provider does not have
+    │   ├── UnsupportedParameterError        a parameter the provider does not have
+    │   └── MissingCredentialsError          no API key for a provider that needs one
     ├── ClientClosedError (RuntimeError)     a call on a closed Client
     ├── TransportError                       the request never got a whole answer
     │   ├── ConnectError                     could not connect (refused, DNS, TLS)
@@ -74,6 +75,7 @@ __all__ = [
     "IdleTimeout",
     "LLMFastError",
     "LimiterUnavailableError",
+    "MissingCredentialsError",
     "NotFoundError",
     "OutputAttempt",
     "OutputError",
@@ -124,6 +126,21 @@ class UnsupportedParameterError(ConfigurationError):
         self.provider = provider
         text = f"{provider} does not support the parameter {parameter!r}"
         super().__init__(f"{text}: {detail}" if detail else text)
+
+
+class MissingCredentialsError(ConfigurationError):
+    """No API key for a provider or remote host that needs one; raised when the
+    ``Client`` is created, before any request is sent.
+
+    Attributes:
+        provider: the provider's name (``"openai"``, ``"anthropic"``, ``"gemini"``).
+        env_vars: the environment variables the key is read from, in order.
+    """
+
+    def __init__(self, message: str, *, provider: str, env_vars: tuple[str, ...]) -> None:
+        self.provider = provider
+        self.env_vars = env_vars
+        super().__init__(message)
 
 
 class ClientClosedError(LLMFastError, RuntimeError):

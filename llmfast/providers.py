@@ -18,6 +18,11 @@ gemini      ``GEMINI_API_KEY``, ``GOOGLE_API_KEY``  (the public endpoint)
 ==========  ==================================  =========================================
 
 With no provider at all, ``$LLMFAST_PROVIDER`` is used, else ``"openai"``.
+
+A provider that needs a key and has none (neither given nor in its variables) raises
+[`MissingCredentialsError`][llmfast.errors.MissingCredentialsError] here, before any
+request, unless the base URL is local or credentials come another way (see
+``llmfast.credentials``; ``api_key=""`` says "this server needs no key").
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import os
 from collections.abc import Mapping
 
 from llmfast.backends.base import Backend
+from llmfast.credentials import check_credentials
 from llmfast.errors import ConfigurationError
 
 __all__ = ["PROVIDERS", "backend_for", "parse_provider"]
@@ -63,6 +69,7 @@ def backend_for(
 
     ``model`` may be given here or in ``provider``, not both differently. Keys and
     base URLs default to the provider's environment variables (see the module doc).
+    Raises ``MissingCredentialsError`` when a key is needed and there is none.
     """
     name, named_model = parse_provider(provider or os.environ.get("LLMFAST_PROVIDER") or "openai")
     if named_model is not None and model is not None and model != named_model:
@@ -74,6 +81,7 @@ def backend_for(
         from llmfast.backends.anthropic import DEFAULT_BASE_URL, AnthropicBackend
 
         url = _checked(base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL)
+        check_credentials(name, url, api_key, headers)
         return AnthropicBackend(url, api_key=api_key, model=model, headers=headers)
     if name == "ollama":
         from llmfast.backends.ollama import OllamaBackend, ollama_host
@@ -87,6 +95,7 @@ def backend_for(
         from llmfast.backends.gemini import GeminiBackend
 
         url = _checked(base_url or GEMINI_URL)
+        check_credentials(name, url, api_key, headers)
         return GeminiBackend(url, api_key=api_key, model=model, headers=headers)
     from llmfast.backends.openai import DEFAULT_BASE_URL as OPENAI_URL
     from llmfast.backends.openai import OpenAIBackend
@@ -97,6 +106,7 @@ def backend_for(
         or os.environ.get("OPENAI_BASE_URL")
         or OPENAI_URL
     )
+    check_credentials(name, url, api_key, headers)
     key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
     return OpenAIBackend(url, api_key=key, model=model, headers=headers)
 

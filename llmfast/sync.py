@@ -39,7 +39,7 @@ from llmfast.client import Client, Prompt
 from llmfast.errors import ClientClosedError
 from llmfast.stream import ChatStream
 from llmfast.transport import Response
-from llmfast.types import ChatCompletion, ChatCompletionChunk, EmbeddingResponse
+from llmfast.types import ChatCompletion, ChatCompletionChunk, EmbeddingResponse, MessageLike
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -140,7 +140,8 @@ def _shutdown(state: dict[str, Any]) -> None:
 class SyncClient:
     """A blocking client with the calls of :class:`llmfast.Client`.
 
-    Takes the same arguments as ``Client`` (``model=``, ``base_url=``, ``layers=``...).
+    Takes the same arguments as ``Client`` (``model=``, ``base_url=``, ``layers=``,
+    ``max_retries=``...), and so retries like it by default.
     Use it as ``with SyncClient(...) as client:`` or call ``close()``; it is also
     closed when garbage-collected or at interpreter exit. Safe to share between
     threads. Calling it from its own event loop's thread (e.g. from an ``on_event``
@@ -225,9 +226,10 @@ class SyncClient:
 
     def chat(
         self,
-        prompt: Prompt,
+        prompt: Prompt | None = None,
         /,
         *,
+        messages: Sequence[MessageLike] | None = None,
         model: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
@@ -236,16 +238,25 @@ class SyncClient:
     ) -> ChatCompletion:
         """Send a chat completion and return the whole result (see ``Client.chat``)."""
         client, runner = self._start()
-        coro = client.chat(
-            prompt, model=model, headers=headers, timeout=timeout, cache=cache, **params
+        chat: Any = client.chat  # both of its overloads at once
+        coro = chat(
+            prompt,
+            messages=messages,
+            model=model,
+            headers=headers,
+            timeout=timeout,
+            cache=cache,
+            **params,
         )
-        return runner.call(coro)
+        completion: ChatCompletion = runner.call(coro)
+        return completion
 
     def stream(
         self,
-        prompt: Prompt,
+        prompt: Prompt | None = None,
         /,
         *,
+        messages: Sequence[MessageLike] | None = None,
         model: str | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
@@ -255,8 +266,15 @@ class SyncClient:
         """Stream a chat completion: ``with client.stream(...) as s: for text in
         s.text_deltas():`` (see ``Client.stream``)."""
         client, _ = self._start()
-        stream = client.stream(
-            prompt, model=model, headers=headers, timeout=timeout, cache=cache, **params
+        open_stream: Any = client.stream  # both of its overloads at once
+        stream: ChatStream = open_stream(
+            prompt,
+            messages=messages,
+            model=model,
+            headers=headers,
+            timeout=timeout,
+            cache=cache,
+            **params,
         )
         return SyncChatStream(self, stream)
 

@@ -44,7 +44,8 @@ def client_for(
 
 
 async def streamed(client: Client, prompt: str, **params: object) -> llmfast.ChatCompletion:
-    async with client.stream(prompt, **params) as stream:  # type: ignore[arg-type]
+    stream: llmfast.ChatStream = client.stream(prompt, **params)  # type: ignore[call-overload]
+    async with stream:
         return await stream.collect()
 
 

@@ -387,11 +387,11 @@ async def test_a_rerun_skips_what_finished_and_hands_it_back(
     assert sorted(record["index"] for record in lines(checkpoint)) == list(range(30))
 
 
-async def test_failed_items_are_retried_on_the_next_run(
-    server: MockServer, client: Client, tmp_path: Path
-) -> None:
+async def test_failed_items_are_retried_on_the_next_run(server: MockServer, tmp_path: Path) -> None:
     checkpoint = tmp_path / "run.jsonl"
     server.enqueue(Reply.echo(), Reply.error(500))
+    # One attempt per call, so the 500 fails its item (a default client would retry it).
+    client = Client(base_url=server.url, model="mock-model", max_retries=0)
     first = await run_batch(client, prompts(4), concurrency=1, checkpoint=checkpoint)
     assert [r.ok for r in first] == [True, False, True, True]
     server.reset()
@@ -412,6 +412,7 @@ async def test_failed_items_are_retried_on_the_next_run(
     third = await run_batch(client, prompts(4), concurrency=1, checkpoint=checkpoint)
     assert all(r.resumed for r in third)
     assert server.request_count == 0
+    await client.aclose()
 
 
 async def test_a_changed_input_is_a_clear_error(client: Client, tmp_path: Path) -> None:

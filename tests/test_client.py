@@ -124,7 +124,7 @@ async def test_extra_body_is_merged_into_the_top_level(server: MockServer, clien
 
 async def test_unknown_parameter_is_a_configuration_error(client: Client) -> None:
     with pytest.raises(ConfigurationError, match="temprature"):
-        await client.chat("x", temprature=0.1)  # type: ignore[call-arg]
+        await client.chat("x", temprature=0.1)  # type: ignore[call-overload]
 
 
 async def test_tools_as_dicts_and_tool_calls_come_back(server: MockServer, client: Client) -> None:
@@ -415,7 +415,8 @@ async def test_router_cache_identity_names_routes_and_models(server: MockServer)
 
 async def test_calls_report_done_with_their_timing(server: MockServer) -> None:
     seen: list[llmfast.Event] = []
-    async with Client(base_url=server.url, model="m", on_event=seen.append) as client:
+    # No layers: the events of the client's own calls, one attempt each.
+    async with Client(base_url=server.url, model="m", on_event=seen.append, layers=[]) as client:
         await client.chat("one two")
         server.enqueue(Reply.text("a b c", token_delay=0.01))
         async with client.stream("x") as stream:
@@ -448,7 +449,7 @@ async def test_calls_report_done_with_their_timing(server: MockServer) -> None:
 async def test_a_stream_that_fails_to_start_reports_done(server: MockServer) -> None:
     seen: list[llmfast.Event] = []
     server.enqueue(Reply.error(429))
-    async with Client(base_url=server.url, model="m", on_event=seen.append) as client:
+    async with Client(base_url=server.url, model="m", on_event=seen.append, layers=[]) as client:
         with pytest.raises(llmfast.RateLimitError):
             async with client.stream("x"):
                 pass

@@ -108,7 +108,7 @@ async def test_nothing_is_formatted_below_the_configured_level(
     caplog.set_level(logging.WARNING, logger="llmfast")
     server.enqueue(Reply.text("ok"), Reply.error(500))
     async with llmfast.Client(
-        base_url=server.url, api_key=SECRET, model="m", on_event=LoggingHook()
+        base_url=server.url, api_key=SECRET, model="m", on_event=LoggingHook(), layers=[]
     ) as client:
         await client.chat("hi")
         with pytest.raises(llmfast.ServerError):

@@ -83,6 +83,9 @@ def telemetry(server: MockServer) -> Iterator[Telemetry]:
 
 
 def client_for(server: MockServer, telemetry: Telemetry, **options: Any) -> llmfast.Client:
+    """A client with the layers given: none by default, so a call is one span (the
+    attempt spans a Retry adds are tested with an explicit one)."""
+    options.setdefault("layers", [])
     return llmfast.Client(
         base_url=server.url, api_key=SECRET, model="mock-model", on_event=telemetry.hook, **options
     )

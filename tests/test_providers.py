@@ -49,6 +49,13 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- backend_for ---------------------------------------------------------------------------
 
 
+@pytest.fixture
+def keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key for every provider (without one, backend_for refuses: test_credentials.py)."""
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
+        monkeypatch.setenv(name, "k")
+
+
 @pytest.mark.parametrize(
     ("spec", "kind", "model"),
     [
@@ -60,13 +67,13 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         ("google:gemini-2.0-flash", GeminiBackend, "gemini-2.0-flash"),
     ],
 )
-def test_provider_strings(spec: str, kind: type[Any], model: str | None) -> None:
+def test_provider_strings(spec: str, kind: type[Any], model: str | None, keys: None) -> None:
     backend = backend_for(spec)
     assert type(backend) is kind
     assert backend.model == model
 
 
-def test_default_base_urls() -> None:
+def test_default_base_urls(keys: None) -> None:
     urls = {name: backend_for(name).base_url for name in PROVIDERS}  # type: ignore[attr-defined]
     assert urls == {
         "openai": "https://api.openai.com/v1",
@@ -143,7 +150,8 @@ def _backend(provider: str, server: MockServer) -> llmfast.Backend:
 
 @pytest.fixture
 async def client(provider: str, server: MockServer) -> AsyncIterator[Client]:
-    async with Client(_backend(provider, server)) as client:
+    # The backend alone (no default retries): each test sees what one response maps to.
+    async with Client(_backend(provider, server), layers=[]) as client:
         yield client
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import array
 import base64
+import re
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -52,6 +54,7 @@ _decode_any = msgspec.json.Decoder().decode
 
 _STREAM_SUFFIX = b',"stream":true,"stream_options":{"include_usage":true}}'
 _STREAM_ONLY_SUFFIX = b',"stream":true}'
+_VERSION = re.compile(r"v\d+[a-z0-9]*")  # v1, v1beta, v2alpha1...
 _CHAT_FIELDS = frozenset(ChatRequest.__struct_fields__)
 _EMBED_FIELDS = frozenset(EmbeddingRequest.__struct_fields__)
 
@@ -131,6 +134,7 @@ class OpenAIBackend(HTTPBackend):
         }
         self._chat_url = url(self.base_url + "/chat/completions")
         self._embed_url = url(self.base_url + "/embeddings")
+        self._not_found_hint = version_hint(self.base_url)
 
     def auth_headers(self) -> Mapping[str, str]:
         return self._auth
@@ -145,7 +149,7 @@ class OpenAIBackend(HTTPBackend):
         resp = await self.post(request, url, data, headers)
         try:
             if resp.status >= 300:
-                raise await _status_error(resp)
+                raise await _status_error(resp, self._not_found_hint)
             if stream:
                 watchdog = self.watch(request, resp.close)
                 return Response(
@@ -171,12 +175,26 @@ class OpenAIBackend(HTTPBackend):
         return Response(request, status=resp.status, headers=resp.headers, result=result)
 
 
-async def _status_error(resp: aiohttp.ClientResponse) -> Exception:
+async def _status_error(resp: aiohttp.ClientResponse, not_found_hint: str | None) -> Exception:
     try:
         raw = await resp.read()
     except Exception as exc:
         return map_transport_error(exc, f"reading the HTTP {resp.status} error body")
-    return error_for_status(resp.status, decode_error_body(raw), resp.headers)
+    error = error_for_status(resp.status, decode_error_body(raw), resp.headers)
+    if not_found_hint is not None and resp.status == 404:
+        error.args = (f"{error}; {not_found_hint}",)
+    return error
+
+
+def version_hint(base_url: str) -> str | None:
+    """For a 404: a hint when ``base_url``'s path has no version segment (``/v1``...),
+    the usual mistake with OpenAI-compatible servers; None when it has one."""
+    parts = urlsplit(base_url)
+    if any(_VERSION.fullmatch(segment) for segment in parts.path.split("/")):
+        return None
+    if parts.username or parts.password or parts.query:  # never echo credentials
+        return "the base_url has no /v1 (OpenAI-compatible APIs usually live under /v1)"
+    return f"did you mean base_url={base_url.rstrip('/') + '/v1'!r}?"
 
 
 def _decode_chat(raw: bytes) -> ChatCompletion:

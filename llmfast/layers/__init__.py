@@ -4,18 +4,77 @@ Each name here is a layer's configuration; calling it with the transport inside
 builds the layer: ``Retry(max_attempts=3)(inner)``. A typical stack::
 
     Client(model="m", layers=[Cache(), Coalesce(), Retry(), RateLimit(rpm=500)])
+
+The names are loaded on first use, so that ``import llmfast`` (which needs only the
+retry layer, the default ``Client`` stack) stays fast.
 """
 
-from llmfast.layers.batch_embed import BatchEmbed, BatchEmbedLayer
-from llmfast.layers.breaker import CircuitBreaker, CircuitBreakerLayer
-from llmfast.layers.cache import Cache, CacheEntry, CacheLayer, CacheMode
-from llmfast.layers.cache_stores import CacheStore, MemoryStore, RedisCacheStore, TwoLevelStore
-from llmfast.layers.coalesce import Coalesce, CoalesceLayer
-from llmfast.layers.keys import backend_identity, canonical_request, is_deterministic, request_key
-from llmfast.layers.ratelimit import RateLimit, RateLimitLayer
-from llmfast.layers.retry import Retry, RetryLayer
-from llmfast.layers.retry_policy import RETRY_STATUSES, RetryPolicy
-from llmfast.limits import RedisLimitStore
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_LAZY = {
+    "RETRY_STATUSES": "llmfast.layers.retry_policy",
+    "BatchEmbed": "llmfast.layers.batch_embed",
+    "BatchEmbedLayer": "llmfast.layers.batch_embed",
+    "Cache": "llmfast.layers.cache",
+    "CacheEntry": "llmfast.layers.cache",
+    "CacheLayer": "llmfast.layers.cache",
+    "CacheMode": "llmfast.layers.cache",
+    "CacheStore": "llmfast.layers.cache_stores",
+    "CircuitBreaker": "llmfast.layers.breaker",
+    "CircuitBreakerLayer": "llmfast.layers.breaker",
+    "Coalesce": "llmfast.layers.coalesce",
+    "CoalesceLayer": "llmfast.layers.coalesce",
+    "MemoryStore": "llmfast.layers.cache_stores",
+    "RateLimit": "llmfast.layers.ratelimit",
+    "RateLimitLayer": "llmfast.layers.ratelimit",
+    "RedisCacheStore": "llmfast.layers.cache_stores",
+    "RedisLimitStore": "llmfast.limits",
+    "Retry": "llmfast.layers.retry",
+    "RetryLayer": "llmfast.layers.retry",
+    "RetryPolicy": "llmfast.layers.retry_policy",
+    "TwoLevelStore": "llmfast.layers.cache_stores",
+    "backend_identity": "llmfast.layers.keys",
+    "canonical_request": "llmfast.layers.keys",
+    "is_deterministic": "llmfast.layers.keys",
+    "request_key": "llmfast.layers.keys",
+}
+
+if TYPE_CHECKING:
+    from llmfast.layers.batch_embed import BatchEmbed, BatchEmbedLayer
+    from llmfast.layers.breaker import CircuitBreaker, CircuitBreakerLayer
+    from llmfast.layers.cache import Cache, CacheEntry, CacheLayer, CacheMode
+    from llmfast.layers.cache_stores import (
+        CacheStore,
+        MemoryStore,
+        RedisCacheStore,
+        TwoLevelStore,
+    )
+    from llmfast.layers.coalesce import Coalesce, CoalesceLayer
+    from llmfast.layers.keys import (
+        backend_identity,
+        canonical_request,
+        is_deterministic,
+        request_key,
+    )
+    from llmfast.layers.ratelimit import RateLimit, RateLimitLayer
+    from llmfast.layers.retry import Retry, RetryLayer
+    from llmfast.layers.retry_policy import RETRY_STATUSES, RetryPolicy
+    from llmfast.limits import RedisLimitStore
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmfast.layers' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "RETRY_STATUSES",

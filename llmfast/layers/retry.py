@@ -95,15 +95,34 @@ class RetryLayer(TransportLayer):
         return f"Retry(max_attempts={self.policy.max_attempts})"
 
     async def send(self, request: Request, /) -> Response:
+        # The first attempt is the hot path (every default Client runs it): one clock
+        # read, no bookkeeping object, and no first-chunk wait for a whole response.
         clock = self.config.clock
-        attempts = _Attempts(clock())
+        began = clock()
+        if request.on_event is not None:
+            emit(request, "attempt", attempt=1)
+        try:
+            response = await self.inner.send(request)
+            if response.stream:  # committed at its first chunk; failures before it retry
+                response = await commit_first_chunk(response)
+        except Exception as exc:
+            attempts = _Attempts(began)
+            attempts.count = 1
+            await self._wait_or_raise(request, attempts, exc, clock() - began)
+            return await self._again(request, attempts)
+        if request.on_event is not None:
+            emit(request, "attempt.ok", clock() - began, attempt=1)
+        return response
+
+    async def _again(self, request: Request, attempts: _Attempts) -> Response:
+        """The attempts after a first one failed (and its wait was slept)."""
+        clock = self.config.clock
         while True:
             attempts.count += 1
             if request.on_event is not None:
                 emit(request, "attempt", attempt=attempts.count)
             began = clock()
             try:
-                # A stream is committed at its first chunk; failures before it retry.
                 response = await commit_first_chunk(await self.inner.send(request))
             except Exception as exc:
                 await self._wait_or_raise(request, attempts, exc, clock() - began)

@@ -1,23 +1,63 @@
 """The machinery behind ``llmfast.layers.RateLimit``: windows, budgets, the wait
-queue, token estimates and the providers' rate-limit headers."""
+queue, token estimates and the providers' rate-limit headers.
 
-from llmfast.limits.admission import Admission
-from llmfast.limits.budget import Budget, LocalBudget
-from llmfast.limits.estimate import (
-    CharEstimator,
-    TiktokenEstimator,
-    TokenEstimator,
-    default_estimator,
-)
-from llmfast.limits.headers import (
-    RateLimitHeaders,
-    parse_duration,
-    parse_rate_limit_headers,
-    parse_rfc3339,
-)
-from llmfast.limits.hints import ServerHints
-from llmfast.limits.redis_budget import RedisBudget, RedisLimitStore
-from llmfast.limits.window import SlidingWindow
+The names are loaded on first use: the retry layer (in every default ``Client``)
+needs only ``headers``, so ``import llmfast`` does not pay for the rest.
+"""
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_LAZY = {
+    "Admission": "llmfast.limits.admission",
+    "Budget": "llmfast.limits.budget",
+    "CharEstimator": "llmfast.limits.estimate",
+    "LocalBudget": "llmfast.limits.budget",
+    "RateLimitHeaders": "llmfast.limits.headers",
+    "RedisBudget": "llmfast.limits.redis_budget",
+    "RedisLimitStore": "llmfast.limits.redis_budget",
+    "ServerHints": "llmfast.limits.hints",
+    "SlidingWindow": "llmfast.limits.window",
+    "TiktokenEstimator": "llmfast.limits.estimate",
+    "TokenEstimator": "llmfast.limits.estimate",
+    "default_estimator": "llmfast.limits.estimate",
+    "parse_duration": "llmfast.limits.headers",
+    "parse_rate_limit_headers": "llmfast.limits.headers",
+    "parse_rfc3339": "llmfast.limits.headers",
+}
+
+if TYPE_CHECKING:
+    from llmfast.limits.admission import Admission
+    from llmfast.limits.budget import Budget, LocalBudget
+    from llmfast.limits.estimate import (
+        CharEstimator,
+        TiktokenEstimator,
+        TokenEstimator,
+        default_estimator,
+    )
+    from llmfast.limits.headers import (
+        RateLimitHeaders,
+        parse_duration,
+        parse_rate_limit_headers,
+        parse_rfc3339,
+    )
+    from llmfast.limits.hints import ServerHints
+    from llmfast.limits.redis_budget import RedisBudget, RedisLimitStore
+    from llmfast.limits.window import SlidingWindow
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmfast.limits' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "Admission",

@@ -42,7 +42,8 @@ async def server() -> AsyncIterator[MockServer]:
 @pytest.fixture
 async def client(server: MockServer) -> AsyncIterator[Client]:
     backend = AnthropicBackend(server.url_for("anthropic"), api_key=KEY, model="claude-test")
-    async with Client(backend) as client:
+    # The backend alone (no default retries): each test sees what one response maps to.
+    async with Client(backend, layers=[]) as client:
         yield client
 
 

@@ -30,7 +30,8 @@ async def server() -> AsyncIterator[MockServer]:
 @pytest.fixture
 async def client(server: MockServer) -> AsyncIterator[Client]:
     backend = GeminiBackend(server.url_for("gemini"), api_key=KEY, model="gemini-2.5-flash")
-    async with Client(backend) as client:
+    # The backend alone (no default retries): each test sees what one response maps to.
+    async with Client(backend, layers=[]) as client:
         yield client
 
 

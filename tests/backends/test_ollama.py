@@ -28,7 +28,8 @@ async def server() -> AsyncIterator[MockServer]:
 @pytest.fixture
 async def client(server: MockServer) -> AsyncIterator[Client]:
     backend = OllamaBackend(server.url_for("ollama"), model="llama3.2", keep_alive="10m")
-    async with Client(backend) as client:
+    # The backend alone (no default retries): each test sees what one response maps to.
+    async with Client(backend, layers=[]) as client:
         yield client
 
 

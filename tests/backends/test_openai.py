@@ -25,7 +25,8 @@ async def server() -> AsyncIterator[MockServer]:
 
 @pytest.fixture
 async def client(server: MockServer) -> AsyncIterator[Client]:
-    async with Client(base_url=server.url, api_key="k", model="m") as client:
+    # The backend alone (no default retries): each test sees what one response maps to.
+    async with Client(base_url=server.url, api_key="k", model="m", layers=[]) as client:
         yield client
 
 
@@ -139,7 +140,8 @@ async def test_reset_mid_stream_keeps_what_arrived(server: MockServer, client: C
 
 async def test_read_timeout_on_a_stalled_server(server: MockServer) -> None:
     server.enqueue(Reply.stall())
-    async with Client(base_url=server.url, model="m", timeouts=Timeouts(read=0.2)) as client:
+    timeouts = Timeouts(read=0.2)
+    async with Client(base_url=server.url, model="m", timeouts=timeouts, layers=[]) as client:
         with pytest.raises(llmfast.ReadTimeout) as caught:
             await client.chat("hi")
     assert isinstance(caught.value, TimeoutError)
@@ -183,7 +185,7 @@ async def test_first_chunk_timeout(server: MockServer, after_chunks: int) -> Non
     # first chunk, so then only the idle timeout could apply).
     server.enqueue(Reply.stall(after_chunks=after_chunks))
     timeouts = Timeouts(first_chunk=0.2, idle=0.4)
-    async with Client(base_url=server.url, model="m", timeouts=timeouts) as client:
+    async with Client(base_url=server.url, model="m", timeouts=timeouts, layers=[]) as client:
         with pytest.raises(llmfast.LLMFastError) as caught:
             async with client.stream("x y z") as stream:
                 await stream.collect()
