@@ -53,10 +53,10 @@ import email.utils
 import math
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from llmfast.types import ChatCompletion, ChatCompletionChunk, Usage
+    from llmfast.types import ChatCompletion, ChatCompletionChunk, OutputAttempt, Usage
 
 __all__ = [
     "APIStatusError",
@@ -77,7 +77,6 @@ __all__ = [
     "LimiterUnavailableError",
     "MissingCredentialsError",
     "NotFoundError",
-    "OutputAttempt",
     "OutputError",
     "OutputRefusedError",
     "OutputTruncatedError",
@@ -343,17 +342,6 @@ class StreamInterruptedError(StreamError):
 
 class StreamConsumedError(StreamError, RuntimeError):
     """The stream was already read to the end, or closed."""
-
-
-class OutputAttempt(NamedTuple):
-    """One reply of a structured call that did not validate."""
-
-    text: str
-    """The reply's raw text (or tool-call arguments)."""
-    error: str
-    """What was wrong with it (msgspec's message, with the path)."""
-    path: str | None = None
-    """Where in the value it went wrong (``$.items[0].qty``), when known."""
 
 
 class OutputError(LLMFastError):

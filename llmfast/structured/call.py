@@ -23,23 +23,23 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 import msgspec
 
 from llmfast.errors import (
-    OutputAttempt,
     OutputRefusedError,
     OutputTruncatedError,
     OutputValidationError,
 )
-from llmfast.structured.output import OutputParseError, OutputSpec
+from llmfast.structured.output import OutputParseError, OutputSpec, output_spec
 from llmfast.types import (
     AssistantMessage,
     ChatCompletion,
     ChatRequest,
     FunctionCall,
     FunctionDefinition,
+    OutputAttempt,
     SystemMessage,
     Tool,
     ToolCall,
@@ -49,11 +49,12 @@ from llmfast.types import (
 )
 
 if TYPE_CHECKING:
-    from llmfast.client import Client
+    from llmfast.client_calls import ClientCalls
 
 __all__ = [
     "Asking",
     "Mode",
+    "Output",
     "StructuredCompletion",
     "add_usage",
     "asking_for",
@@ -72,6 +73,65 @@ _DEFAULT_MODES: dict[str, Mode] = {
     "ollama": "native",
 }
 _raw_decoder = json.JSONDecoder()
+
+
+class Output(Generic[T]):
+    """An output type with the options of asking for it: ``output=Output(Invoice,
+    mode="tool", max_attempts=5)`` (a bare type means the defaults).
+
+    Args:
+        type: the output type (see [output_spec][llmfast.structured.output.output_spec]).
+        mode: ``"native"``, ``"tool"`` or ``"prompted"`` (default: per backend).
+        max_attempts: replies to try before giving up (re-asks included).
+        max_total_tokens: stop re-asking once the attempts used this many tokens.
+    """
+
+    __slots__ = ("max_attempts", "max_total_tokens", "mode", "spec")
+
+    @overload
+    def __init__(
+        self: Output[T],
+        type: type[T],
+        *,
+        mode: Mode | None = None,
+        max_attempts: int = 3,
+        max_total_tokens: int | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: Output[Any],
+        type: object,
+        *,
+        mode: Mode | None = None,
+        max_attempts: int = 3,
+        max_total_tokens: int | None = None,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        type: Any,
+        *,
+        mode: Mode | None = None,
+        max_attempts: int = 3,
+        max_total_tokens: int | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if mode not in (None, "native", "tool", "prompted"):
+            raise ValueError(f"unknown structured-output mode {mode!r}")
+        self.spec: OutputSpec[T] = output_spec(type)
+        self.mode = mode
+        self.max_attempts = max_attempts
+        self.max_total_tokens = max_total_tokens
+
+    @classmethod
+    def of(cls, output: Any) -> Output[Any]:
+        """``output`` as an ``Output`` (a bare type gets the defaults)."""
+        return output if isinstance(output, Output) else cls(output)
+
+    def __repr__(self) -> str:
+        return f"Output({self.spec.name!r}, mode={self.mode!r}, max_attempts={self.max_attempts})"
 
 
 class StructuredCompletion(ChatCompletion, Generic[T], kw_only=True):
@@ -281,7 +341,7 @@ def prompt_messages(prompt: Any) -> tuple[list[Any], dict[str, Any]]:
 
 
 async def structured_chat(
-    client: Client,
+    client: ClientCalls,
     prompt: Any,
     spec: OutputSpec[T],
     *,

@@ -21,7 +21,7 @@ from llmfast.structured.tools import FunctionTool, ToolArgumentsError, result_te
 from llmfast.types import AssistantMessage, ChatCompletion, ToolCall, ToolMessage, Usage
 
 if TYPE_CHECKING:
-    from llmfast.client import Client
+    from llmfast.client_calls import ClientCalls
 
 __all__ = ["ToolLoopLimitError", "ToolRun", "run_tools"]
 
@@ -58,7 +58,7 @@ class ToolLoopLimitError(LLMFastError):
 
 
 async def run_tools(
-    client: Client,
+    client: ClientCalls,
     prompt: Any,
     tools: Sequence[FunctionTool[Any] | Callable[..., Any]],
     *,

@@ -18,14 +18,14 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from llmfast.errors import OutputAttempt, OutputValidationError
+from llmfast.errors import OutputValidationError
 from llmfast.structured.call import Mode, asking_for, prompt_messages
 from llmfast.structured.output import OutputParseError, OutputSpec
 from llmfast.structured.partial import PartialJSON, PartialJSONError
-from llmfast.types import ChatCompletion, ChatCompletionChunk
+from llmfast.types import ChatCompletion, ChatCompletionChunk, OutputAttempt
 
 if TYPE_CHECKING:
-    from llmfast.client import Client
+    from llmfast.client_calls import ClientCalls
     from llmfast.stream import ChatStream
 
 __all__ = ["StructuredStream"]
@@ -38,7 +38,7 @@ class StructuredStream(Generic[T]):
     """A streamed structured call (see the module). Use it with ``async with``."""
 
     def __init__(
-        self, client: Client, prompt: Any, spec: OutputSpec[T], mode: Mode | None, call: Any
+        self, client: ClientCalls, prompt: Any, spec: OutputSpec[T], mode: Mode | None, call: Any
     ) -> None:
         self._asking = asking = asking_for(spec, mode, client.backend.kind)
         self._spec = spec
