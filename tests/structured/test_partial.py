@@ -56,9 +56,7 @@ def reference(prefix: str) -> Any:
         if is_key:
             text = before
         else:
-            body = text[string_start + 1 :]
-            body = re.sub(r"\\(u[0-9a-fA-F]{0,3})?\Z", "", body)  # a cut escape
-            body = re.sub(r"\\u[dD][89abAB][0-9a-fA-F]{2}\Z", "", body)  # a lone high half
+            body = _drop_cut_escape(text[string_start + 1 :])
             text = text[: string_start + 1] + body + '"'
     else:
         stripped = text
@@ -84,6 +82,35 @@ def reference(prefix: str) -> Any:
     if not text.strip():
         return None
     return json.loads(text + closers)
+
+
+def _escape_starts(body: str) -> list[int]:
+    """Where the escape sequences of a JSON string body start."""
+    starts, i = [], 0
+    while i < len(body):
+        if body[i] == "\\":
+            starts.append(i)
+            i += 2
+        else:
+            i += 1
+    return starts
+
+
+def _drop_cut_escape(body: str) -> str:
+    """``body`` without an escape sequence cut short at its end, nor the high half of a
+    surrogate pair whose low half may follow."""
+    starts = _escape_starts(body)
+    if starts:
+        last = starts[-1]
+        tail = body[last:]
+        if tail == "\\" or (tail.startswith("\\u") and len(tail) < 6):
+            body = body[:last]
+            starts.pop()
+    if starts:
+        last = starts[-1]
+        if re.fullmatch(r"\\u[dD][89abAB][0-9a-fA-F]{2}", body[last:]):
+            body = body[:last]
+    return body
 
 
 @st.composite
