@@ -50,6 +50,10 @@ from llmfast.errors import (
     LLMFastError,
     MissingCredentialsError,
     NotFoundError,
+    OutputError,
+    OutputRefusedError,
+    OutputTruncatedError,
+    OutputValidationError,
     OverloadedError,
     PermissionDeniedError,
     QueueFullError,
@@ -77,6 +81,11 @@ from llmfast.pool import HTTPPool, PoolConfig, Timeouts
 from llmfast.providers import backend_for
 from llmfast.stats import Price, Stats, StatsSnapshot
 from llmfast.stream import ChatStream
+from llmfast.structured.call import Output, StructuredCompletion
+from llmfast.structured.loop import ToolLoopLimitError, ToolRun
+from llmfast.structured.output import OutputSpec, output_spec
+from llmfast.structured.stream import StructuredStream
+from llmfast.structured.tools import FunctionTool, ToolArgumentsError, tool
 from llmfast.transport import (
     Layer,
     Request,
@@ -105,6 +114,7 @@ from llmfast.types import (
     ImageURL,
     Logprobs,
     MessageLike,
+    OutputAttempt,
     ResponseMessage,
     SystemMessage,
     TextPart,
@@ -192,6 +202,7 @@ __all__ = [
     "FirstChunkTimeout",
     "FunctionCall",
     "FunctionDefinition",
+    "FunctionTool",
     "GeminiBackend",
     "HTTPBackend",
     "HTTPPool",
@@ -210,6 +221,13 @@ __all__ = [
     "OllamaBackend",
     "OpenAIBackend",
     "OpenTelemetry",
+    "Output",
+    "OutputAttempt",
+    "OutputError",
+    "OutputRefusedError",
+    "OutputSpec",
+    "OutputTruncatedError",
+    "OutputValidationError",
     "OverloadedError",
     "PermissionDeniedError",
     "PoolConfig",
@@ -236,16 +254,21 @@ __all__ = [
     "StreamEventError",
     "StreamInterruptedError",
     "StreamTruncatedError",
+    "StructuredCompletion",
+    "StructuredStream",
     "SyncClient",
     "SystemMessage",
     "TextPart",
     "Timeout",
     "Timeouts",
     "Tool",
+    "ToolArgumentsError",
     "ToolCall",
     "ToolCallDelta",
     "ToolLike",
+    "ToolLoopLimitError",
     "ToolMessage",
+    "ToolRun",
     "Transport",
     "TransportError",
     "TransportLayer",
@@ -258,4 +281,6 @@ __all__ = [
     "commit_first_chunk",
     "emit",
     "fan_out",
+    "output_spec",
+    "tool",
 ]

@@ -1,29 +1,25 @@
-"""``Client``: builds the onion of layers around a backend and offers the public calls."""
+"""``Client``: builds the onion of layers around a backend, owns the lifecycle, and
+offers embeddings, batches and raw sends (the chat calls come from
+[ClientCalls][llmfast.client_calls.ClientCalls])."""
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmfast.backends.base import Backend
-from llmfast.calls import ChatParams, Prompt, chat_request, resolve_model
+from llmfast.calls import ChatParams, Prompt, resolve_model
+from llmfast.client_calls import ClientCalls
 from llmfast.errors import ClientClosedError, ConfigurationError
-from llmfast.events import EventHook, call_summary, emit
+from llmfast.events import EventHook
 from llmfast.hooks import fan_out
 from llmfast.layers.retry import Retry
 from llmfast.pool import HTTPPool, PoolConfig, Timeouts
 from llmfast.providers import backend_for
-from llmfast.stream import ChatStream
 from llmfast.transport import Layer, Request, Response, Transport
-from llmfast.types import (
-    ChatCompletion,
-    EmbeddingRequest,
-    EmbeddingResponse,
-    MessageLike,
-)
+from llmfast.types import EmbeddingRequest, EmbeddingResponse
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -40,7 +36,7 @@ DEFAULT_MAX_RETRIES = 2
 """Retries of a ``Client`` made without ``layers=``: three attempts in all."""
 
 
-class Client:
+class Client(ClientCalls):
     """An async LLM client: layers wrapped around a backend, over one pooled session.
 
     Args:
@@ -171,134 +167,7 @@ class Client:
             raise ConfigurationError("stats are off: create the client with stats=True")
         return self._stats.snapshot()
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ClientClosedError("the client is closed; create a new Client")
-
-    # --- calls -----------------------------------------------------------------
-
-    @overload
-    async def chat(
-        self,
-        prompt: Prompt,
-        /,
-        *,
-        model: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        cache: CacheMode | None = None,
-        **params: Unpack[ChatParams],
-    ) -> ChatCompletion: ...
-
-    @overload
-    async def chat(
-        self,
-        prompt: None = None,
-        /,
-        *,
-        messages: Sequence[MessageLike],
-        model: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        cache: CacheMode | None = None,
-        **params: Unpack[ChatParams],
-    ) -> ChatCompletion: ...
-
-    async def chat(
-        self,
-        prompt: Prompt | None = None,
-        /,
-        *,
-        messages: Sequence[MessageLike] | None = None,
-        model: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        cache: CacheMode | None = None,
-        **params: Unpack[ChatParams],
-    ) -> ChatCompletion:
-        """Send a chat completion and return the whole result.
-
-        ``prompt`` is a string (one user message), a list of messages (typed or
-        OpenAI-style dicts) or a ``ChatRequest``; ``messages=[...]`` is the keyword
-        form (as in the ``openai`` SDK). An empty list is refused with a
-        ``ConfigurationError`` before anything is sent. Keyword parameters are those
-        of ``ChatRequest``. ``headers`` apply to this call only; ``timeout`` is this
-        call's total deadline in seconds (queueing, retries and fallbacks included),
-        overriding ``Timeouts.total``; ``cache`` (``"use"``, ``"refresh"`` or
-        ``"bypass"``) steers a ``Cache`` layer for this call. To stream, use
-        [`stream`][llmfast.Client.stream] (there is no ``stream=True``).
-        """
-        if self._closed:
-            raise ClientClosedError("the client is closed; create a new Client")
-        request = Request(
-            chat_request(prompt, messages, model, self.model, params, "chat"),
-            headers=headers,
-            deadline=self._deadline(timeout),
-            on_event=self.on_event,
-            context=None if cache is None else {"cache": cache},
-        )
-        if request.on_event is not None:
-            observed: ChatCompletion = await self._observed(request)
-            return observed
-        response = await self._send(request)
-        result: ChatCompletion = await response.collect()
-        return result
-
-    @overload
-    def stream(
-        self,
-        prompt: Prompt,
-        /,
-        *,
-        model: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        cache: CacheMode | None = None,
-        **params: Unpack[ChatParams],
-    ) -> ChatStream: ...
-
-    @overload
-    def stream(
-        self,
-        prompt: None = None,
-        /,
-        *,
-        messages: Sequence[MessageLike],
-        model: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        cache: CacheMode | None = None,
-        **params: Unpack[ChatParams],
-    ) -> ChatStream: ...
-
-    def stream(
-        self,
-        prompt: Prompt | None = None,
-        /,
-        *,
-        messages: Sequence[MessageLike] | None = None,
-        model: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        cache: CacheMode | None = None,
-        **params: Unpack[ChatParams],
-    ) -> ChatStream:
-        """Stream a chat completion: ``async with client.stream(...) as s:``.
-
-        Takes the arguments of [`chat`][llmfast.Client.chat]. Iterate ``s`` for typed
-        chunks or ``s.text_deltas()`` for text; after the end, ``s.completion`` is the
-        accumulated result.
-        """
-        self._check_open()
-        request = Request(
-            chat_request(prompt, messages, model, self.model, params, "stream"),
-            stream=True,
-            headers=headers,
-            deadline=self._deadline(timeout),
-            on_event=self.on_event,
-            context=None if cache is None else {"cache": cache},
-        )
-        return ChatStream(self._send, request)
+    # --- embeddings, batches, raw sends ------------------------------------
 
     async def embed(
         self,
@@ -389,30 +258,6 @@ class Client:
         if request.on_event is None:
             request.on_event = self.on_event
         return await self._send(request)
-
-    # --- helpers ---------------------------------------------------------------
-
-    async def _observed(self, request: Request) -> Any:
-        """Send and collect, reporting the call's ``done`` event (only with a hook)."""
-        started = time.monotonic()
-        try:
-            response = await self._send(request)
-            result = await response.collect()
-        except BaseException as exc:
-            emit(request, "done", time.monotonic() - started, **call_summary(request, exc))
-            raise
-        reasons = tuple(c.finish_reason for c in getattr(result, "choices", ()) if c.finish_reason)
-        emit(
-            request,
-            "done",
-            time.monotonic() - started,
-            **call_summary(request, None, getattr(result, "usage", None), None, reasons),
-        )
-        return result
-
-    def _deadline(self, timeout: float | None) -> float | None:
-        total = self._total if timeout is None else timeout
-        return None if total is None else time.monotonic() + total
 
     def __repr__(self) -> str:
         state = " closed" if self._closed else ""

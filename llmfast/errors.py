@@ -36,6 +36,10 @@ which llmfast never swallows)::
     │       └── OverloadedError       529, or an "overloaded" error body
     ├── DecodeError                          a body that is not what the API promises
     │   └── ResponseTooLargeError            over a PoolConfig size limit (body, event)
+    ├── OutputError                          a structured reply is not the requested output
+    │   ├── OutputValidationError (ValueError)  no attempt validated; each one's error
+    │   ├── OutputRefusedError               the model refused
+    │   └── OutputTruncatedError             the reply hit the token limit
     └── StreamError                          a streamed response went wrong
         ├── StreamEventError                 the server sent an error event in the stream
         ├── StreamTruncatedError             ended before its end marker, or unfinished
@@ -65,7 +69,7 @@ from llmfast._error_body import (
 )
 
 if TYPE_CHECKING:
-    from llmfast.types import ChatCompletion, ChatCompletionChunk
+    from llmfast.types import ChatCompletion, ChatCompletionChunk, OutputAttempt, Usage
 
 __all__ = [
     "APIStatusError",
@@ -87,6 +91,10 @@ __all__ = [
     "LimiterUnavailableError",
     "MissingCredentialsError",
     "NotFoundError",
+    "OutputError",
+    "OutputRefusedError",
+    "OutputTruncatedError",
+    "OutputValidationError",
     "OverloadedError",
     "PermissionDeniedError",
     "QueueFullError",
@@ -490,6 +498,57 @@ def _interrupted_from_state(
 
 class StreamConsumedError(StreamError, RuntimeError):
     """The stream was already read to the end, or closed."""
+
+
+class OutputError(LLMFastError):
+    """A structured call's reply could not be turned into the requested output.
+
+    Attributes:
+        completion: the last completion received.
+        usage: the usage summed over every attempt of the call.
+    """
+
+    def __init__(
+        self, message: str, *, completion: ChatCompletion | None = None, usage: Usage | None = None
+    ) -> None:
+        super().__init__(message)
+        self.completion = completion
+        self.usage = usage
+
+
+class OutputValidationError(OutputError, ValueError):
+    """Every attempt's reply failed validation; ``attempts`` holds each one's text and
+    error."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        attempts: list[OutputAttempt],
+        completion: ChatCompletion | None = None,
+        usage: Usage | None = None,
+    ) -> None:
+        super().__init__(message, completion=completion, usage=usage)
+        self.attempts = attempts
+
+
+class OutputRefusedError(OutputError):
+    """The model declined to answer with the output (``refusal`` holds its words)."""
+
+    def __init__(
+        self,
+        refusal: str,
+        *,
+        completion: ChatCompletion | None = None,
+        usage: Usage | None = None,
+    ) -> None:
+        super().__init__(f"the model refused: {refusal[:300]}", completion=completion, usage=usage)
+        self.refusal = refusal
+
+
+class OutputTruncatedError(OutputError):
+    """The reply hit the token limit (``finish_reason: length``) before the output
+    was complete; raise ``max_tokens``."""
 
 
 _STATUS_ERRORS: dict[int, type[APIStatusError]] = {

@@ -36,6 +36,7 @@ __all__ = [
     "Logprobs",
     "Message",
     "MessageLike",
+    "OutputAttempt",
     "ResponseMessage",
     "SystemMessage",
     "TextPart",
@@ -399,3 +400,17 @@ class EmbeddingResponse(_Wire):
         if any(item.index != position for position, item in enumerate(data)):
             data = sorted(data, key=lambda item: item.index)
         return [item.embedding for item in data]
+
+
+# --- structured output -------------------------------------------------------------
+
+
+class OutputAttempt(msgspec.Struct, frozen=True):
+    """One reply of a structured call that did not validate."""
+
+    text: str
+    """The reply's raw text (or tool-call arguments)."""
+    error: str
+    """What was wrong with it (msgspec's message, with the path)."""
+    path: str | None = None
+    """Where in the value it went wrong (``$.items[0].qty``), when known."""

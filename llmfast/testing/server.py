@@ -28,6 +28,7 @@ from . import hostile
 from .formats import OPENAI, Answer, BadRequest, Route, StreamPlan, WireFormat
 from .replies import Reply, split_tokens
 from .routes import format_of, resolve
+from .structured_replies import structured_reply
 
 __all__ = ["MockServer", "RecordedRequest"]
 
@@ -413,6 +414,9 @@ class MockServer:
         number: int,
     ) -> web.StreamResponse:
         fmt = route.fmt
+        if reply is self.default and reply.kind == "echo":
+            # Nothing scripted: a structured request gets a schema-valid answer.
+            reply = structured_reply(fmt.name, body, number) or reply
         call = fmt.chat_call(route, body)
         if not call.model:
             call = dataclasses.replace(call, model=self.model)
