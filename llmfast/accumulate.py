@@ -3,8 +3,8 @@
 Text, refusal and reasoning fragments are joined per choice (``n > 1`` choices kept
 apart by ``index``); tool calls are assembled by their ``index`` with argument
 fragments joined; the last finish reason, usage and log probabilities are kept.
-A non-streaming ``ChatCompletion`` passed to :meth:`ChatAccumulator.add` is taken
-as the whole result.
+A non-streaming ``ChatCompletion`` passed to [`ChatAccumulator.add`][llmfast.ChatAccumulator.add] is
+taken as the whole result.
 
 A result is *finished* when it has a choice and every choice has a finish reason
 (``completion_finished``, ``chunks_finished``): anything else was cut short, and the
@@ -114,7 +114,8 @@ class _ChoiceState:
 
 
 class ChatAccumulator:
-    """Builds the final completion from chunks, one :meth:`add` at a time."""
+    """Builds the final completion from chunks, one [`add`][llmfast.ChatAccumulator.add] at a
+    time."""
 
     __slots__ = (
         "_choices",

@@ -26,12 +26,13 @@ class ChatStream:
                 print(text, end="")
         print(s.completion.usage)
 
-    Iterating ``s`` itself gives typed :class:`ChatCompletionChunk` objects. After
-    the last chunk, :attr:`completion` is the accumulated :class:`ChatCompletion`.
-    A failure after some chunks arrived raises :class:`StreamInterruptedError`
-    carrying everything received; it is also an instance of the failure's own class
-    (an idle timeout is still a ``TimeoutError``). A stream that ends while a choice
-    has no finish reason raises :class:`StreamTruncatedError` (so, after chunks, both).
+    Iterating ``s`` itself gives typed [`ChatCompletionChunk`][llmfast.types.ChatCompletionChunk]
+    objects. After the last chunk, [`completion`][llmfast.ChatStream.completion] is the accumulated
+    [`ChatCompletion`][llmfast.types.ChatCompletion]. A failure after some chunks arrived raises
+    [`StreamInterruptedError`][llmfast.errors.StreamInterruptedError] carrying everything received;
+    it is also an instance of the failure's own class (an idle timeout is still a ``TimeoutError``).
+    A stream that ends while a choice has no finish reason raises
+    [`StreamTruncatedError`][llmfast.errors.StreamTruncatedError] (so, after chunks, both).
     """
 
     __slots__ = (
@@ -87,7 +88,7 @@ class ChatStream:
 
     @property
     def response(self) -> Response:
-        """The underlying :class:`Response` (status and headers)."""
+        """The underlying [`Response`][llmfast.transport.Response] (status and headers)."""
         if self._response is None:
             raise RuntimeError("the stream has not started: use `async with client.stream(...)`")
         return self._response

@@ -5,9 +5,9 @@ Put it outermost: a hit skips every layer inside it (retries, rate-limit tokens.
     client = llmfast.Client(model="m", layers=[Cache(ttl=3600), Coalesce(), Retry()])
 
 Which calls are cached: with the layer in the chain (and ``enabled``), every call its
-``cacheable`` policy accepts, by default deterministic ones (:func:`is_deterministic`:
-embeddings, and chats at temperature 0 or with a seed). One call can choose otherwise
-with ``request.context["cache"]``:
+``cacheable`` policy accepts, by default deterministic ones
+([`is_deterministic`][llmfast.layers.is_deterministic]: embeddings, and chats at temperature 0 or
+with a seed). One call can choose otherwise with ``request.context["cache"]``:
 
 - ``"use"``: read and store this call whatever the policy (and even when ``enabled``
   is false);
@@ -20,7 +20,7 @@ delivered but not stored). Streams are copied chunk by chunk as they pass and st
 only once read to the end; an early close, a cancellation or an error stores nothing.
 A hit on a stream replays the stored chunks one by one, exactly as they first came
 (deltas, tool-call fragments, usage). A stream and a plain call never share an entry
-(see :mod:`.keys`).
+(see `keys`).
 
 Store failures never fail a call: an entry that cannot be read, decoded or written is
 reported as a ``cache.error`` event and the call goes on as a miss. Hits, misses and
@@ -66,17 +66,19 @@ _MODES = frozenset({"use", "refresh", "bypass"})
 
 
 class Cache:
-    """Configuration of the cache layer; ``Cache(...)(inner)`` builds a :class:`CacheLayer`.
+    """Configuration of the cache layer; ``Cache(...)(inner)`` builds a
+    [`CacheLayer`][llmfast.layers.CacheLayer].
 
     Args:
-        store: where entries live (default: a new :class:`MemoryStore`). The layer
-            closes it when the client closes.
+        store: where entries live (default: a new [`MemoryStore`][llmfast.layers.MemoryStore]). The
+            layer closes it when the client closes.
         ttl: seconds an entry lives (``None``: until the store evicts it).
         cacheable: the policy, deciding which calls are cached when the call does
-            not say (default :func:`is_deterministic`).
+            not say (default [`is_deterministic`][llmfast.layers.is_deterministic]).
         enabled: ``False`` caches only calls that ask with ``context["cache"] = "use"``.
         identity: the backend's part of every key (default: derived from the
-            backend at the core of the chain, see :func:`backend_identity`).
+            backend at the core of the chain, see
+            [`backend_identity`][llmfast.layers.backend_identity]).
     """
 
     def __init__(
@@ -106,7 +108,8 @@ class Cache:
 
 
 class CacheLayer(TransportLayer):
-    """Serves repeated requests from a :class:`CacheStore` (see the module docstring)."""
+    """Serves repeated requests from a [`CacheStore`][llmfast.layers.CacheStore] (see the module
+    docstring)."""
 
     def __init__(self, inner: Transport, config: Cache) -> None:
         super().__init__(inner)
