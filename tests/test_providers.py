@@ -156,7 +156,8 @@ async def client(provider: str, server: MockServer) -> AsyncIterator[Client]:
 
 
 async def _stream(client: Client, prompt: Any = "hi", **params: Any) -> llmfast.ChatStream:
-    async with client.stream(prompt, **params) as stream:
+    opened: llmfast.ChatStream = client.stream(prompt, **params)
+    async with opened as stream:
         async for _ in stream:
             pass
     return stream

@@ -36,7 +36,8 @@ async def client(server: MockServer) -> AsyncIterator[Client]:
 
 
 async def _stream(client: Client, prompt: str = "hi", **params: Any) -> llmfast.ChatStream:
-    async with client.stream(prompt, **params) as stream:
+    opened: llmfast.ChatStream = client.stream(prompt, **params)
+    async with opened as stream:
         async for _ in stream:
             pass
     return stream
