@@ -45,7 +45,7 @@ class ThreadedServer:
         self.url = self.server.url
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
 
     def enqueue(self, *replies: Reply) -> None:
         self.loop.call_soon_threadsafe(self.server.enqueue, *replies)
@@ -54,8 +54,9 @@ class ThreadedServer:
         self.call(self.server.wait_for_requests(n))
 
     def wait_open_connections(self, n: int) -> None:
-        """Wait (up to 5 s) until the server holds exactly ``n`` open connections."""
-        self.call(self.server.wait_open_connections(n))
+        """Wait (up to 15 s: the machine may be loaded) until the server holds exactly
+        ``n`` open connections."""
+        self.call(self.server.wait_open_connections(n, timeout=15.0))
 
     def close(self) -> None:
         self.call(self.server.close())
