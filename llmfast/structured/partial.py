@@ -73,6 +73,7 @@ class PartialJSON:
         "_stack",
         "_state",
         "_string",
+        "closed_containers",
     )
 
     def __init__(self) -> None:
@@ -85,6 +86,9 @@ class PartialJSON:
         self._result: Any = _MISSING
         self._position = 0
         self._empty_open = False  # just after '[' or '{' (a closer is allowed)
+        self.closed_containers: set[int] = set()
+        """The ids of the objects and arrays that are complete: they are the same
+        objects in every later snapshot, so work done on one can be kept."""
 
     @property
     def done(self) -> bool:
@@ -251,6 +255,7 @@ class PartialJSON:
             raise PartialJSONError(f"mismatched {c!r}", self._position + i)
         self._stack.pop()
         self._empty_open = False
+        self.closed_containers.add(id(frame.container))
         self._complete(frame.container)
 
     def _complete(self, value: Any) -> None:

@@ -2,10 +2,11 @@
 
 ``async with client.stream(prompt, output=Invoice) as s:`` returns a
 [StructuredStream][llmfast.structured.stream.StructuredStream].
-[partials][llmfast.structured.stream.StructuredStream.partials] yields the value so far
-after every chunk that adds to it (objects with the members that have arrived, strings
-growing; see [PartialJSON][llmfast.structured.partial.PartialJSON]), parsed
-incrementally: the whole stream costs time linear in the output's length. At the end,
+[partials][llmfast.structured.stream.StructuredStream.partials] yields the object so far
+after every chunk that adds to it, typed (fields that have arrived, strings growing;
+see [PartialJSON][llmfast.structured.partial.PartialJSON] and
+[typed_partial][llmfast.structured.typed_partial]), parsed and converted incrementally:
+the whole stream costs time linear in the output's length. At the end,
 [output][llmfast.structured.stream.StructuredStream.output] is the reply decoded and
 validated into the type. A stream is one attempt: a reply that does not validate
 raises [OutputValidationError][llmfast.errors.OutputValidationError] (use ``chat`` for
@@ -22,6 +23,7 @@ from llmfast.errors import OutputValidationError
 from llmfast.structured.call import Mode, asking_for, prompt_messages
 from llmfast.structured.output import OutputParseError, OutputSpec
 from llmfast.structured.partial import PartialJSON, PartialJSONError
+from llmfast.structured.typed_partial import PartialMaker
 from llmfast.types import ChatCompletion, ChatCompletionChunk, OutputAttempt
 
 if TYPE_CHECKING:
@@ -68,18 +70,25 @@ class StructuredStream(Generic[T]):
         """The underlying chat stream (its chunks are read by ``partials``)."""
         return self._stream
 
-    async def partials(self) -> AsyncIterator[Any]:
-        """The value so far after each chunk that adds to it (plain dicts, lists and
-        strings; shared between snapshots where complete, so don't mutate them); the
-        validated object is [output][llmfast.structured.stream.StructuredStream.output]
-        once it ends."""
+    async def partials(self, *, raw: bool = False) -> AsyncIterator[Any]:
+        """The object so far after each chunk that adds to it; the validated object is
+        [output][llmfast.structured.stream.StructuredStream.output] once it ends.
+
+        A partial is typed (see [typed_partial][llmfast.structured.typed_partial]): a
+        Struct named like the output type whose fields are ``None`` until they arrive.
+        ``raw=True`` gives the plain JSON value instead (dicts, lists, strings). Both
+        share their completed parts with the partials after them: don't mutate them.
+        """
+        maker = None
+        if not raw and self._spec.type is not None:
+            maker = PartialMaker(self._spec.type, self._parser.closed_containers)
         async for chunk in self._stream:
             piece = self._piece(chunk)
             if piece and self._feed(piece):
                 snapshot = self._parser.snapshot()
                 if self._spec.wrapped:
                     snapshot = snapshot.get("value") if isinstance(snapshot, dict) else None
-                yield snapshot
+                yield snapshot if maker is None else maker.make(snapshot)
         self._finish()
 
     async def get_output(self) -> T:

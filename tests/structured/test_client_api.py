@@ -44,7 +44,7 @@ async def test_stream_with_output_yields_partials() -> None:
     async with MockServer() as server, llmfast.Client(base_url=server.url, model="m") as client:
         server.enqueue(Reply.text(json.dumps(GOOD), chunk_size=6))
         async with client.stream("bill", output=Invoice) as stream:
-            partials = [p async for p in stream.partials()]
+            partials = [p async for p in stream.partials(raw=True)]
         assert stream.output == EXPECTED
         assert partials[-1] == GOOD
         assert len(partials) > 3

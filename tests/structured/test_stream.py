@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
 
 import llmfast
@@ -60,7 +61,7 @@ async def test_partials_are_the_prefix_value_at_every_chunk(
     seen = []
     async with client_for(server, provider) as client:
         async with StructuredStream(client, "bill", output_spec(Invoice), None, {}) as stream:
-            async for partial in stream.partials():
+            async for partial in stream.partials(raw=True):
                 assert partial == reference(text_so_far(stream, tool))
                 seen.append(partial)
         assert stream.output == EXPECTED
@@ -79,7 +80,7 @@ async def test_strings_grow_in_the_partials(server: MockServer) -> None:
     ):
         items = [
             p["lines"][0]["item"]
-            async for p in stream.partials()
+            async for p in stream.partials(raw=True)
             if p and p.get("lines") and "item" in p["lines"][0]
         ]
     assert items[-1] == "a long item name"
@@ -93,7 +94,7 @@ async def test_a_wrapped_output_streams_unwrapped(server: MockServer) -> None:
         client_for(server, "openai") as client,
         StructuredStream(client, "x", output_spec(list[Line]), None, {}) as stream,
     ):
-        partials = [p async for p in stream.partials()]
+        partials = [p async for p in stream.partials(raw=True)]
     assert stream.output == [Line("a"), Line("b")]
     assert partials[-1] == [{"item": "a"}, {"item": "b"}]
 
@@ -115,6 +116,49 @@ async def test_prompted_streams_skip_the_prose_before_the_json(server: MockServe
         client_for(server, "openai") as client,
         StructuredStream(client, "x", output_spec(Invoice), "prompted", {}) as stream,
     ):
-        partials = [p async for p in stream.partials()]
+        partials = [p async for p in stream.partials(raw=True)]
     assert stream.output == EXPECTED
     assert partials[-1] == GOOD
+
+
+class Tagged(msgspec.Struct, tag=True):
+    name: str
+
+
+class Other(msgspec.Struct, tag=True):
+    size: int
+
+
+class Basket(msgspec.Struct):
+    owner: str
+    things: list[Tagged | Other]
+    lines: list[Line] = []
+
+
+async def test_partials_are_typed_objects_by_default(server: MockServer) -> None:
+    value = {
+        "owner": "Ada Lovelace",
+        "things": [{"type": "Tagged", "name": "pen"}, {"type": "Other", "size": 3}],
+        "lines": [{"item": "tea", "qty": 2}],
+    }
+    server.enqueue(Reply.text(json.dumps(value), chunk_size=5))
+    async with (
+        client_for(server, "openai") as client,
+        StructuredStream(client, "x", output_spec(Basket), None, {}) as stream,
+    ):
+        partials = [p async for p in stream.partials()]
+    first, last = partials[0], partials[-1]
+    assert type(first).__name__ == "Basket"
+    assert first.things is None or first.owner is not None  # fields are None until they arrive
+    assert last.owner == "Ada Lovelace"
+    assert [type(t).__name__ for t in last.things] == ["Tagged", "Other"]
+    assert last.things[1].size == 3
+    assert last.lines[0].item == "tea"
+    assert stream.output == msgspec.convert(value, Basket)
+    # Strings grow: some partial had a prefix of the owner's name.
+    owners = [p.owner for p in partials if p.owner]
+    assert owners[0] != "Ada Lovelace"
+    assert all("Ada Lovelace".startswith(o) for o in owners)
+    # A completed line is converted once and shared by every later partial.
+    with_lines = [p for p in partials if p.lines and p.lines[0].qty == 2]
+    assert all(p.lines[0] is with_lines[0].lines[0] for p in with_lines)
