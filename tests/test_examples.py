@@ -84,3 +84,10 @@ async def test_quickstart(tmp_path: Path) -> None:
     assert "chat   -> 'Say hello to llmfast in five words.'" in out
     assert "stream -> Count from one to five, please.  [finish_reason=stop]" in out
     assert "embed  -> 2 vectors of 8 floats" in out
+
+
+async def test_structured_example(tmp_path: Path) -> None:
+    out = await run_example("structured.py", tmp_path)
+    assert re.search(r"output -> Invoice with \d+ line\(s\), attempts=1", out), out
+    assert re.search(r"stream -> \d+ partial\(s\), then Invoice", out), out
+    assert "tools  -> 'Two teas cost 5 euros.' after 2 model calls" in out
