@@ -52,24 +52,11 @@ Every error's ``str()`` is safe to log: API keys never appear in it.
 
 from __future__ import annotations
 
-import email.utils
-import math
-import reprlib
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from llmfast._error_body import (
-    error_payload,
-    excerpt,
-    is_context_length,
-    is_overloaded,
-    message_of,
-    status_named_by,
-)
-
 if TYPE_CHECKING:
-    from llmfast.types import ChatCompletion, ChatCompletionChunk, OutputAttempt, Usage
+    pass
 
 __all__ = [
     "APIStatusError",
@@ -350,285 +337,21 @@ class OverloadedError(ServerError):
     """529 or an "overloaded" error: the provider is shedding load."""
 
 
-class DecodeError(LLMFastError):
-    """The response body could not be decoded into the expected type (malformed or
-    hostile JSON, a content type that is not the API's, such as an HTML page)."""
-
-
-class ResponseTooLargeError(DecodeError):
-    """A response exceeded a size limit of ``PoolConfig``: a body read whole larger,
-    decompressed, than ``max_body_bytes``, or one stream event or line longer than
-    ``max_event_bytes``; reading stopped there, so memory stays bounded.
-
-    Attributes:
-        limit: the limit exceeded, in bytes.
-    """
-
-    def __init__(self, message: str, *, limit: int | None = None) -> None:
-        super().__init__(message)
-        self.limit = limit
-
-
-class StreamError(LLMFastError):
-    """A streamed response went wrong."""
-
-
-class StreamEventError(StreamError):
-    """The server reported an error inside the stream.
-
-    Attributes:
-        error: the error payload as sent (usually a dict with ``message``/``type``/``code``).
-        status: the HTTP-like status the payload carried, when it had one.
-    """
-
-    def __init__(self, error: Any, *, status: int | None = None) -> None:
-        self.error = error
-        self.status = status
-        message = error.get("message") if isinstance(error, Mapping) else None
-        text = repr(excerpt(message)) if isinstance(message, str) and message else None
-        text = text or reprlib.repr(error)  # bounded, however deep the payload
-        super().__init__(f"error event in stream: {text}")
-
-
-class StreamTruncatedError(StreamError):
-    """The stream ended unfinished: the body closed cleanly before the stream's end
-    marker, or the end marker came while a choice had no finish reason."""
-
-
-class StreamInterruptedError(StreamError):
-    """The stream failed after some chunks had reached the caller.
-
-    Nothing is lost: ``partial`` is the completion accumulated from every chunk
-    received, and ``chunks`` holds those chunks. The original error is ``__cause__``.
-
-    Made by [`from_cause`][llmfast.errors.StreamInterruptedError.from_cause], the error is
-    also an instance of its cause's class, with the cause's attributes: an idle timeout
-    after the first chunk is both a ``StreamInterruptedError`` and an ``IdleTimeout``
-    (so a ``TimeoutError``); a reset is also a ``ReadError``.
-    """
-
-    _cause_type: type[LLMFastError] | None = None
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        partial: ChatCompletion | None = None,
-        chunks: list[ChatCompletionChunk] | None = None,
-    ) -> None:
-        self.partial = partial
-        self.chunks = chunks if chunks is not None else []
-        super().__init__(message)
-
-    @classmethod
-    def from_cause(
-        cls,
-        cause: LLMFastError,
-        message: str,
-        *,
-        partial: ChatCompletion | None = None,
-        chunks: list[ChatCompletionChunk] | None = None,
-    ) -> StreamInterruptedError:
-        """An interrupted error that is also an instance of ``type(cause)``.
-
-        Its class is ``StreamInterruptedError[<cause class>]``, a subclass of both
-        (made once per cause class). The cause's attributes (``status``, ``error``...)
-        are copied, not rebuilt: its ``__init__`` is not called again. ``cause`` is
-        returned as it is when it already is a ``StreamInterruptedError``.
-        """
-        if isinstance(cause, StreamInterruptedError):
-            return cause
-        error = _interrupted_from_state(type(cause), (message,))
-        error.__dict__.update(cause.__dict__)
-        error.partial = partial
-        error.chunks = chunks if chunks is not None else []
-        error.__cause__ = cause
-        return error
-
-    def __str__(self) -> str:
-        return BaseException.__str__(self)  # the message, whatever the cause's __str__
-
-    def __reduce__(self) -> Any:
-        cause_type = type(self)._cause_type
-        if cause_type is None:
-            return super().__reduce__()
-        return _interrupted_from_state, (cause_type, self.args), self.__dict__
-
-    @property
-    def partial_text(self) -> str:
-        """The text received before the failure (choice 0)."""
-        if self.partial is None:
-            return ""
-        return self.partial.text or ""
-
-
-_INTERRUPTED_CLASSES: dict[type[LLMFastError], type[StreamInterruptedError]] = {}
-
-
-def _interrupted_class(cause_type: type[LLMFastError]) -> type[StreamInterruptedError]:
-    """``StreamInterruptedError[cause_type]``: a subclass of both, made once per cause."""
-    made = _INTERRUPTED_CLASSES.get(cause_type)
-    if made is not None:
-        return made
-    name = f"StreamInterruptedError[{cause_type.__name__}]"
-    namespace = {
-        "__module__": __name__,
-        "__qualname__": name,
-        "__doc__": f"A stream interrupted by {cause_type.__name__} after its first chunk.",
-        "_cause_type": cause_type,
-    }
-    try:
-        made = type(name, (StreamInterruptedError, cause_type), namespace)
-    except TypeError:  # a layout or metaclass conflict: keep the plain class
-        made = StreamInterruptedError
-    return _INTERRUPTED_CLASSES.setdefault(cause_type, made)  # one class, even if raced
-
-
-def _interrupted_from_state(
-    cause_type: type[LLMFastError], args: tuple[Any, ...]
-) -> StreamInterruptedError:
-    """A bare instance of ``StreamInterruptedError[cause_type]`` (also for unpickling)."""
-    cls = _interrupted_class(cause_type)
-    error = cls.__new__(cls)
-    error.args = args
-    error.partial = None
-    error.chunks = []
-    return error
-
-
-class StreamConsumedError(StreamError, RuntimeError):
-    """The stream was already read to the end, or closed."""
-
-
-class OutputError(LLMFastError):
-    """A structured call's reply could not be turned into the requested output.
-
-    Attributes:
-        completion: the last completion received.
-        usage: the usage summed over every attempt of the call.
-    """
-
-    def __init__(
-        self, message: str, *, completion: ChatCompletion | None = None, usage: Usage | None = None
-    ) -> None:
-        super().__init__(message)
-        self.completion = completion
-        self.usage = usage
-
-
-class OutputValidationError(OutputError, ValueError):
-    """Every attempt's reply failed validation; ``attempts`` holds each one's text and
-    error."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        attempts: list[OutputAttempt],
-        completion: ChatCompletion | None = None,
-        usage: Usage | None = None,
-    ) -> None:
-        super().__init__(message, completion=completion, usage=usage)
-        self.attempts = attempts
-
-
-class OutputRefusedError(OutputError):
-    """The model declined to answer with the output (``refusal`` holds its words)."""
-
-    def __init__(
-        self,
-        refusal: str,
-        *,
-        completion: ChatCompletion | None = None,
-        usage: Usage | None = None,
-    ) -> None:
-        super().__init__(f"the model refused: {refusal[:300]}", completion=completion, usage=usage)
-        self.refusal = refusal
-
-
-class OutputTruncatedError(OutputError):
-    """The reply hit the token limit (``finish_reason: length``) before the output
-    was complete; raise ``max_tokens``."""
-
-
-_STATUS_ERRORS: dict[int, type[APIStatusError]] = {
-    400: BadRequestError,
-    401: AuthenticationError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    409: ConflictError,
-    422: UnprocessableEntityError,
-    429: RateLimitError,
-    529: OverloadedError,
-}
-
-_MAX_RETRY_AFTER = 24 * 3600.0
-
-
-def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date).
-
-    Returns ``None`` when neither header is present or parseable. Negative
-    values become 0. ``now`` (epoch seconds) is injectable for tests.
-    """
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms is not None:
-        try:
-            value = float(raw_ms) / 1000.0
-        except ValueError:
-            pass
-        else:
-            if math.isfinite(value):
-                return min(max(value, 0.0), _MAX_RETRY_AFTER)
-    raw = headers.get("retry-after")
-    if raw is None:
-        return None
-    raw = raw.strip()
-    try:
-        value = float(raw)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(raw)
-        except (TypeError, ValueError, IndexError):
-            return None
-        current = time.time() if now is None else now
-        value = when.timestamp() - current
-    else:
-        if not math.isfinite(value):
-            return None
-    return min(max(value, 0.0), _MAX_RETRY_AFTER)
-
-
-def error_for_status(
-    status: int,
-    body: Any,
-    headers: Mapping[str, str],
-    *,
-    request_id_header: str = "x-request-id",
-) -> APIStatusError:
-    """Build the right ``APIStatusError`` subclass for an HTTP error response.
-
-    An error body sent with a success status (``{"error": {"code": "overloaded"}}``
-    with 200, as some proxies do) gets the class of the status its ``type``/``code``
-    names (see ``effective_status``); ``status``, headers and request id stay as sent.
-    A body that is not JSON (an HTML error page) becomes a short plain-text message.
-    """
-    effective = status
-    if status < 400:
-        effective = status_named_by(error_payload(body)) or 500
-    cls = _STATUS_ERRORS.get(effective)
-    if cls is None:
-        cls = ServerError
-    if cls is ServerError and is_overloaded(body):
-        cls = OverloadedError
-    elif cls is BadRequestError and is_context_length(body):
-        cls = ContextLengthError
-    return cls(
-        status,
-        message_of(body),
-        body=body,
-        request_id=headers.get(request_id_header),
-        retry_after=parse_retry_after(headers),
-        headers=headers,
-        effective_status=effective,
-    )
+# The rest of the tree lives in modules of its own, re-exported here: this is the one
+# place to import them from (their __module__ says so too).
+from llmfast._errors_output import (  # noqa: E402
+    OutputError,
+    OutputRefusedError,
+    OutputTruncatedError,
+    OutputValidationError,
+)
+from llmfast._errors_status import error_for_status, parse_retry_after  # noqa: E402
+from llmfast._errors_stream import (  # noqa: E402
+    DecodeError,
+    ResponseTooLargeError,
+    StreamConsumedError,
+    StreamError,
+    StreamEventError,
+    StreamInterruptedError,
+    StreamTruncatedError,
+)
