@@ -87,7 +87,7 @@ async def test_quickstart(tmp_path: Path) -> None:
 
 
 async def test_structured_example(tmp_path: Path) -> None:
-    out = await run_example("structured.py", tmp_path)
+    out = await run_example("structured_output.py", tmp_path)
     assert re.search(r"output -> Invoice with \d+ line\(s\), attempts=1", out), out
     assert re.search(r"stream -> \d+ partial\(s\), then Invoice", out), out
     assert "tools  -> 'Two teas cost 5 euros.' after 2 model calls" in out

@@ -5,7 +5,7 @@ Runs against the provider configured in the environment (``LLMFAST_BASE_URL`` or
 configured, it starts llmfast's built-in local server, which answers a structured
 request with a value valid under its schema by itself, and says so.
 
-    python examples/structured.py
+    python examples/structured_output.py
 """
 
 from __future__ import annotations
