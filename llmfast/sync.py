@@ -33,7 +33,7 @@ from collections.abc import (
     Sequence,
 )
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from llmfast import _serving
 from llmfast.client import Client, Prompt
@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from llmfast.client import ChatParams
     from llmfast.layers.cache import CacheMode
     from llmfast.stats import StatsSnapshot
+    from llmfast.structured.call import Output, StructuredCompletion
+    from llmfast.structured.loop import ToolRun
 
 __all__ = ["SyncBatch", "SyncChatStream", "SyncClient"]
 
@@ -252,11 +254,42 @@ class SyncClient:
 
     # --- calls -----------------------------------------------------------------------
 
+    @overload
     def chat(
         self,
         prompt: Prompt | None = None,
         /,
         *,
+        output: type[T] | Output[T],
+        messages: Sequence[MessageLike] | None = None,
+        model: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        cache: CacheMode | None = None,
+        **params: Unpack[ChatParams],
+    ) -> StructuredCompletion[T]: ...
+
+    @overload
+    def chat(
+        self,
+        prompt: Prompt | None = None,
+        /,
+        *,
+        output: None = None,
+        messages: Sequence[MessageLike] | None = None,
+        model: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        cache: CacheMode | None = None,
+        **params: Unpack[ChatParams],
+    ) -> ChatCompletion: ...
+
+    def chat(
+        self,
+        prompt: Prompt | None = None,
+        /,
+        *,
+        output: Any = None,
         messages: Sequence[MessageLike] | None = None,
         model: str | None = None,
         headers: Mapping[str, str] | None = None,
@@ -264,11 +297,13 @@ class SyncClient:
         cache: CacheMode | None = None,
         **params: Unpack[ChatParams],
     ) -> ChatCompletion:
-        """Send a chat completion and return the whole result (see ``Client.chat``)."""
+        """Send a chat completion and return the whole result (see ``Client.chat``;
+        with ``output=``, a ``StructuredCompletion`` whose ``output`` is the object)."""
         client, runner = self._start()
-        chat: Any = client.chat  # both of its overloads at once
+        chat: Any = client.chat  # every overload at once
         coro = chat(
             prompt,
+            output=output,
             messages=messages,
             model=model,
             headers=headers,
@@ -278,6 +313,18 @@ class SyncClient:
         )
         completion: ChatCompletion = runner.call(coro)
         return completion
+
+    def extract(self, prompt: Prompt, output: Any, /, **call: Any) -> Any:
+        """The reply decoded into ``output`` (see ``Client.extract``)."""
+        client, runner = self._start()
+        return runner.call(client.extract(prompt, output, **call))
+
+    def run_tools(self, prompt: Prompt, /, tools: Sequence[Any], **options: Any) -> ToolRun:
+        """Run the tool loop (see ``Client.run_tools``); async tools run on the
+        client's loop, plain ones in threads."""
+        client, runner = self._start()
+        run: ToolRun = runner.call(client.run_tools(prompt, tools, **options))
+        return run
 
     def stream(
         self,

@@ -145,6 +145,6 @@ def test_a_sync_client_takes_messages_too() -> None:
             with client.stream(messages=MESSAGES) as stream:
                 assert "".join(stream.text_deltas()) == "hello there"
             with pytest.raises(TypeError, match=r"client\.stream"):
-                client.chat(messages=MESSAGES, stream=True)  # type: ignore[call-arg]
+                client.chat(messages=MESSAGES, stream=True)  # type: ignore[call-overload]
     finally:
         server.close()

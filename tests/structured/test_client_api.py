@@ -79,3 +79,22 @@ async def test_a_structured_reply_is_cached_like_any_other() -> None:
         second = await client.chat("where?", output=Point, temperature=0)
     assert first.output == second.output
     assert server.request_count == 1
+
+
+def test_the_sync_client_speaks_structured_output_too() -> None:
+    from llmfast.sync import SyncClient
+
+    @llmfast.tool
+    def double(x: int) -> int:
+        return 2 * x
+
+    with MockServer.in_thread() as server, SyncClient(base_url=server.url, model="m") as client:
+        reply = client.chat("bill", output=Invoice)
+        assert isinstance(reply.output, Invoice)
+        assert isinstance(client.extract("bill", Invoice), Invoice)
+        server.enqueue(
+            Reply.tool_calls([{"name": "double", "arguments": {"x": 4}}]), Reply.text("8")
+        )
+        run = client.run_tools("double 4", [double])
+    assert run.text == "8"
+    assert server.requests[-1].json["messages"][-1]["content"] == "8"
