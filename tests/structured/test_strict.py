@@ -54,7 +54,9 @@ def _name(prefix: str) -> str:
 
 @st.composite
 def field_types(draw: st.DrawFn, depth: int = 0) -> Any:
-    choices = ["leaf", "leaf", "list", "optional"]
+    # Within strict mode's 10 levels of nesting (a deeper type is sent non-strict:
+    # test_nesting_past_the_limit_is_sent_non_strict).
+    choices = ["leaf", "leaf", "list", "optional"] if depth < 5 else ["leaf"]
     if depth < 3:
         choices += ["struct", "dataclass", "typeddict", "union"]
     kind = draw(st.sampled_from(choices))
@@ -243,5 +245,11 @@ def test_specs_are_built_once_per_type() -> None:
     assert output_spec(schema) is output_spec(dict(schema))
 
 
-def _debug_schema(tp: Any) -> Any:  # pragma: no cover - debugging aid
-    return output_spec(tp).strict.schema
+def test_nesting_past_the_limit_is_sent_non_strict() -> None:
+    deep: Any = int
+    for _ in range(11):
+        deep = list[deep]
+    spec = output_spec(deep)
+    assert not spec.strict.strict
+    assert "nesting deeper than 10 levels" in spec.strict.reasons[0]
+    assert output_spec(list[list[int]]).strict.strict
