@@ -33,6 +33,7 @@ from llmfast.errors import (
     OutputValidationError,
 )
 from llmfast.structured.output import OutputParseError, OutputSpec, output_spec
+from llmfast.structured.usage import add_usage
 from llmfast.types import (
     AssistantMessage,
     ChatCompletion,
@@ -56,7 +57,6 @@ __all__ = [
     "Mode",
     "Output",
     "StructuredCompletion",
-    "add_usage",
     "asking_for",
     "default_mode",
     "structured_chat",
@@ -149,36 +149,6 @@ class StructuredCompletion(ChatCompletion, Generic[T], kw_only=True):
 def default_mode(backend_kind: str) -> Mode:
     """The mode a backend of ``backend_kind`` uses when none is given."""
     return _DEFAULT_MODES.get(backend_kind, "tool")
-
-
-def add_usage(total: Usage | None, more: Usage | None) -> Usage | None:
-    """``total`` plus ``more`` (the per-kind ``*_details`` counts added too)."""
-    if more is None:
-        return total
-    if total is None:
-        return more
-    return Usage(
-        prompt_tokens=total.prompt_tokens + more.prompt_tokens,
-        completion_tokens=total.completion_tokens + more.completion_tokens,
-        total_tokens=total.total_tokens + more.total_tokens,
-        prompt_tokens_details=_add_details(total.prompt_tokens_details, more.prompt_tokens_details),
-        completion_tokens_details=_add_details(
-            total.completion_tokens_details, more.completion_tokens_details
-        ),
-    )
-
-
-def _add_details(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not a or not b:
-        return a or b
-    out = dict(a)
-    for key, value in b.items():
-        old = out.get(key)
-        if isinstance(value, int) and isinstance(old, int):
-            out[key] = old + value
-        elif old is None:
-            out[key] = value
-    return out
 
 
 class Asking:

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from llmfast.errors import LLMFastError
-from llmfast.structured.call import add_usage, prompt_messages
+from llmfast.structured.call import prompt_messages
 from llmfast.structured.tools import FunctionTool, ToolArgumentsError, result_text, tool
+from llmfast.structured.usage import add_usage
 from llmfast.types import AssistantMessage, ChatCompletion, ToolCall, ToolMessage, Usage
 
 if TYPE_CHECKING:

@@ -19,7 +19,8 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from llmfast.structured.strict import StrictSchema, _referenced, drop_added_nulls, to_strict
+from llmfast.structured.nulls import drop_added_nulls
+from llmfast.structured.strict import StrictSchema, referenced, to_strict
 
 __all__ = ["OutputParseError", "OutputSpec", "output_spec"]
 
@@ -146,7 +147,7 @@ def _build(output: Any) -> OutputSpec[Any]:
         # Inline the root definition (kept in $defs only if something refers to it).
         root_name = schema["$ref"].rsplit("/", 1)[1]
         schema = dict(defs[root_name])
-        if not _referenced(root_name, schema, defs):
+        if not referenced(root_name, schema, defs):
             del defs[root_name]
     wrapped = schema.get("type") != "object"
     if wrapped:

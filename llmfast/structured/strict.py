@@ -8,7 +8,7 @@ subset where it can:
 - the root is an object (a root ``$ref`` is inlined);
 - every object lists all of its properties in ``required`` and has
   ``additionalProperties: false``; a property that was optional becomes nullable, and
-  ``added_nulls`` says so, and [drop_added_nulls][llmfast.structured.strict.drop_added_nulls]
+  ``added_nulls`` says so, and [drop_added_nulls][llmfast.structured.nulls.drop_added_nulls]
   removes the ``null`` the model sends for such a property before validation, so that
   the field takes its default;
 - keywords strict mode does not accept (``default``, ``minLength``, ``uniqueItems``,
@@ -27,7 +27,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["STRING_FORMATS", "StrictSchema", "drop_added_nulls", "to_strict"]
+__all__ = ["STRING_FORMATS", "StrictSchema", "accepts_null", "def_name", "referenced", "to_strict"]
 
 STRING_FORMATS = frozenset(
     {"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"}
@@ -128,7 +128,7 @@ def to_strict(schema: dict[str, Any]) -> StrictSchema:
     ref = root.get("$ref")
     name = None
     if isinstance(ref, str) and len(root) == 1:
-        name = _def_name(ref)
+        name = def_name(ref)
         if name is None or name not in defs:
             return StrictSchema(original, False, (f"unresolvable root $ref {ref!r}",))
         root = copy.deepcopy(defs[name])
@@ -141,14 +141,14 @@ def to_strict(schema: dict[str, Any]) -> StrictSchema:
         walker.check_limits()
     except _NotStrict as exc:
         return StrictSchema(original, False, (str(exc),))
-    if root is not schema and name in new_defs and not _referenced(name, new_root, new_defs):
+    if root is not schema and name in new_defs and not referenced(name, new_root, new_defs):
         del new_defs[name]  # the inlined root is not referenced (not recursive)
     if new_defs:
         new_root["$defs"] = new_defs
     return StrictSchema(new_root, True, (), walker.added_nulls)
 
 
-def _referenced(name: str, *nodes: Any) -> bool:
+def referenced(name: str, *nodes: Any) -> bool:
     target = (f"#/$defs/{name}", f"#/definitions/{name}")
     stack = list(nodes)
     while stack:
@@ -162,7 +162,7 @@ def _referenced(name: str, *nodes: Any) -> bool:
     return False
 
 
-def _def_name(ref: str) -> str | None:
+def def_name(ref: str) -> str | None:
     for prefix in ("#/$defs/", "#/definitions/"):
         if ref.startswith(prefix):
             return ref[len(prefix) :]
@@ -226,7 +226,7 @@ class _Walker:
             out[key] = value
         if "$ref" in out:
             ref = out["$ref"]
-            name = _def_name(ref) if isinstance(ref, str) else None
+            name = def_name(ref) if isinstance(ref, str) else None
             if ref != "#" and (name is None or name not in self.defs):
                 raise _NotStrict(f"unresolvable $ref {ref!r}")
             if ref == "#":
@@ -275,7 +275,7 @@ class _Walker:
         for name, prop in properties.items():
             self.properties += 1
             new = self.node(prop, depth + 1)
-            if name not in required and not _accepts_null(new):
+            if name not in required and not accepts_null(new):
                 new = _nullable(new)
                 self.added_nulls = True
             new_props[name] = new
@@ -296,13 +296,13 @@ def _json_type(value: Any) -> str | None:
     return None
 
 
-def _accepts_null(node: dict[str, Any]) -> bool:
+def accepts_null(node: dict[str, Any]) -> bool:
     kind = node.get("type")
     if kind == "null" or (isinstance(kind, list) and "null" in kind):
         return True
     if "enum" in node and None in node["enum"]:
         return True
-    return any(_accepts_null(branch) for branch in node.get("anyOf", ()))
+    return any(accepts_null(branch) for branch in node.get("anyOf", ()))
 
 
 def _nullable(node: dict[str, Any]) -> dict[str, Any]:
@@ -320,95 +320,3 @@ def _nullable(node: dict[str, Any]) -> dict[str, Any]:
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def drop_added_nulls(value: Any, schema: dict[str, Any]) -> Any:
-    """Remove, in place, the ``null`` of every optional property whose (original)
-    ``schema`` does not accept null: strict mode made it nullable, and dropping it
-    lets the field take its default. Returns ``value``."""
-    _Pruner(schema.get("$defs") or schema.get("definitions") or {}).prune(value, schema, 0)
-    return value
-
-
-class _Pruner:
-    def __init__(self, defs: dict[str, Any]) -> None:
-        self.defs = defs
-
-    def prune(self, value: Any, node: Any, depth: int) -> None:
-        if depth > 64 or not isinstance(node, dict):
-            return
-        ref = node.get("$ref")
-        if isinstance(ref, str):
-            name = _def_name(ref)
-            if name is not None and name in self.defs:
-                self.prune(value, self.defs[name], depth + 1)
-            return
-        for branch in node.get("allOf", ()):
-            self.prune(value, branch, depth + 1)
-        for key in ("anyOf", "oneOf"):
-            branches = node.get(key, ())
-            matching = [b for b in branches if self.matches(value, b, depth + 1)]
-            if len(matching) == 1:  # an ambiguous union is left as it is
-                self.prune(value, matching[0], depth + 1)
-        if isinstance(value, dict):
-            properties = node.get("properties")
-            if not isinstance(properties, dict):
-                return
-            required = node.get("required", ())
-            for name, prop in properties.items():
-                if name not in value:
-                    continue
-                item = value[name]
-                if item is None:
-                    if name not in required and not self.accepts_null(prop, depth):
-                        del value[name]
-                else:
-                    self.prune(item, prop, depth + 1)
-        elif isinstance(value, list):
-            items = node.get("items")
-            if isinstance(items, dict):
-                for item in value:
-                    self.prune(item, items, depth + 1)
-
-    def matches(self, value: Any, node: Any, depth: int) -> bool:
-        """Whether ``value`` could be an instance of the union branch ``node``
-        (by its JSON type, its keys and single-valued tag properties)."""
-        while isinstance(node, dict) and isinstance(node.get("$ref"), str) and depth < 64:
-            node = self.defs.get(_def_name(node["$ref"]) or "")
-            depth += 1
-        if not isinstance(node, dict):
-            return False
-        branches = node.get("anyOf", node.get("oneOf"))
-        if isinstance(branches, list):
-            return any(self.matches(value, branch, depth + 1) for branch in branches)
-        kind = node.get("type")
-        kinds = kind if isinstance(kind, list) else [kind]
-        if isinstance(value, dict):
-            properties = node.get("properties")
-            if "object" not in kinds and properties is None:
-                return False
-            if not isinstance(properties, dict):
-                return True
-            if any(key not in properties for key in value):
-                return False
-            for name, prop in properties.items():
-                tag = prop.get("enum") if isinstance(prop, dict) else None
-                if isinstance(tag, list) and len(tag) == 1 and value.get(name, tag[0]) != tag[0]:
-                    return False
-            return True
-        if isinstance(value, list):
-            return "array" in kinds
-        return False
-
-    def accepts_null(self, node: Any, depth: int) -> bool:
-        if depth > 64 or not isinstance(node, dict):
-            return True
-        ref = node.get("$ref")
-        if isinstance(ref, str):
-            name = _def_name(ref)
-            return name is None or self.accepts_null(self.defs.get(name), depth + 1)
-        if _accepts_null(node):
-            return True
-        if not ({"type", "enum", "const", "anyOf", "oneOf", "$ref", "allOf"} & node.keys()):
-            return True  # a schema that accepts anything
-        return any(self.accepts_null(b, depth + 1) for b in node.get("oneOf", ()))
