@@ -18,9 +18,9 @@ optional extras (Redis, OpenTelemetry, tiktoken, tqdm) and what is built on the
 client (``Batch``, ``SyncClient``, ``Router``...) are imported on first use.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from llmfast._lazy import lazy_getattr
 from llmfast.accumulate import ChatAccumulator
 from llmfast.backends.anthropic import AnthropicBackend
 from llmfast.backends.base import Backend, HTTPBackend
@@ -149,13 +149,7 @@ if TYPE_CHECKING:
     from llmfast.sync import SyncClient
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'llmfast' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 
 def __dir__() -> list[str]:

@@ -9,8 +9,9 @@ The names are loaded on first use, so that ``import llmfast`` (which needs only 
 retry layer, the default ``Client`` stack) stays fast.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from llmfast._lazy import lazy_getattr
 
 _LAZY = {
     "RETRY_STATUSES": "llmfast.layers.retry_policy",
@@ -63,13 +64,7 @@ if TYPE_CHECKING:
     from llmfast.limits import RedisLimitStore
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'llmfast.layers' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 
 def __dir__() -> list[str]:

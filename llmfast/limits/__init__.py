@@ -5,8 +5,9 @@ The names are loaded on first use: the retry layer (in every default ``Client``)
 needs only ``headers``, so ``import llmfast`` does not pay for the rest.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from llmfast._lazy import lazy_getattr
 
 _LAZY = {
     "Admission": "llmfast.limits.admission",
@@ -46,13 +47,7 @@ if TYPE_CHECKING:
     from llmfast.limits.window import SlidingWindow
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'llmfast.limits' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 
 def __dir__() -> list[str]:
