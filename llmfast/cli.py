@@ -16,11 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import shlex
 import sys
 import time
-import urllib.parse
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
@@ -33,7 +31,7 @@ from llmfast.layers import Retry
 from llmfast.layers.ratelimit import RateLimit
 from llmfast.pool import Timeouts
 from llmfast.providers import PROVIDERS
-from llmfast.redact import redact_text
+from llmfast.redact import redact_text, redact_url
 from llmfast.transport import Layer
 
 __all__ = ["main"]
@@ -41,7 +39,6 @@ __all__ = ["main"]
 _CONFIGURED = ("LLMFAST_PROVIDER", "LLMFAST_BASE_URL", "OPENAI_BASE_URL", "OPENAI_API_KEY")
 """Environment variables that mean a provider is configured."""
 _MAX_REPORTED = 10
-_CREDENTIAL = re.compile(r"key|token|secret|sig|pass|auth|cred", re.IGNORECASE)
 
 
 class UsageError(Exception):
@@ -346,24 +343,7 @@ def _command(argv: Sequence[str]) -> str:
     main_module = os.path.abspath(sys.argv[0]) == os.path.join(here, "__main__.py")
     python = os.path.basename(sys.executable) or "python"
     prog = [python, "-m", "llmfast"] if main_module else ["llmfast"]
-    return shlex.join([*prog, *map(_hide_credentials, argv)])
-
-
-def _hide_credentials(arg: str) -> str:
-    """An argument with a URL's user-info or credential-looking query values masked."""
-    if "://" not in arg:
-        return arg
-    parts = urllib.parse.urlsplit(arg)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rpartition("@")[2]
-    query = "&".join(
-        f"{name}=***" if _CREDENTIAL.search(name) else f"{name}={value}" if value else name
-        for name, _, value in (item.partition("=") for item in parts.query.split("&") if item)
-    )
-    if netloc == parts.netloc and query == parts.query:
-        return arg
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
+    return shlex.join([*prog, *map(redact_url, argv)])
 
 
 async def _run_batch(args: argparse.Namespace, client: Client, batch: Batch) -> int:
