@@ -4,7 +4,6 @@ content, over the OpenAI-compatible and Anthropic formats of ``llmfast.testing``
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 
 import pytest
 from pydantic import BaseModel
@@ -22,18 +21,16 @@ from tests.integrations.test_pydantic_ai_support import (
     model_for,
     openai_body,
     run_usage,
+    server,
+    shared_server,
 )
+
+__all__ = ["server", "shared_server"]  # the fixtures
 
 
 class City(BaseModel):
     name: str
     population: int
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as running:
-        yield running
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

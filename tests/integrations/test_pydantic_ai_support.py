@@ -4,10 +4,11 @@ exact usage figures."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 from pydantic_ai.usage import RunUsage
 
 import llmfast
@@ -16,6 +17,21 @@ from llmfast.testing import MockServer, Reply
 from llmfast.transport import Layer
 
 PROVIDERS = ("openai", "anthropic")
+
+
+@pytest.fixture(scope="module")
+def shared_server() -> Iterator[MockServer]:
+    """One server on a thread of its own for a whole test module (closing one costs
+    ~0.25 s); ``server`` hands it to each test reset."""
+    with MockServer.in_thread() as running:
+        yield running
+
+
+@pytest.fixture
+def server(shared_server: MockServer) -> MockServer:
+    """The module's server, with no requests recorded and nothing queued."""
+    shared_server.reset()
+    return shared_server
 
 
 @asynccontextmanager
