@@ -3,20 +3,10 @@ raised as pydantic-ai's error types (with the llmfast error as the cause)."""
 
 from __future__ import annotations
 
+import pydantic_ai.exceptions
 import pytest
 from pydantic_ai import Agent
-from pydantic_ai.exceptions import (
-    ModelAPIError,
-    ModelAuthenticationError,
-    ModelConnectionError,
-    ModelContextWindowExceededError,
-    ModelHTTPError,
-    ModelOverloadedError,
-    ModelRateLimitError,
-    ModelRequestRejectedError,
-    ModelServerError,
-    ModelUnavailableError,
-)
+from pydantic_ai.exceptions import ModelAPIError, ModelHTTPError
 
 from llmfast import errors
 from llmfast.layers import Retry
@@ -30,6 +20,16 @@ from tests.integrations.test_pydantic_ai_support import (
 )
 
 __all__ = ["server", "shared_server"]  # the fixtures
+
+CATEGORIES = hasattr(ModelHTTPError, "for_category")
+"""Whether this pydantic-ai has error categories (2.64 on); older ones get the
+``ModelHTTPError``/``ModelAPIError`` alone, with fewer attributes."""
+
+
+def category(name: str) -> type[ModelAPIError]:
+    """The category class ``name``, or ``ModelAPIError`` where the release has none."""
+    found: type[ModelAPIError] = getattr(pydantic_ai.exceptions, name, ModelAPIError)
+    return found
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -60,16 +60,16 @@ async def test_a_429_then_success_goes_through_llmfast_retries(
 
 
 @pytest.mark.parametrize(
-    ("reply", "category", "llmfast_error"),
+    ("reply", "category_name", "llmfast_error"),
     [
-        (Reply.error(400), ModelRequestRejectedError, errors.BadRequestError),
-        (Reply.error(401), ModelAuthenticationError, errors.AuthenticationError),
-        (Reply.error(429, retry_after=7), ModelRateLimitError, errors.RateLimitError),
-        (Reply.error(500), ModelServerError, errors.ServerError),
-        (Reply.error(529), ModelOverloadedError, errors.OverloadedError),
+        (Reply.error(400), "ModelRequestRejectedError", errors.BadRequestError),
+        (Reply.error(401), "ModelAuthenticationError", errors.AuthenticationError),
+        (Reply.error(429, retry_after=7), "ModelRateLimitError", errors.RateLimitError),
+        (Reply.error(500), "ModelServerError", errors.ServerError),
+        (Reply.error(529), "ModelOverloadedError", errors.OverloadedError),
         (
             Reply.error(400, code="context_length_exceeded", message="maximum context length"),
-            ModelContextWindowExceededError,
+            "ModelContextWindowExceededError",
             errors.ContextLengthError,
         ),
     ],
@@ -77,7 +77,7 @@ async def test_a_429_then_success_goes_through_llmfast_retries(
 async def test_a_status_error_is_a_model_http_error(
     server: MockServer,
     reply: Reply,
-    category: type[ModelAPIError],
+    category_name: str,
     llmfast_error: type[errors.APIStatusError],
 ) -> None:
     async with model_for(server, "openai") as model:
@@ -85,12 +85,13 @@ async def test_a_status_error_is_a_model_http_error(
         with pytest.raises(ModelHTTPError) as caught:
             await Agent(model).run("hi")
     error = caught.value
-    assert isinstance(error, category)
     assert error.status_code == reply.status
     assert error.model_name == "mock-model"
     assert isinstance(error.__cause__, llmfast_error)
-    assert not error.in_stream
-    if reply.status == 429:
+    if CATEGORIES:
+        assert isinstance(error, category(category_name))
+        assert not error.in_stream
+    if reply.status == 429 and CATEGORIES:
         assert error.retry_after == 7
         assert error.headers is not None
         assert error.headers["retry-after"] == "7"
@@ -101,20 +102,20 @@ async def test_a_status_error_is_a_model_http_error(
 async def test_a_status_error_before_a_stream_opens(server: MockServer, provider: str) -> None:
     async with model_for(server, provider) as model:
         server.enqueue(Reply.error(503))
-        with pytest.raises(ModelUnavailableError) as caught:
+        with pytest.raises(ModelHTTPError) as caught:
             async with Agent(model).run_stream("hi") as streamed:
                 await streamed.get_output()
-    assert isinstance(caught.value, ModelHTTPError)
     assert caught.value.status_code == 503
-    assert not caught.value.in_stream
+    assert isinstance(caught.value, category("ModelUnavailableError"))
 
 
+@pytest.mark.skipif(not CATEGORIES, reason="pydantic-ai before error categories")
 async def test_an_anthropic_overloaded_body_maps_to_overloaded(server: MockServer) -> None:
     async with model_for(server, "anthropic") as model:
         server.enqueue(Reply.error(529))
-        with pytest.raises(ModelOverloadedError) as caught:
+        with pytest.raises(ModelHTTPError) as caught:
             await Agent(model).run("hi")
-    assert isinstance(caught.value, ModelHTTPError)
+    assert isinstance(caught.value, category("ModelOverloadedError"))
     assert caught.value.provider_error_type == "overloaded_error"
 
 
@@ -125,10 +126,10 @@ async def test_a_connection_reset_mid_stream_is_a_connection_error(
     async with model_for(server, provider) as model:
         agent = Agent(model)
         server.enqueue(Reply.reset(after_chunks=3))
-        with pytest.raises(ModelConnectionError) as caught:
+        with pytest.raises(category("ModelConnectionError")) as caught:
             async with agent.run_stream("hi") as streamed:
                 await streamed.get_output()
-    assert caught.value.in_stream
+    assert caught.value.in_stream or not CATEGORIES
     assert isinstance(caught.value.__cause__, errors.ReadError)  # interrupted or not
 
 
@@ -140,8 +141,10 @@ async def test_an_error_event_in_the_stream(server: MockServer) -> None:
         with pytest.raises(ModelAPIError, match="boom") as caught:
             async with Agent(model).run_stream("hi") as streamed:
                 await streamed.get_output()
-    assert caught.value.in_stream
-    assert caught.value.provider_error_type == "server_error"
+    assert isinstance(caught.value.__cause__, errors.StreamEventError)
+    if CATEGORIES:
+        assert caught.value.in_stream
+        assert caught.value.provider_error_type == "server_error"
 
 
 async def test_a_refused_connection_is_a_connection_error() -> None:
@@ -149,7 +152,7 @@ async def test_a_refused_connection_is_a_connection_error() -> None:
     await dead.start()
     async with model_for(dead, "openai") as model:
         await dead.close()  # nothing listens on the port any more
-        with pytest.raises(ModelConnectionError) as caught:
+        with pytest.raises(category("ModelConnectionError")) as caught:
             await Agent(model).run("hi")
-    assert caught.value.phase == "connect"
+    assert getattr(caught.value, "phase", "connect") == "connect"
     assert isinstance(caught.value.__cause__, errors.ConnectError)
