@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -44,6 +45,10 @@ _COMPLETION_FIELDS = {
     "audio_tokens": "output_audio_tokens",
 }
 
+_USAGE_FIELDS = frozenset(f.name for f in dataclasses.fields(RequestUsage))
+"""What this release's RequestUsage counts (older ones lack e.g. output_reasoning_tokens:
+those counts go to ``details``)."""
+
 
 def request_usage(usage: Usage | None) -> RequestUsage:
     """``Usage`` as pydantic-ai counts it: input tokens include cache reads and writes
@@ -62,11 +67,13 @@ def request_usage(usage: Usage | None) -> RequestUsage:
         for key, value in (source or {}).items():
             if type(value) is not int:
                 continue  # e.g. Anthropic's cache_creation breakdown (a dict)
-            if key in fields:
+            if key in fields and fields[key] in _USAGE_FIELDS:
                 counts[fields[key]] = value
             elif value:
                 details[key] = value
-    return RequestUsage(details=details or None, **counts)
+    if details:
+        return RequestUsage(details=details, **counts)
+    return RequestUsage(**counts)  # older releases take no `details=None`
 
 
 def finish_reason(reason: str | None) -> FinishReason | None:
