@@ -62,7 +62,7 @@ def _base_profile(kind: str) -> ModelProfile:
 
 
 class LLMFastModel(Model):
-    """A pydantic-ai [`Model`][pydantic_ai.models.Model] backed by an llmfast client.
+    """A pydantic-ai `Model` backed by an llmfast client.
 
     Args:
         client: the [`Client`][llmfast.Client] to send through (any backend, any layers).

@@ -1,6 +1,6 @@
 """llmfast's errors -> the exceptions pydantic-ai's models raise.
 
-An HTTP status error becomes a [`ModelHTTPError`][pydantic_ai.exceptions.ModelHTTPError];
+An HTTP status error becomes a `ModelHTTPError`;
 on pydantic-ai releases with error categories (2.64 on) it is also an instance of its
 category (``ModelRateLimitError`` for a 429...), as pydantic-ai's own provider models
 raise it. Network failures become ``ModelConnectionError`` (``ModelTimeoutError`` for

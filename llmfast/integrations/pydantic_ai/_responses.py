@@ -89,7 +89,7 @@ def _details(provider_reason: str | None, reason: str | None) -> dict[str, Any] 
 def model_response(
     completion: ChatCompletion, model_name: str, provider: str, url: str | None
 ) -> ModelResponse:
-    """The [`ModelResponse`][pydantic_ai.messages.ModelResponse] for choice 0 of ``completion``."""
+    """The pydantic-ai `ModelResponse` for choice 0 of ``completion``."""
     parts: list[ModelResponsePart] = []
     reason = provider_reason = None
     if completion.choices:

@@ -22,7 +22,7 @@ __all__ = ["LLMFastModelSettings", "call_options", "unsupported_for"]
 
 
 class LLMFastModelSettings(ModelSettings, total=False):
-    """pydantic-ai's [`ModelSettings`][pydantic_ai.settings.ModelSettings] plus llmfast's own."""
+    """pydantic-ai's `ModelSettings` plus llmfast's own."""
 
     llmfast_cache: Literal["use", "refresh", "bypass"]
     """Steers a [`Cache`][llmfast.layers.Cache] layer for this request (``cache=`` of
