@@ -300,3 +300,36 @@ def test_run_sync(llm_server: MockServer) -> None:
     import asyncio
 
     asyncio.get_event_loop().run_until_complete(client.aclose())
+
+
+@pytest.mark.parametrize("provider", ["gemini", "ollama"])
+async def test_the_other_backends_run_tools_outputs_and_streams(
+    server: MockServer, provider: str
+) -> None:
+    async with model_for(server, provider) as model:
+        agent = Agent(model)
+
+        @agent.tool_plain
+        def weather(city: str) -> str:
+            return f"sunny in {city}"
+
+        server.enqueue(
+            Reply.tool_calls([{"name": "weather", "arguments": {"city": "Oslo"}}]),
+            Reply.text("Sunny."),
+        )
+        async with agent.run_stream("Weather in Oslo?") as streamed:
+            assert await streamed.get_output() == "Sunny."
+        assert run_usage(streamed).tool_calls == 1
+        # the default output mode: a forced output tool (Gemini), the JSON schema (Ollama)
+        city = (await Agent(model, output_type=City).run("A city")).output
+        native = (await Agent(model, output_type=NativeOutput(City)).run("A city")).output
+    assert isinstance(city, City)
+    assert isinstance(native, City)
+    structured = server.requests[-2].json
+    if provider == "ollama":
+        assert "tool_choice" not in structured  # Ollama has none
+        assert structured["format"]["properties"].keys() == {"name", "population"}
+    else:
+        assert structured["toolConfig"]["functionCallingConfig"]["allowedFunctionNames"] == [
+            "final_result"
+        ]

@@ -42,7 +42,7 @@ async def model_for(
     async with llmfast.Client(
         provider=provider,
         base_url=server.url_for(provider),
-        api_key="sk-test",
+        api_key=None if provider == "ollama" else "sk-test",
         model="mock-model",
         layers=[] if layers is None else layers,
     ) as client:

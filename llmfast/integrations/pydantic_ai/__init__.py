@@ -54,11 +54,14 @@ provider's own structured output (Anthropic's is asked for with a forced tool)."
 
 
 def _base_profile(kind: str) -> ModelProfile:
-    return ModelProfile(
+    profile = ModelProfile(
         supports_tools=True,
         supports_json_schema_output=kind in _NATIVE_OUTPUT,
         supports_json_object_output=kind == "openai",
     )
+    if kind == "ollama":  # no tool_choice there: a forced output tool cannot be forced
+        profile["default_structured_output_mode"] = "native"
+    return profile
 
 
 class LLMFastModel(Model):

@@ -45,6 +45,8 @@ _REFUSED: dict[str, frozenset[str]] = {
     "gemini": frozenset({"parallel_tool_calls", "logit_bias"}),
     "ollama": frozenset({"parallel_tool_calls", "logit_bias"}),
 }
+_NO_TOOL_CHOICE = frozenset({"ollama"})
+"""Backends with no ``tool_choice`` (only the model's own choice)."""
 _NEVER = frozenset({"top_k", "max_retries", "service_tier", "citations"})
 """Settings llmfast has no field for (retries are the Client's ``Retry`` layer)."""
 _EFFORT = {"minimal": "minimal", "low": "low", "medium": "medium", "high": "high"}
@@ -69,6 +71,9 @@ def call_options(
         if value is not None and name not in refused:
             options[field] = value
     tools, choice = _tools(settings, params)
+    if kind in _NO_TOOL_CHOICE and choice is not None:
+        tools = [] if choice == "none" else tools  # the server's choice is always "auto"
+        choice = None
     if tools:
         options["tools"] = tools
         if choice is not None:
