@@ -55,7 +55,7 @@ def request_usage(usage: Usage | None) -> RequestUsage:
     (as llmfast's ``prompt_tokens`` do); other integer details go to ``details``."""
     if usage is None:
         return RequestUsage()
-    counts: dict[str, int] = {
+    counts: dict[str, Any] = {
         "input_tokens": usage.prompt_tokens,
         "output_tokens": usage.completion_tokens,
     }
