@@ -108,6 +108,8 @@ def _tools(
     settings: ModelSettings, params: ModelRequestParameters
 ) -> tuple[list[dict[str, Any]], Any]:
     """The tools to offer and the ``tool_choice`` (``None``: the provider's default)."""
+    if not params.function_tools and not params.output_tools:
+        return [], None  # skips resolving visibility (most of this function's cost)
     declared = getattr(params, "declared_tool_defs", None)
     defs: dict[str, ToolDefinition] = (
         dict(declared)
