@@ -7,7 +7,8 @@ made by the model serves the loop it was made on only; a model called from
 loop shuts down: a tiny async generator, started on the loop, holds it, and
 ``loop.shutdown_asyncgens()`` (run by ``asyncio.run``, ``asyncio.Runner`` and
 pytest-asyncio at the end of a loop) closes that generator, whose ``finally`` closes the
-client. The ``SyncClient`` runs on its own loop thread and is closed when the model is
+client; so does a task scheduled on the loop when the model is garbage-collected
+first. The ``SyncClient`` runs on its own loop thread and is closed when the model is
 garbage-collected, at exit, or by [close][llmfast.integrations.langchain.ChatLLMFast.close].
 
 A client passed in by the user (``client=``) is theirs: it is used as given and never
@@ -86,18 +87,39 @@ def _key_from_env(provider: str | None) -> SecretStr | None:
     return None
 
 
-async def _closer(client: Client) -> AsyncGenerator[None, None]:
-    """Suspended until its loop shuts its async generators down, then closes ``client``."""
+_open: set[AsyncGenerator[None, None]] = set()
+"""Every closer not yet closed: held here, so that a client never dies with the model
+that made it (it is closed, properly, by its closer)."""
+_closing: set[asyncio.Task[None]] = set()
+
+
+async def _closer(client: Client, me: list[Any]) -> AsyncGenerator[None, None]:
+    """Suspended until its loop shuts its async generators down (or the model that made
+    ``client`` is collected), then closes ``client``."""
     try:
         yield
     finally:
+        _open.discard(me[0])
         await client.aclose()
+
+
+def _close_later(closer: AsyncGenerator[None, None]) -> None:
+    task = asyncio.ensure_future(closer.aclose())
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
+def _release(loops: weakref.WeakKeyDictionary[Any, Any]) -> None:
+    """A collected model's clients: closed on their loops, which are still running."""
+    for loop, (_, closer) in list(loops.items()):
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(_close_later, closer)
 
 
 class Clients:
     """The clients of one LangChain model (see the module)."""
 
-    __slots__ = ("_given", "_lock", "_loops", "_settings", "_sync")
+    __slots__ = ("__weakref__", "_given", "_lock", "_loops", "_settings", "_sync")
 
     def __init__(self, given: Client | SyncClient | None, settings: dict[str, Any]) -> None:
         self._given = given
@@ -107,6 +129,7 @@ class Clients:
         ] = weakref.WeakKeyDictionary()
         self._sync: SyncClient | None = None
         self._lock = threading.Lock()
+        weakref.finalize(self, _release, self._loops)
 
     @property
     def has_async(self) -> bool:
@@ -125,9 +148,12 @@ class Clients:
         if entry is not None:
             return entry[0]
         client = Client(**self._settings)
-        holder = _closer(client)
-        await holder.__anext__()  # now registered with this loop's shutdown_asyncgens()
-        self._loops[loop] = (client, holder)
+        me: list[Any] = []
+        closer = _closer(client, me)
+        me.append(closer)
+        _open.add(closer)
+        await closer.__anext__()  # now registered with this loop's shutdown_asyncgens()
+        self._loops[loop] = (client, closer)
         return client
 
     def sync_client(self) -> SyncClient:

@@ -83,6 +83,11 @@ class ChatLLMFast(BaseChatModel):
     """Stream even for ``invoke`` (and report tokens to callbacks as they arrive)."""
 
     _clients: Clients = PrivateAttr()
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "base_url" and value else value
+
     _params: dict[str, Any] = PrivateAttr()
     _kind: str | None = PrivateAttr(default=None)
 

@@ -9,6 +9,8 @@ from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 from typing_extensions import Self
 
+from llmfast.redact import redact_url
+
 from ._clients import Clients, connect
 
 __all__ = ["LLMFastEmbeddings"]
@@ -47,6 +49,11 @@ class LLMFastEmbeddings(BaseModel, Embeddings):
     """More request parameters (sent in the body, ``extra_body``)."""
 
     _clients: Clients = PrivateAttr()
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "base_url" and value else value
+
     _params: dict[str, Any] = PrivateAttr()
 
     @model_validator(mode="after")
