@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams
@@ -29,6 +29,18 @@ __all__ = ["ChatLLMFast"]
 
 _PARAMS = frozenset(ChatParams.__annotations__)
 _CALL = frozenset({"model", "timeout", "headers", "cache"})
+_PROFILE = {  # the keys this langchain-core knows (it warns about others)
+    key: True
+    for key in (
+        "text_inputs",
+        "text_outputs",
+        "tool_calling",
+        "tool_choice",
+        "tool_call_streaming",
+        "structured_output",
+    )
+    if key in ModelProfile.__annotations__
+}
 
 
 class ChatLLMFast(BaseChatModel):
@@ -156,14 +168,7 @@ class ChatLLMFast(BaseChatModel):
     def _resolve_model_profile(self) -> ModelProfile | None:
         """What any model reached through llmfast can be asked for; pass ``profile=``
         for a particular model's limits and modalities."""
-        return ModelProfile(
-            text_inputs=True,
-            text_outputs=True,
-            tool_calling=True,
-            tool_choice=True,
-            tool_call_streaming=True,
-            structured_output=True,
-        )
+        return cast("ModelProfile", dict(_PROFILE))
 
     # --- calls ----------------------------------------------------------------------
 
