@@ -53,7 +53,7 @@ def connect(model: Any) -> tuple[Clients, str | None]:
             raise ConfigurationError(
                 f"pass {', '.join(clash)} to the llmfast client, not beside client="
             )
-        return Clients(given, {}), None
+        return Clients(given, {}), given.backend.kind if isinstance(given, Client) else None
     if model.api_key is None:
         model.api_key = _key_from_env(model.provider)
     key = None if model.api_key is None else model.api_key.get_secret_value()
