@@ -235,6 +235,7 @@ def test_structured_output_methods_on_the_wire(server: MockServer) -> None:
     model = chat(server)
     joke = model.with_structured_output(Joke).invoke("a joke")
     assert isinstance(joke, Joke)
+    assert "ls_structured_output_format" not in sent(server)  # LangChain's, not the API's
     format_ = sent(server)["response_format"]
     assert format_["type"] == "json_schema"
     assert format_["json_schema"]["strict"] is True

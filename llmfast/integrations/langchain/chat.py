@@ -29,6 +29,7 @@ __all__ = ["ChatLLMFast"]
 
 _PARAMS = frozenset(ChatParams.__annotations__)
 _CALL = frozenset({"model", "timeout", "headers", "cache"})
+_NOT_SENT = frozenset({"stream", "ls_structured_output_format"})  # LangChain's own
 _PROFILE = {  # the keys this langchain-core knows (it warns about others)
     key: True
     for key in (
@@ -183,7 +184,7 @@ class ChatLLMFast(BaseChatModel):
                 call.pop("stop", None)
         extra: dict[str, Any] | None = None
         for name, value in kwargs.items():
-            if value is None or name == "stream":
+            if value is None or name in _NOT_SENT:
                 continue
             if name in _PARAMS or name in _CALL:
                 call[name] = value
