@@ -20,6 +20,7 @@ Event names used by llmfast's layers (``data`` keys in brackets):
 ``cache.error``        a cache entry could not be read or written [key, error]
 ``coalesce.join``      joined an identical call already in flight [key]
 ``breaker.state``      a circuit breaker changed state [backend, state]
+``budget.exceeded``    a Budget refused an attempt before it was sent [budget, spent]
 ``fallback``           moving on to another backend [backend, error]
 ``first_chunk``        the first chunk reached the caller (elapsed: since the call began)
 ``done``               the call ended (elapsed: its wall time) [kind, model, stream,
