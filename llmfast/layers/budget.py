@@ -108,6 +108,23 @@ class Budget:
             self._spend = RedisSpend(self.store, time.monotonic)
         return self._spend
 
+    def window(self, tenant: str | None = None) -> tuple[str, float | None]:
+        """The counter a call of ``tenant`` is charged to now, and seconds until the
+        window resets (``None`` for a budget in total)."""
+        key = self.name if tenant is None else f"{self.name}:{tenant}"
+        if self.period is None:
+            return key + ":total", None
+        now = self.clock()
+        window = int(now // self.period)
+        return f"{key}:{window}", (window + 1) * self.period - now
+
+    async def spent(self, tenant: str | None = None) -> float:
+        """What was spent (and is reserved by attempts in flight) in the current window,
+        in dollars or tokens."""
+        key, _ = self.window(tenant)
+        value = await self.spend_store().spent(key)
+        return value / _NANO if self.unit == "usd" else float(value)
+
     def __repr__(self) -> str:
         period = "in total" if self.period is None else f"per {self.period:g} s"
         return f"Budget({self.limit:g} {self.unit} {period}, name={self.name!r})"
@@ -130,19 +147,13 @@ class BudgetLayer(TransportLayer):
 
     def key(self, request: Request) -> tuple[str, float | None]:
         """The counter this request is charged to, and seconds until it resets."""
-        config = self.config
-        per = config.per
+        per = self.config.per
         tenant = None
         if per == "user":
             tenant = getattr(request.body, "user", None)
         elif per is not None:
             tenant = per(request)
-        key = config.name if tenant is None else f"{config.name}:{tenant}"
-        if config.period is None:
-            return key + ":total", None
-        now = config.clock()
-        window = int(now // config.period)
-        return f"{key}:{window}", (window + 1) * config.period - now
+        return self.config.window(tenant)
 
     def estimate(self, request: Request) -> int:
         """The attempt's estimated cost in the budget's units (nano-dollars or tokens)."""
@@ -241,12 +252,6 @@ class BudgetLayer(TransportLayer):
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
         await asyncio.shield(task)
-
-    async def spent(self, request: Request) -> float:
-        """What the budget ``request`` would be charged to has spent (dollars or tokens)."""
-        key, _ = self.key(request)
-        value = await self.config.spend_store().spent(key)
-        return value / _NANO if self.config.unit == "usd" else float(value)
 
     async def aclose(self) -> None:
         if self._pending:
