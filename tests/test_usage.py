@@ -23,6 +23,7 @@ from llmfast.backends import _gemini_wire as gemini_wire
 from llmfast.backends import _ollama_wire as ollama_wire
 from llmfast.backends._anthropic_wire import AnthropicStreamParser
 from llmfast.backends._gemini_wire import GeminiStreamParser
+from llmfast.errors import StreamEventError
 from llmfast.usage import add_usage, error_usage, sum_usage
 from tests.conformance import conformance_dir, stream_cases
 
@@ -97,7 +98,8 @@ OPENAI_REASONING = {
 def test_openai_usage_keeps_its_meaning_and_gains_the_normalized_names() -> None:
     cached = _decode_completion(_body(OPENAI_CACHED)).usage
     assert _shape(cached) == (2006, 300, 1920, 0, 0)
-    assert cached is not None and cached.uncached_input_tokens == 86
+    assert cached is not None
+    assert cached.uncached_input_tokens == 86
     reasoning = _decode_completion(_body(OPENAI_REASONING)).usage
     assert _shape(reasoning) == (75, 1186, 0, 0, 1024)
 
@@ -235,7 +237,7 @@ def test_an_anthropic_error_event_after_message_start_carries_its_usage() -> Non
     events = _anthropic_stream({"output_tokens": 15})[:1]
     error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
     parser = AnthropicStreamParser()
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(StreamEventError) as caught:
         parser.parse(_sse([*events, ("error", error)]), [])
     assert _shape(error_usage(caught.value)) == (1225, 1, 1200, 0, 0)
 

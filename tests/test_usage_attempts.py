@@ -53,9 +53,9 @@ async def test_a_call_that_retries_twice_reports_all_three_attempts(server: Mock
 
     failing = Reply.stream_error(OVERLOADED, after_chunks=1).with_cache(read=2)
     server.enqueue(failing, failing, Reply.text("fine thanks").with_cache(read=2))
-    async with anthropic(server, hook, layers=[Retry(max_attempts=3, sleep=_instant)]) as c:
-        async with c.stream("how are you today") as s:
-            completion = await s.collect()
+    retry = Retry(max_attempts=3, sleep=_instant)
+    async with anthropic(server, hook, layers=[retry]) as c, c.stream("how are you") as s:
+        completion = await s.collect()
     assert server.request_count == 3
     final = completion.usage
     assert final is not None
@@ -107,13 +107,14 @@ async def test_a_failover_counts_the_attempt_given_up(server: MockServer) -> Non
     url = server.url_for("anthropic")
     routes = [AnthropicBackend(url, api_key="k", model=f"m{i}") for i in range(2)]
     server.enqueue(Reply.stream_error(OVERLOADED, after_chunks=1), Reply.text("ok"))
-    async with Client(Router(routes), layers=[], on_event=seen.append) as c:
-        async with c.stream("hello there") as s:
-            completion = await s.collect()
+    client = Client(Router(routes), layers=[], on_event=seen.append)
+    async with client as c, c.stream("hello there") as s:
+        completion = await s.collect()
     assert server.request_count == 2
-    assert completion.usage is not None and completion.earlier_usage is not None
+    assert completion.usage is not None
+    assert completion.earlier_usage is not None
     assert completion.earlier_usage.input_tokens == completion.usage.input_tokens
-    done = [e for e in seen if e.name == "done"][0]
+    done = next(e for e in seen if e.name == "done")
     assert done.data["prompt_tokens"] == 2 * completion.usage.input_tokens
 
 
@@ -132,7 +133,8 @@ async def test_structured_re_asks_sum_every_reply(server: MockServer) -> None:
         result = await c.chat("what is 1+2", output=Answer)
     assert result.output == Answer(3)
     assert result.attempts == 2
-    assert result.usage is not None and result.total_usage == result.usage
+    assert result.usage is not None
+    assert result.total_usage == result.usage
     snapshot = stats.snapshot()
     assert snapshot.input_tokens == result.usage.input_tokens  # both replies
     assert snapshot.output_tokens == result.usage.output_tokens
