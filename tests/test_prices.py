@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Mapping
 
 import msgspec
 import pytest
@@ -42,13 +43,13 @@ genai_prices = pytest.importorskip("genai_prices")
 PRICES = Prices()
 
 
-def _openai(payload: dict[str, object]) -> Usage:
+def _openai(payload: Mapping[str, object]) -> Usage:
     usage = msgspec.json.decode(json.dumps(payload).encode(), type=ChatCompletion).usage
     assert usage is not None
     return usage
 
 
-def _anthropic(payload: dict[str, object]) -> Usage:
+def _anthropic(payload: Mapping[str, object]) -> Usage:
     usage = anthropic_wire.completion_from(json.dumps(payload).encode()).usage
     assert usage is not None
     return usage
