@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 from llmfast.errors import ConfigurationError
 from llmfast.types import Usage
 
-__all__ = ["Price", "Prices", "builtin_prices_version"]
+__all__ = ["Price", "Prices", "builtin_loaded", "builtin_prices_version"]
 
 
 class Price(NamedTuple):
@@ -164,6 +164,11 @@ class Prices:
         self._table = _builtin() if builtin else None
         self._found: dict[str, Price | None] = {}
 
+    def use_builtin(self) -> None:
+        """Load the built-in table now (if not yet; imports genai-prices) and use it."""
+        self._table = _builtin()
+        self._found.clear()
+
     @property
     def version(self) -> str | None:
         """The built-in data used (``"genai-prices 0.2.3"``); ``None`` without it."""
@@ -278,6 +283,11 @@ def _load() -> _Table | None:
     with contextlib.suppress(LookupError):  # warm the lookups here, not during a call
         snapshot.find_provider_model("gpt-4o", None, None, None)
     return _Table(snapshot, f"genai-prices {genai_prices.__version__}")
+
+
+def builtin_loaded() -> bool:
+    """True once the built-in table was loaded (or found missing) in this process."""
+    return bool(_loaded)
 
 
 def builtin_prices_version() -> str | None:

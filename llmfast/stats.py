@@ -19,6 +19,7 @@ be taken from any thread (a lock keeps it consistent). See ``docs/observability.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -26,7 +27,7 @@ from types import MappingProxyType
 
 from llmfast.events import Event
 from llmfast.histogram import Histogram, Percentiles
-from llmfast.prices import Price, Prices
+from llmfast.prices import Price, Prices, builtin_loaded
 from llmfast.redact import redact_text
 from llmfast.snapshot import (
     BreakerStats,
@@ -76,8 +77,19 @@ class Stats:
         builtin_prices: bool = True,
         histogram: Callable[[], Histogram] = Histogram,
     ) -> None:
-        table = prices if isinstance(prices, Prices) else Prices(prices, builtin=builtin_prices)
+        # Made inside a running loop (``Client(stats=True)`` in async code), the table is
+        # not imported there: calls are priced when it loads (``load_prices``, or the
+        # first ``snapshot``).
+        defer = builtin_prices and not isinstance(prices, Prices) and not builtin_loaded()
+        defer = defer and _loop_running()
+        table = (
+            prices
+            if isinstance(prices, Prices)
+            else Prices(prices, builtin=builtin_prices and not defer)
+        )
         self.price_table = table
+        self._deferred = defer
+        self._unpriced: list[tuple[_Tally, Usage, str]] = []
         self.prices: Mapping[str, Price] = MappingProxyType(table.overrides)
         self._histogram = histogram
         self._lock = threading.Lock()
@@ -125,6 +137,7 @@ class Stats:
             self._breaker_changes = 0
             self._breaker_states: dict[str, str] = {}
             self._fallbacks = 0
+            self._unpriced.clear()
 
     # -- the events ---------------------------------------------------------------------
 
@@ -150,15 +163,38 @@ class Stats:
             return
         if "usage" not in data:  # a `done` made without llmfast's call_summary
             usage = Usage(data.get("prompt_tokens") or 0, data.get("completion_tokens") or 0)
-            tally.add(usage, self.price_table.cost(usage, name))
+            self._add(tally, usage, name)
             return
-        prices = self.price_table
         for reported in (data["usage"], data.get("earlier_usage")):  # each priced apart
             if reported is None:
                 continue
             if type(reported) is not Usage:  # embeddings: input tokens only
                 reported = Usage(getattr(reported, "prompt_tokens", 0) or 0)
-            tally.add(reported, prices.cost(reported, name))
+            self._add(tally, reported, name)
+
+    def _add(self, tally: _Tally, usage: Usage, model: str) -> None:
+        if self._deferred and model not in self.prices:  # priced once the table loads
+            if len(self._unpriced) < _PENDING_LIMIT:
+                tally.add(usage, 0.0)
+                self._unpriced.append((tally, usage, model))
+            else:
+                tally.add(usage, None)
+            return
+        tally.add(usage, self.price_table.cost(usage, model))
+
+    def load_prices(self) -> None:
+        """Load the built-in price table now, if this ``Stats`` was made inside a running
+        event loop (where importing it would stall the loop): e.g.
+        ``await asyncio.to_thread(stats.load_prices)``. The first ``snapshot`` does it
+        otherwise. Calls made meanwhile are priced then."""
+        if not self._deferred:
+            return
+        self.price_table.use_builtin()  # the import, outside the lock
+        with self._lock:
+            self._deferred = False
+            for tally, usage, model in self._unpriced:
+                tally.charge(self.price_table.cost(usage, model))
+            self._unpriced.clear()
 
     def _on_first_chunk(self, event: Event) -> None:
         if event.elapsed is not None:
@@ -218,6 +254,7 @@ class Stats:
 
     def snapshot(self) -> StatsSnapshot:
         """An immutable, consistent copy of the figures so far (safe from any thread)."""
+        self.load_prices()
         with self._lock:
             models: dict[str, ModelUsage] = {}
             unpriced: list[str] = []
@@ -314,4 +351,15 @@ class _Tally:
         self.cache_read += usage.cache_read_tokens
         self.cache_write += usage.cache_write_tokens
         self.reasoning += usage.reasoning_tokens
+        self.charge(cost)
+
+    def charge(self, cost: float | None) -> None:
         self.cost = None if cost is None or self.cost is None else self.cost + cost
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

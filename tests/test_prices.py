@@ -225,3 +225,31 @@ def test_import_llmfast_does_not_load_the_price_table() -> None:
     code = "import sys, llmfast; print('genai_prices' in sys.modules, 'pydantic' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+_IN_A_LOOP = """
+import asyncio, json, sys
+import llmfast
+from llmfast.events import Event, call_summary
+
+async def main():
+    stats = llmfast.Stats()  # as Client(stats=True) makes it, inside the loop
+    loaded = "genai_prices" in sys.modules
+    request = llmfast.Request(llmfast.ChatRequest(model="gpt-4o", messages=[]))
+    usage = llmfast.Usage(2006, 300, 2306, {"cached_tokens": 1920})
+    stats(Event("done", request, 0.1, call_summary(request, None, usage)))
+    still = "genai_prices" in sys.modules
+    await asyncio.to_thread(stats.load_prices)
+    print(json.dumps([loaded, still, stats.snapshot().cost]))
+
+asyncio.run(main())
+"""
+
+
+def test_stats_made_in_a_running_loop_load_the_table_off_it_and_price_later() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _IN_A_LOOP], capture_output=True, text=True, check=True
+    )
+    loaded, still, cost = json.loads(out.stdout)
+    assert (loaded, still) == (False, False)
+    assert cost == pytest.approx((86 * 2.50 + 1920 * 1.25 + 300 * 10) / 1e6, rel=1e-12)
