@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from llmfast import Client, Event, Price, Stats, Usage
+from llmfast import Client, Event, Price, Stats, StreamInterruptedError, Usage
 from llmfast.backends.anthropic import AnthropicBackend
 from llmfast.layers.retry import Retry
 from llmfast.router import Router
@@ -139,3 +139,21 @@ async def test_structured_re_asks_sum_every_reply(server: MockServer) -> None:
     assert snapshot.input_tokens == result.usage.input_tokens  # both replies
     assert snapshot.output_tokens == result.usage.output_tokens
     assert isinstance(result.usage, Usage)
+
+
+async def test_an_interrupted_stream_still_reports_its_prompts_usage(server: MockServer) -> None:
+    """The connection drops after some chunks reached the caller: not retried, and the
+    Anthropic stream's message_start usage (carried by its first chunk) is reported."""
+    seen: list[Event] = []
+    server.enqueue(Reply.reset(after_chunks=5))
+    with pytest.raises(StreamInterruptedError) as caught:
+        async with anthropic(server, seen.append) as c, c.stream("one two three") as s:
+            async for _ in s:
+                pass
+    partial = caught.value.partial
+    assert partial is not None
+    assert partial.usage is not None
+    assert partial.usage.input_tokens > 0
+    done = next(e for e in seen if e.name == "done")
+    assert done.data["prompt_tokens"] == partial.usage.input_tokens
+    assert done.data["outcome"] != "ok"
