@@ -22,7 +22,9 @@ from llmfast.events import Event, call_summary
 
 N = 20_000
 USAGE = LLMUsage(2006, 300, 2306, {"cached_tokens": 1920})
-BODY = ChatRequest(model="gpt-4o", messages=[{"role": "user", "content": "Hi there"}], max_tokens=20)
+BODY = ChatRequest(
+    model="gpt-4o", messages=[{"role": "user", "content": "Hi there"}], max_tokens=20
+)
 RESULT = ChatCompletion(usage=LLMUsage(10, 20, 30))
 
 
