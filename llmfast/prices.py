@@ -73,11 +73,11 @@ class Price(NamedTuple):
             batch=None,
         )
 
-    def cost(self, usage: Usage) -> float | None:
+    def cost(self, usage: Usage, *, batch: bool | None = None) -> float | None:
         """The dollars ``usage`` costs at this price (``None``: a batch without a batch
-        price)."""
+        price). ``batch`` overrides ``usage.batch``."""
         price = self
-        if usage.batch:
+        if usage.batch if batch is None else batch:
             if self.batch is None:
                 return None
             price = self.batch
@@ -186,13 +186,14 @@ class Prices:
         found[model] = price
         return price
 
-    def cost(self, usage: Usage | None, model: str) -> float | None:
+    def cost(self, usage: Usage | None, model: str, *, batch: bool | None = None) -> float | None:
         """Dollars ``usage`` cost on ``model``; ``None`` when its price is unknown (no
-        usage costs 0.0)."""
+        usage costs 0.0). ``batch=True`` prices it at the batch rate (default:
+        ``usage.batch``, which provider-batch results carry)."""
         if usage is None:
             return 0.0
         price = self.price(model)
-        return None if price is None else price.cost(usage)
+        return None if price is None else price.cost(usage, batch=batch)
 
     def __repr__(self) -> str:
         return f"<Prices {len(self.overrides)} overrides, table={self.version}>"

@@ -140,6 +140,10 @@ def test_a_batch_result_is_billed_at_the_batch_rate() -> None:
     cached = msgspec.structs.replace(_openai(OPENAI_CACHED), batch=True)
     by_hand = (86 * 1.25 + 1920 * 1.25 + 300 * 5) / 1e6
     assert _dollars(PRICES.cost(cached, "gpt-4o")) == pytest.approx(by_hand, rel=1e-12)
+    # ...or priced as a batch by asking.
+    plain = _openai(OPENAI_CACHED)
+    assert PRICES.cost(plain, "gpt-4o", batch=True) == PRICES.cost(cached, "gpt-4o")
+    assert PRICES.cost(cached, "gpt-4o", batch=False) == PRICES.cost(plain, "gpt-4o")
 
 
 def test_unknown_prices_are_none_never_zero() -> None:
