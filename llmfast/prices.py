@@ -86,34 +86,46 @@ class Price(NamedTuple):
             if prompt > above:
                 price = tier
                 break
-        read = usage.cache_read_tokens
-        write = usage.cache_write_tokens
-        write_1h = _write_1h(usage) if write else 0
-        audio_in = usage.input_audio_tokens
-        audio_out = usage.output_audio_tokens
-        plain_in = max(prompt - read - write - audio_in, 0)
-        plain_out = max(usage.completion_tokens - audio_out, 0)
-        input_price = price.input
-        write_price = input_price if price.cache_write is None else price.cache_write
+        details, done = usage.prompt_tokens_details, usage.completion_tokens_details
+        read = write = write_1h = audio_in = audio_out = 0
+        if details:
+            read = _count(details, "cached_tokens")
+            write = _count(details, "cache_creation_tokens")
+            audio_in = _count(details, "audio_tokens")
+            if write:
+                write_1h = _write_1h(details, write)
+        if done:
+            audio_out = _count(done, "audio_tokens")
+        input_price, output_price, read_price, write_price, write_1h_price, ain, aout = price[:7]
+        if write_price is None:
+            write_price = input_price
         dollars = (
-            plain_in * input_price
-            + read * (input_price if price.cache_read is None else price.cache_read)
-            + (write - write_1h) * write_price
-            + write_1h * (write_price if price.cache_write_1h is None else price.cache_write_1h)
-            + audio_in * (input_price if price.input_audio is None else price.input_audio)
-            + plain_out * price.output
-            + audio_out * (price.output if price.output_audio is None else price.output_audio)
+            max(prompt - read - write - audio_in, 0) * input_price
+            + max(usage.completion_tokens - audio_out, 0) * output_price
         )
+        if read:
+            dollars += read * (input_price if read_price is None else read_price)
+        if write:
+            dollars += (write - write_1h) * write_price
+            dollars += write_1h * (write_price if write_1h_price is None else write_1h_price)
+        if audio_in:
+            dollars += audio_in * (input_price if ain is None else ain)
+        if audio_out:
+            dollars += audio_out * (output_price if aout is None else aout)
         return dollars / 1e6
 
 
-def _write_1h(usage: Usage) -> int:
-    details = usage.prompt_tokens_details or {}
+def _count(details: dict[str, Any], key: str) -> int:
+    value = details.get(key)
+    return value if type(value) is int else 0
+
+
+def _write_1h(details: dict[str, Any], write: int) -> int:
     breakdown = details.get("cache_creation")
     if isinstance(breakdown, dict):
         tokens = breakdown.get("ephemeral_1h_input_tokens")
         if type(tokens) is int:
-            return min(tokens, usage.cache_write_tokens)
+            return min(tokens, write)
     return 0
 
 
