@@ -386,3 +386,40 @@ def test_a_completions_total_usage_adds_earlier_attempts() -> None:
     assert completion.usage is final  # the final attempt's, unchanged
     # Encoding keeps the OpenAI shape: the new fields are left out when unset.
     assert b"batch" not in msgspec.json.encode(final)
+
+
+# --- llmfast.testing reports realistic usage in each format --------------------------------
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini", "ollama"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_the_test_server_reports_cache_and_reasoning_per_format(
+    provider: str, stream: bool
+) -> None:
+    from llmfast import Client
+    from llmfast.testing import MockServer, Reply
+
+    reply = Reply.text("fine thanks", reasoning="let me think").with_cache(read=2, write=1)
+    async with MockServer() as server:
+        server.enqueue(reply)
+        key = None if provider == "ollama" else "k"
+        url = server.url_for(provider)
+        async with Client(provider=provider, base_url=url, api_key=key, model="m") as c:
+            if stream:
+                async with c.stream("one two three four") as s:
+                    completion = await s.collect()
+            else:
+                completion = await c.chat("one two three four")
+    usage = completion.usage
+    assert usage is not None
+    # What each provider reports: cache reads everywhere but Ollama, writes only on
+    # Anthropic, reasoning apart everywhere but Anthropic (inside its output) and Ollama.
+    expected = {
+        "openai": (2, 0, 3),
+        "anthropic": (2, 1, 0),
+        "gemini": (2, 0, 3),
+        "ollama": (0, 0, 0),
+    }[provider]
+    assert (usage.cache_read_tokens, usage.cache_write_tokens, usage.reasoning_tokens) == (expected)
+    assert usage.output_tokens == 2 + 3  # the answer and the reasoning, in every format
+    assert usage.uncached_input_tokens == usage.input_tokens - expected[0] - expected[1]
