@@ -196,14 +196,14 @@ class TestChatOpenAIFormat(_Served, ChatModelIntegrationTests):
         return {"invoke": details, "stream": details}
 
     def _usage(self, detail: str, stream: bool) -> AIMessage:
-        self.server.enqueue(usage_reply(self.provider, "mock-model", stream=stream, detail=detail))
+        self.server.enqueue(usage_reply(detail))
         model = self.chat_model_class(**self.chat_model_params)
         if not stream:
-            result = model.invoke("hello")
+            result = model.invoke("hello there")
             assert isinstance(result, AIMessage)
             return result
         full: Any = None
-        for chunk in model.stream("hello"):
+        for chunk in model.stream("hello there"):
             full = chunk if full is None else full + chunk
         assert isinstance(full, AIMessage)
         return full
