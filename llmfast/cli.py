@@ -19,7 +19,7 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any, TextIO
 
 from llmfast import __version__
@@ -290,7 +290,7 @@ def _check_input(path: str, defaults: dict[str, Any], err: TextIO) -> int:
     return count
 
 
-def _items(path: str) -> Iterator[Any]:
+def _items(path: str) -> Generator[Any, None, None]:
     for number, line in read_lines(path):
         yield decode_line(number, line)
 
@@ -303,9 +303,10 @@ def _batch(args: argparse.Namespace, argv: Sequence[str]) -> int:
     client = _client(args, rpm=args.rpm)
     defaults: dict[str, Any] = {"model": client.model, **_params(args)}
     total = _check_input(args.input, defaults, sys.stderr)
+    items = _items(args.input)
     batch = Batch(
         client,
-        _items(args.input),
+        items,
         concurrency=args.concurrency,
         ordered=False,
         stop_on_error=args.stop_on_error,
@@ -335,6 +336,10 @@ def _batch(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "(--keep-going records every failure instead of stopping)",
             1,
         )
+    finally:
+        # A batch that stopped early leaves the input generator suspended: close its
+        # file now, not whenever a garbage collection gets to it (ResourceWarning).
+        items.close()
 
 
 def _command(argv: Sequence[str]) -> str:
