@@ -21,8 +21,9 @@ from typing import Any
 
 from aiohttp import abc, web
 
-from llmfast.gateway import openai_routes
+from llmfast.gateway import anthropic_routes, openai_routes
 from llmfast.gateway.answers import Failure, Scrubber, failure_of, openai_error, retry_after_header
+from llmfast.gateway.anthropic_wire import anthropic_error
 from llmfast.gateway.config import GatewayConfig, env_secret, listen_address
 from llmfast.gateway.fleet import Fleet, UnknownModelError
 from llmfast.gateway.openai_routes import BadInput, error_response
@@ -115,6 +116,7 @@ class Gateway:
             web.post("/v1/chat/completions", self._endpoint(openai_routes.chat_completions)),
             web.post("/v1/embeddings", self._endpoint(openai_routes.embeddings)),
             web.get("/v1/models", self._endpoint(openai_routes.models)),
+            web.post("/v1/messages", self._endpoint(anthropic_routes.messages, anthropic_error)),
             web.get("/health", self._health),
         ]
         app.add_routes(routes)
@@ -170,13 +172,15 @@ class Gateway:
     # --- requests --------------------------------------------------------------
 
     def _endpoint(
-        self, endpoint: Endpoint
+        self, endpoint: Endpoint, render: Callable[[Failure], bytes] = openai_error
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """``endpoint`` with the key check and errors answered in ``render``'s shape."""
+
         async def handle(http: web.Request) -> web.StreamResponse:
             tenant = self.tenants.identify(http.headers)
             if tenant is None:
                 failure = Failure(401, "a valid API key is required", "invalid_api_key")
-                return error_response(401, openai_error(failure), {})
+                return error_response(401, render(failure), {})
             http[_TENANT] = tenant.name
             call = Call(self, http, tenant)
             try:
@@ -189,9 +193,7 @@ class Gateway:
                 with contextlib.suppress(Exception):
                     await call._stream.write_eof()
                 return call._stream
-            return error_response(
-                failure.status, openai_error(failure), retry_after_header(failure)
-            )
+            return error_response(failure.status, render(failure), retry_after_header(failure))
 
         return handle
 

@@ -14,10 +14,17 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from aiohttp import web
 
-from llmfast.gateway.answers import openai_error
+from llmfast.gateway.answers import Failure, openai_error
+from llmfast.gateway.forward import forward_stream
 from llmfast.gateway.openai_wire import chunk_json, completion_json, embeddings_json
 from llmfast.transport import Request
-from llmfast.types import ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse
+from llmfast.types import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatRequest,
+    EmbeddingRequest,
+    EmbeddingResponse,
+)
 
 if TYPE_CHECKING:
     from llmfast.gateway.app import Call
@@ -27,6 +34,7 @@ __all__ = [
     "chat_completions",
     "embeddings",
     "error_response",
+    "json_object",
     "models",
     "parse_chat",
     "parse_embeddings",
@@ -83,7 +91,7 @@ _CHAT_FIELDS = frozenset(_ChatBody.__struct_fields__)
 _EMBED_FIELDS = frozenset(_EmbedBody.__struct_fields__)
 
 
-def _json_object(raw: bytes) -> dict[str, Any]:
+def json_object(raw: bytes) -> dict[str, Any]:
     try:
         data = _decode(raw)
     except (msgspec.DecodeError, RecursionError):
@@ -106,7 +114,7 @@ def _typed(
 
 def parse_chat(raw: bytes) -> tuple[ChatRequest, bool, bool]:
     """``(request, stream, include_usage)`` from a chat-completions body."""
-    data = _json_object(raw)
+    data = json_object(raw)
     stream = data.pop("stream", False)
     options = data.pop("stream_options", None)
     if not isinstance(stream, bool) or not isinstance(options, dict | None):
@@ -122,7 +130,7 @@ def parse_chat(raw: bytes) -> tuple[ChatRequest, bool, bool]:
 
 def parse_embeddings(raw: bytes) -> EmbeddingRequest:
     """The embeddings request of a body."""
-    data = _json_object(raw)
+    data = json_object(raw)
     body, extra = _typed(data, _EMBED_FIELDS, _EmbedBody)
     if not _valid_input(body.input):
         raise BadInput(
@@ -160,30 +168,23 @@ async def chat_completions(call: Call) -> web.StreamResponse:
         completion: ChatCompletion = await response.collect()
         return call.json(completion_json(completion))
     response = await call.send(request)
-    chunks = aiter(response)
-    try:  # a failure before the first chunk still gets its own status
-        first = await anext(chunks, None)
-        out = await call.start_stream("text/event-stream")
-    except BaseException:
-        await response.aclose()
-        raise
-    try:
-        chunk = first
-        while chunk is not None:
-            if include_usage or chunk.usage is None:
-                await out.write(b"data: " + chunk_json(chunk) + b"\n\n")
-            elif chunk.choices:  # a usage-only chunk is left out when not asked for
-                await out.write(b"data: " + chunk_json(chunk, with_usage=False) + b"\n\n")
-            chunk = await anext(chunks, None)
-    except Exception as exc:  # after the headers: an error event, as OpenAI sends one
-        await out.write(b"data: " + openai_error(call.failure(exc)) + b"\n\n")
-        await out.write_eof()
-        return out
-    finally:
-        await response.aclose()
-    await out.write(_DONE)
-    await out.write_eof()
-    return out
+
+    def translate(chunk: ChatCompletionChunk) -> bytes:
+        if include_usage or chunk.usage is None:
+            return b"data: " + chunk_json(chunk) + b"\n\n"
+        if chunk.choices:  # a usage-only chunk is left out when not asked for
+            return b"data: " + chunk_json(chunk, with_usage=False) + b"\n\n"
+        return b""
+
+    return await forward_stream(call, response, translate, _done, _error_event)
+
+
+def _done() -> bytes:
+    return _DONE
+
+
+def _error_event(failure: Failure) -> bytes:
+    return b"data: " + openai_error(failure) + b"\n\n"
 
 
 async def embeddings(call: Call) -> web.StreamResponse:
