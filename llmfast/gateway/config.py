@@ -6,6 +6,7 @@ before anything starts.
 listen = "127.0.0.1:4000"
 max_body_bytes = 4_000_000          # a larger request body gets 413
 grace = 30                          # seconds SIGTERM lets in-flight calls finish
+redis_url_env = "GATEWAY_REDIS_URL"  # optional: limits and caches shared by every process
 
 [models.fast]                       # the name clients send as "model"
 strategy = "priority"               # or "weighted", "least_busy"
@@ -85,6 +86,7 @@ class ServerConfig(_Config):
     max_body_bytes: int = 4_000_000
     grace: float = 30.0
     access_log: bool = True
+    redis_url_env: str | None = None
 
 
 class Deployment(_Config):
@@ -210,6 +212,11 @@ def _problems(config: GatewayConfig) -> list[tuple[str, list[str]]]:
         found.append(("listen must be HOST:PORT", ["server", "listen"]))
     if config.server.max_body_bytes < 1 or config.server.grace < 0:
         found.append(("max_body_bytes must be >= 1 and grace >= 0", ["server"]))
+    redis_env = config.server.redis_url_env
+    if redis_env is not None and not os.environ.get(redis_env):
+        found.append(
+            (f"the environment variable {redis_env} is not set", ["server", "redis_url_env"])
+        )
     if not config.models:
         found.append(("at least one model is needed", ["models"]))
     for alias, model in config.models.items():

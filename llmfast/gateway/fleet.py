@@ -15,7 +15,18 @@ from collections.abc import Mapping
 from llmfast.client import Client
 from llmfast.errors import NotFoundError
 from llmfast.gateway.config import GatewayConfig, KeyConfig, ModelConfig, env_secret
-from llmfast.layers import Cache, CircuitBreaker, Coalesce, MemoryStore, RateLimit, Retry
+from llmfast.layers import (
+    Cache,
+    CacheStore,
+    CircuitBreaker,
+    Coalesce,
+    MemoryStore,
+    RateLimit,
+    RedisCacheStore,
+    RedisLimitStore,
+    Retry,
+    TwoLevelStore,
+)
 from llmfast.providers import backend_for
 from llmfast.router import Route, Router
 from llmfast.transport import Layer, Request, Response, Transport
@@ -52,21 +63,27 @@ class _Models:
 
 
 class Fleet:
-    """The model clients and the tenants' limiters of one configuration."""
+    """The model clients and the tenants' limiters of one configuration.
+
+    With ``server.redis_url_env`` set, every limit (the models' and the tenants') and
+    every model's cache live in that Redis, shared by all gateway processes using it;
+    coalescing stays per process.
+    """
 
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
+        self.redis_url = env_secret(config.server.redis_url_env)
         self.clients: dict[str, Client] = {}
         try:
             for alias, model in config.models.items():
-                self.clients[alias] = _model_client(model)
+                self.clients[alias] = _model_client(alias, model, self.redis_url)
         except BaseException:
             self._close_now()
             raise
         models = _Models(self.clients)
         self._tenants: dict[str, Transport] = {}
         for name, key in config.keys.items():
-            layer = _tenant_limit(key)
+            layer = _tenant_limit(name, key, self.redis_url)
             self._tenants[name] = layer(models) if layer is not None else models
         self._open: Transport = models
 
@@ -100,7 +117,7 @@ class Fleet:
         self.clients.clear()
 
 
-def _model_client(model: ModelConfig) -> Client:
+def _model_client(alias: str, model: ModelConfig, redis_url: str | None) -> Client:
     routes = [
         Route(
             backend_for(
@@ -122,16 +139,20 @@ def _model_client(model: ModelConfig) -> Client:
     else:
         circuit = CircuitBreaker(consecutive=breaker.consecutive, cooldown=breaker.cooldown)
     router = Router(routes, strategy=model.strategy, breaker=circuit)
-    return Client(router, layers=_model_layers(model))
+    return Client(router, layers=_model_layers(alias, model, redis_url))
 
 
-def _model_layers(model: ModelConfig) -> list[Layer]:
+def _model_layers(alias: str, model: ModelConfig, redis_url: str | None) -> list[Layer]:
     layers: list[Layer] = []
     cache = model.cache
     if cache is not False:
         ttl = 600.0 if cache is True else cache.ttl
         entries = 10_000 if cache is True else cache.max_entries
-        layers.append(Cache(store=MemoryStore(max_entries=entries), ttl=ttl))
+        store: CacheStore = MemoryStore(max_entries=entries)
+        if redis_url is not None:
+            shared = RedisCacheStore(redis_url, namespace=f"llmfast:gateway:cache:{alias}")
+            store = TwoLevelStore(store, shared)
+        layers.append(Cache(store=store, ttl=ttl))
     if model.coalesce:
         layers.append(Coalesce())
     retry = model.retry
@@ -139,11 +160,18 @@ def _model_layers(model: ModelConfig) -> list[Layer]:
     if attempts > 1:
         layers.append(Retry(max_attempts=attempts))
     if model.rpm or model.tpm or model.concurrency:
-        layers.append(RateLimit(rpm=model.rpm, tpm=model.tpm, concurrency=model.concurrency))
+        layers.append(
+            RateLimit(
+                rpm=model.rpm,
+                tpm=model.tpm,
+                concurrency=model.concurrency,
+                store=_limit_store(redis_url, f"model:{alias}"),
+            )
+        )
     return layers
 
 
-def _tenant_limit(key: KeyConfig) -> Layer | None:
+def _tenant_limit(name: str, key: KeyConfig, redis_url: str | None) -> Layer | None:
     if not (key.rpm or key.tpm or key.concurrency):
         return None
     return RateLimit(
@@ -152,4 +180,12 @@ def _tenant_limit(key: KeyConfig) -> Layer | None:
         concurrency=key.concurrency,
         max_wait=key.max_wait,
         adaptive=False,
+        store=_limit_store(redis_url, f"tenant:{name}"),
     )
+
+
+def _limit_store(redis_url: str | None, name: str) -> RedisLimitStore | None:
+    """The shared budget named ``name`` (None: this process alone)."""
+    if redis_url is None:
+        return None
+    return RedisLimitStore(redis_url, key=f"llmfast:gateway:{name}")
