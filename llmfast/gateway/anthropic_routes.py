@@ -30,6 +30,7 @@ async def messages(call: Call) -> web.StreamResponse:
     response = await call.send(request)
     if not stream:
         completion: ChatCompletion = await response.collect()
+        call.note_usage(completion.usage)
         return call.json(message_json(completion, body.model))
     translator = StreamTranslator(body.model)
     return await forward_stream(call, response, translator.feed, translator.finish, error_event)

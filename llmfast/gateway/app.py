@@ -26,6 +26,7 @@ from llmfast.gateway.answers import Failure, Scrubber, failure_of, openai_error,
 from llmfast.gateway.anthropic_wire import anthropic_error
 from llmfast.gateway.config import GatewayConfig, env_secret, listen_address
 from llmfast.gateway.fleet import Fleet, UnknownModelError
+from llmfast.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from llmfast.gateway.openai_routes import BadInput, error_response
 from llmfast.gateway.tenants import Tenant, Tenants
 from llmfast.transport import Request, Response
@@ -44,13 +45,16 @@ Endpoint = Callable[["Call"], Awaitable[web.StreamResponse]]
 class Call:
     """One request to the gateway, as an endpoint handles it."""
 
-    __slots__ = ("_stream", "gateway", "http", "tenant")
+    __slots__ = ("_context", "_stream", "gateway", "http", "model", "started", "tenant")
 
     def __init__(self, gateway: Gateway, http: web.Request, tenant: Tenant) -> None:
         self.gateway = gateway
         self.http = http
         self.tenant = tenant
+        self.model = "-"  # until the body names one
+        self.started = time.monotonic()
         self._stream: web.StreamResponse | None = None
+        self._context: dict[str, Any] = {}
 
     async def body(self) -> bytes:
         """The request body (413 when it is over ``server.max_body_bytes``)."""
@@ -64,12 +68,26 @@ class Call:
         """The llmfast request for ``body``: a model this key may use, with its deadline."""
         if body.model not in self.gateway.config.models or not self.tenant.may_use(body.model):
             raise UnknownModelError(body.model)
+        self.model = body.model
         timeout = self.gateway.fleet.timeout_of(body.model)
-        return openai_routes.request_for(body, stream, timeout)
+        metrics = self.gateway.metrics
+        labels = (body.model, self.tenant.name)
+        request = openai_routes.request_for(body, stream, timeout, labels, metrics.on_event)
+        self._context = request.context or {}
+        return request
 
     async def send(self, request: Request) -> Response:
         """Send ``request`` through this tenant's limit and its model's layers."""
         return await self.gateway.fleet.transport_for(self.tenant.name).send(request)
+
+    def note_usage(self, usage: Any) -> None:
+        """Count the tokens an upstream reported for this call."""
+        if usage is not None and not self._context.get("cache_hit"):
+            self.gateway.metrics.usage(self.model, self.tenant.name, usage)
+
+    def note_first_chunk(self) -> None:
+        elapsed = time.monotonic() - self.started
+        self.gateway.metrics.first_chunk_after(self.model, self.tenant.name, elapsed)
 
     def json(self, body: bytes) -> web.Response:
         return web.Response(body=body, content_type="application/json")
@@ -101,6 +119,7 @@ class Gateway:
         self.tenants = Tenants(config)
         secrets = [env_secret(d.api_key_env) for m in config.models.values() for d in m.deployments]
         self.scrub = Scrubber(secrets)
+        self.metrics = GatewayMetrics()
         self.fleet = Fleet(config)
         self.started = time.time()
         self._runner: web.AppRunner | None = None
@@ -119,6 +138,8 @@ class Gateway:
             web.post("/v1/messages", self._endpoint(anthropic_routes.messages, anthropic_error)),
             web.get("/health", self._health),
         ]
+        if self.config.server.metrics:
+            routes.append(web.get("/metrics", self._metrics))
         app.add_routes(routes)
         runner = web.AppRunner(
             app,
@@ -175,27 +196,41 @@ class Gateway:
         self, endpoint: Endpoint, render: Callable[[Failure], bytes] = openai_error
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         """``endpoint`` with the key check and errors answered in ``render``'s shape."""
+        name = endpoint.__name__
 
         async def handle(http: web.Request) -> web.StreamResponse:
             tenant = self.tenants.identify(http.headers)
             if tenant is None:
+                self.metrics.request_done(name, "-", "-", 401, 0.0)
                 failure = Failure(401, "a valid API key is required", "invalid_api_key")
                 return error_response(401, render(failure), {})
             http[_TENANT] = tenant.name
             call = Call(self, http, tenant)
-            try:
-                return await endpoint(call)
-            except BadInput as bad:
-                failure = Failure(bad.status, bad.message, bad.code)
-            except Exception as exc:
-                failure = call.failure(exc)
-            if call._stream is not None:  # the headers are out: end the stream
-                with contextlib.suppress(Exception):
-                    await call._stream.write_eof()
-                return call._stream
-            return error_response(failure.status, render(failure), retry_after_header(failure))
+            answer = await self._answer(call, endpoint, render)
+            elapsed = time.monotonic() - call.started
+            self.metrics.request_done(name, call.model, tenant.name, answer.status, elapsed)
+            return answer
 
         return handle
+
+    async def _answer(
+        self, call: Call, endpoint: Endpoint, render: Callable[[Failure], bytes]
+    ) -> web.StreamResponse:
+        try:
+            return await endpoint(call)
+        except BadInput as bad:
+            failure = Failure(bad.status, bad.message, bad.code)
+        except Exception as exc:
+            failure = call.failure(exc)
+        if call._stream is not None:  # the headers are out: end the stream
+            with contextlib.suppress(Exception):
+                await call._stream.write_eof()
+            return call._stream
+        return error_response(failure.status, render(failure), retry_after_header(failure))
+
+    async def _metrics(self, http: web.Request) -> web.Response:
+        body = self.metrics.render()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def _health(self, http: web.Request) -> web.Response:
         ready = self.fleet.ready()

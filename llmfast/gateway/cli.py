@@ -24,7 +24,6 @@ from collections.abc import Iterator, Sequence
 import msgspec
 
 from llmfast.errors import ConfigurationError
-from llmfast.gateway.app import Gateway
 from llmfast.gateway.config import (
     GatewayConfig,
     GatewayConfigError,
@@ -60,6 +59,15 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``llmfast serve``; returns the exit status."""
     args = _parser().parse_args(argv)
+    try:
+        import llmfast.gateway.app  # noqa: F401  (the extra's packages are there)
+    except ImportError as exc:  # prometheus-client (or tomli) missing
+        print(
+            f"error: llmfast serve needs the gateway extra ({exc.name} is missing): "
+            "pip install 'llmfast[gateway]'",
+            file=sys.stderr,
+        )
+        return 2
     if not args.config and not args.mock:
         print("error: give --config FILE, or --mock to try it out", file=sys.stderr)
         return 2
@@ -82,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _serve(config: GatewayConfig, *, reuse_port: bool) -> None:
+    from llmfast.gateway.app import Gateway
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -86,6 +86,7 @@ class ServerConfig(_Config):
     max_body_bytes: int = 4_000_000
     grace: float = 30.0
     access_log: bool = True
+    metrics: bool = True
     redis_url_env: str | None = None
 
 

@@ -34,12 +34,15 @@ async def forward_stream(
     chunks = aiter(response)
     try:
         chunk = await anext(chunks, None)
+        call.note_first_chunk()
         out = await call.start_stream("text/event-stream")
     except BaseException:
         await response.aclose()
         raise
     try:
         while chunk is not None:
+            if chunk.usage is not None:
+                call.note_usage(chunk.usage)
             data = translate(chunk)
             if data:
                 await out.write(data)

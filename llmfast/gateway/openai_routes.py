@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from aiohttp import web
 
+from llmfast.events import EventHook
 from llmfast.gateway.answers import Failure, openai_error
 from llmfast.gateway.forward import forward_stream
 from llmfast.gateway.openai_wire import chunk_json, completion_json, embeddings_json
@@ -166,6 +167,7 @@ async def chat_completions(call: Call) -> web.StreamResponse:
     if not stream:
         response = await call.send(request)
         completion: ChatCompletion = await response.collect()
+        call.note_usage(completion.usage)
         return call.json(completion_json(completion))
     response = await call.send(request)
 
@@ -192,6 +194,7 @@ async def embeddings(call: Call) -> web.StreamResponse:
     body = parse_embeddings(await call.body())
     response = await call.send(call.request_for(body, stream=False))
     result: EmbeddingResponse = await response.collect()
+    call.note_usage(result.usage)
     return call.json(embeddings_json(result))
 
 
@@ -212,8 +215,14 @@ def error_response(status: int, body: bytes, headers: dict[str, str]) -> web.Res
 
 
 def request_for(
-    body: ChatRequest | EmbeddingRequest, stream: bool, timeout: float | None
+    body: ChatRequest | EmbeddingRequest,
+    stream: bool,
+    timeout: float | None,
+    labels: tuple[str, str],
+    on_event: EventHook | None,
 ) -> Request:
-    """The llmfast request of a call, with the model's deadline."""
+    """The llmfast request of a call, with the model's deadline and the metrics' labels."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    return Request(body, stream=stream, deadline=deadline)
+    return Request(
+        body, stream=stream, deadline=deadline, on_event=on_event, context={"gateway": labels}
+    )

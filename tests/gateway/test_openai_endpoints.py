@@ -347,3 +347,43 @@ async def test_closing_drains_50_streams_in_flight(
                 model="fast", messages=[{"role": "user", "content": "late"}]
             )
     assert texts == ["a b c d e f g h"] * 50
+
+
+async def test_metrics_count_requests_tokens_and_layers(
+    upstream: MockServer, make_gateway: MakeGateway
+) -> None:
+    config = standard_config(upstream, model_extra="cache = true")
+    async with make_gateway(config) as gateway, sdk(gateway) as client:
+        for _ in range(2):  # the second is a cache hit
+            await client.chat.completions.create(
+                model="fast", temperature=0, messages=[{"role": "user", "content": "a b"}]
+            )
+        stream = await client.chat.completions.create(
+            model="fast", messages=[{"role": "user", "content": "c d e"}], stream=True
+        )
+        _ = [chunk async for chunk in stream]
+        async with sdk(gateway, "wrong") as stranger:
+            with pytest.raises(openai.AuthenticationError):
+                await stranger.models.list()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(gateway.url + "/metrics") as response,
+        ):
+            assert response.status == 200
+            text = await response.text()
+    lines = set(text.splitlines())
+    labels = 'endpoint="chat_completions",model="fast",status="200",tenant="team-a"'
+    assert f"llmfast_gateway_requests_total{{{labels}}} 3.0" in lines
+    assert (
+        'llmfast_gateway_requests_total{endpoint="models",model="-",status="401",tenant="-"} 1.0'
+        in lines
+    )
+    assert (
+        'llmfast_gateway_layer_events_total{event="cache_hit",model="fast",tenant="team-a"} 1.0'
+        in lines
+    )
+    tokens = 'llmfast_gateway_tokens_total{direction="output",model="fast",tenant="team-a"}'
+    assert f"{tokens} 5.0" in lines  # 2 + 3: the cache hit cost nothing upstream
+    assert 'llmfast_gateway_first_chunk_seconds_count{model="fast",tenant="team-a"} 1.0' in lines
+    assert UPSTREAM_KEY not in text
+    assert TEAM_A_KEY not in text
