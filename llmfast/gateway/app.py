@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -235,7 +236,11 @@ class Gateway:
     async def _health(self, http: web.Request) -> web.Response:
         ready = self.fleet.ready()
         status = 200 if all(ready.values()) else 503
-        body = {"status": "ok" if status == 200 else "degraded", "models": ready}
+        body = {
+            "status": "ok" if status == 200 else "degraded",
+            "models": ready,
+            "pid": os.getpid(),
+        }
         return web.json_response(body, status=status)
 
 

@@ -7,10 +7,12 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import openai
 import pytest
 
@@ -114,3 +116,32 @@ async def test_serve_mock_answers_out_of_the_box() -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+
+
+async def test_workers_share_one_port(upstream: MockServer, tmp_path: Path) -> None:
+    port = _free_port()
+    path = tmp_path / "gateway.toml"
+    path.write_text(standard_config(upstream).replace("127.0.0.1:0", f"127.0.0.1:{port}"))
+    process, url = await start("--config", str(path), "--workers", "2")
+    try:
+        pids: set[int] = set()
+        deadline = asyncio.get_running_loop().time() + 30  # the second one may start later
+        while asyncio.get_running_loop().time() < deadline:  # new connections land on either
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(url.removesuffix("/v1") + "/health") as response,
+            ):
+                pids.add((await response.json())["pid"])
+            if len(pids) == 2:
+                break
+        assert len(pids) == 2
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
