@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -51,6 +52,7 @@ class Endpoint:
     stream_url: str
     chat_model: str
     stream_model: str
+    key: str = "sk-bench"
 
 
 def _free_port() -> int:
@@ -139,9 +141,13 @@ def gateway(kind: str, upstream: Server, scratch: Path) -> Iterator[Endpoint]:
         assert executable is not None
         command = [executable, "--config", str(config), "--host", "127.0.0.1"]
         command += ["--port", str(port), "--num_workers", "1"]
+        master = "sk-" + secrets.token_hex(32)  # it refuses to start without a strong one
         env = {**env, "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False"}
+        env["LITELLM_MASTER_KEY"] = master
         with _process(command, base + "/health/liveliness", env) as pid:
-            yield Endpoint(kind, pid, base + "/v1", base + "/v1", "bench", "bench-stream")
+            yield Endpoint(
+                kind, pid, base + "/v1", base + "/v1", "bench", "bench-stream", key=master
+            )
     else:
         raise ValueError(kind)
 
@@ -179,7 +185,7 @@ async def load(
     }
     if stream:
         body["stream"] = True
-    headers = {"Authorization": "Bearer sk-bench"}
+    headers = {"Authorization": f"Bearer {endpoint.key}"}
     latencies: list[float] = []
     errors = 0
 
