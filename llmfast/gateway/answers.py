@@ -19,6 +19,7 @@ import msgspec
 from llmfast.errors import (
     APIStatusError,
     AuthenticationError,
+    BudgetExceededError,
     CircuitOpenError,
     ConfigurationError,
     DecodeError,
@@ -79,6 +80,10 @@ def failure_of(exc: BaseException, scrub: Scrubber) -> Failure:
         status = exc.effective_status if exc.effective_status >= 400 else 500
         code = _code_of(exc)
         return Failure(status, scrub(exc.message or str(exc)), code, exc.retry_after)
+    if isinstance(exc, BudgetExceededError):
+        message = f"this key's budget is spent ({exc.unit}); it resets "
+        message += "never" if exc.resets_in is None else f"in {exc.resets_in:.0f} s"
+        return Failure(429, message, "budget_exceeded", exc.resets_in)
     if isinstance(exc, QueueTimeout | QueueFullError):
         return Failure(
             429, "this key is over its rate limit; retry later", "rate_limit_exceeded", 1.0

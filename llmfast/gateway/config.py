@@ -30,6 +30,8 @@ key_env = "TEAM_A_KEY"              # or key_sha256 = "<hex digest of the key>"
 models = ["fast"]                   # the models it may use; every model when absent
 rpm = 600                           # over its quota a tenant gets 429 at once,
 tpm = 200_000                       # unless max_wait = seconds it may queue
+budget_usd = 50.0                   # or budget_tokens; stops calls before they overspend
+budget_period = 86_400              # seconds per budget window; in total when absent
 ```
 
 A file that breaks a rule is refused with
@@ -146,6 +148,9 @@ class KeyConfig(_Config):
     tpm: int | None = None
     concurrency: int | None = None
     max_wait: float = 0.0
+    budget_usd: float | None = None
+    budget_tokens: int | None = None
+    budget_period: float | None = None
 
 
 class GatewayConfig(_Config):
@@ -266,6 +271,12 @@ def _problems(config: GatewayConfig) -> list[tuple[str, list[str]]]:
             value = getattr(key, limit)
             if value is not None and value < 1:
                 found.append((f"{limit} must be >= 1", [*where, limit]))
+        if key.budget_usd is not None and key.budget_tokens is not None:
+            found.append(("give one of budget_usd and budget_tokens", [*where, "budget_tokens"]))
+        for limit in ("budget_usd", "budget_tokens", "budget_period"):
+            value = getattr(key, limit)
+            if value is not None and value <= 0:
+                found.append((f"{limit} must be > 0", [*where, limit]))
     return found
 
 

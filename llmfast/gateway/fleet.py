@@ -14,7 +14,8 @@ from collections.abc import Mapping
 
 from llmfast.client import Client
 from llmfast.errors import NotFoundError
-from llmfast.gateway.config import GatewayConfig, KeyConfig, ModelConfig, env_secret
+from llmfast.gateway.budgets import TenantBudgets, tenant_budgets
+from llmfast.gateway.config import Deployment, GatewayConfig, KeyConfig, ModelConfig, env_secret
 from llmfast.layers import (
     Cache,
     CacheStore,
@@ -27,6 +28,7 @@ from llmfast.layers import (
     Retry,
     TwoLevelStore,
 )
+from llmfast.layers.budget import Budget
 from llmfast.providers import backend_for
 from llmfast.router import Route, Router
 from llmfast.transport import Layer, Request, Response, Transport
@@ -74,9 +76,10 @@ class Fleet:
         self.config = config
         self.redis_url = env_secret(config.server.redis_url_env)
         self.clients: dict[str, Client] = {}
+        budgets = tenant_budgets(config.keys, self.redis_url)
         try:
             for alias, model in config.models.items():
-                self.clients[alias] = _model_client(alias, model, self.redis_url)
+                self.clients[alias] = _model_client(alias, model, self.redis_url, budgets)
         except BaseException:
             self._close_now()
             raise
@@ -117,14 +120,12 @@ class Fleet:
         self.clients.clear()
 
 
-def _model_client(alias: str, model: ModelConfig, redis_url: str | None) -> Client:
+def _model_client(
+    alias: str, model: ModelConfig, redis_url: str | None, budgets: Mapping[str, Budget]
+) -> Client:
     routes = [
         Route(
-            backend_for(
-                deployment.provider,
-                base_url=deployment.base_url,
-                api_key=env_secret(deployment.api_key_env),
-            ),
+            _deployment(deployment, budgets),
             model=deployment.model,
             weight=deployment.weight,
             priority=deployment.priority,
@@ -140,6 +141,16 @@ def _model_client(alias: str, model: ModelConfig, redis_url: str | None) -> Clie
         circuit = CircuitBreaker(consecutive=breaker.consecutive, cooldown=breaker.cooldown)
     router = Router(routes, strategy=model.strategy, breaker=circuit)
     return Client(router, layers=_model_layers(alias, model, redis_url))
+
+
+def _deployment(deployment: Deployment, budgets: Mapping[str, Budget]) -> Transport:
+    backend: Transport = backend_for(
+        deployment.provider,
+        base_url=deployment.base_url,
+        api_key=env_secret(deployment.api_key_env),
+        model=deployment.model,
+    )
+    return TenantBudgets(backend, budgets) if budgets else backend
 
 
 def _model_layers(alias: str, model: ModelConfig, redis_url: str | None) -> list[Layer]:
