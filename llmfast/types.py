@@ -283,6 +283,9 @@ class ChatCompletion(_Wire):
     usage: Usage | None = None
     system_fingerprint: str | None = None
     service_tier: str | None = None
+    native: dict[str, Any] | None = None
+    """The provider's own result object, for backends that keep it (the Responses
+    backend: the whole response, with its output items and id); ``None`` otherwise."""
 
     @property
     def message(self) -> ResponseMessage:
@@ -360,6 +363,9 @@ class ChatCompletionChunk(_Wire, gc=False):
     usage: Usage | None = None
     system_fingerprint: str | None = None
     error: Any = None
+    native: dict[str, Any] | None = None
+    """On the chunk that finishes a stream, the provider's own final result object
+    (see ``ChatCompletion.native``), for backends that keep it."""
 
     @property
     def text(self) -> str:
