@@ -160,8 +160,9 @@ def _tools(tools: Sequence[Any]) -> list[Any]:
         if function.description is not None:
             spec["description"] = function.description
         spec["parameters"] = function.parameters or {"type": "object", "properties": {}}
-        if function.strict is not None:
-            spec["strict"] = function.strict
+        # The Responses API makes function tools strict unless told; chat completions
+        # does not: keep the chat meaning (strict only when asked for).
+        spec["strict"] = bool(function.strict)
         out.append(spec)
     return out
 

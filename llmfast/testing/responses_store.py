@@ -60,9 +60,12 @@ class ResponsesStore:
 
     def __init__(self) -> None:
         self.responses: dict[str, Stored] = {}
+        self.polls = 1
+        """How many retrievals see each new background response still ``in_progress``."""
 
     def put(self, stored: Stored) -> None:
         """Keep ``stored``."""
+        stored.polls = self.polls
         self.responses[stored.id] = stored
 
     def get(self, response_id: str) -> Stored | None:
