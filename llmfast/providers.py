@@ -103,7 +103,6 @@ def backend_for(
         return GeminiBackend(url, api_key=api_key, model=model, headers=headers)
     from llmfast.backends.openai import DEFAULT_BASE_URL as OPENAI_URL
     from llmfast.backends.openai import OpenAIBackend
-    from llmfast.backends.openai_responses import OpenAIResponsesBackend
 
     url = _checked(
         base_url
@@ -114,6 +113,8 @@ def backend_for(
     check_credentials(name, url, api_key, headers)
     key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
     if name == "openai-responses":
+        from llmfast.backends.openai_responses import OpenAIResponsesBackend
+
         return OpenAIResponsesBackend(url, api_key=key, model=model, headers=headers)
     return OpenAIBackend(url, api_key=key, model=model, headers=headers)
 
