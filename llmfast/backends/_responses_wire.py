@@ -13,13 +13,13 @@ where a dropped stream re-attaches (see ``_responses_resume``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Union
 
 import msgspec
 
 from llmfast._error_body import status_named_by
 from llmfast.backends._http import ChunkParser, ErrorBody, decode
-from llmfast.backends.sse import SSEDecoder
+from llmfast.backends._responses_frames import Frames
 from llmfast.errors import DecodeError, StreamEventError, StreamTruncatedError
 from llmfast.types import (
     ChatCompletion,
@@ -158,6 +158,26 @@ class _Error(_Event, tag="error"):
     param: Any = None
 
 
+_QUIET = (
+    "response.output_text.done",
+    "response.content_part.added",
+    "response.content_part.done",
+    "response.output_item.done",
+    "response.function_call_arguments.done",
+    "response.refusal.done",
+    "response.reasoning_summary_part.added",
+    "response.reasoning_summary_part.done",
+    "response.reasoning_summary_text.done",
+    "response.reasoning_text.done",
+    "response.output_text.annotation.added",
+)
+_Quiet = tuple(
+    msgspec.defstruct(f"_Quiet{k}", [], bases=(_Event,), tag=tag, gc=False)
+    for k, tag in enumerate(_QUIET)
+)
+"""Events that carry nothing new for the chunks (what they finish came in deltas)."""
+
+
 class _Known(msgspec.Struct):
     """Any event, for its type and sequence number only (events the union lacks)."""
 
@@ -180,11 +200,13 @@ _AnyEvent = (
     | _Failed
     | _Error
 )
-_decode_event = msgspec.json.Decoder(_AnyEvent).decode
+_EVENT_TYPES: tuple[Any, ...] = (_AnyEvent, *_Quiet)
+_decode_event = msgspec.json.Decoder(Union.__getitem__(_EVENT_TYPES)).decode
 _decode_known = msgspec.json.Decoder(_Known).decode
 _decode_response = msgspec.json.Decoder(_Response).decode
 _decode_any = msgspec.json.Decoder().decode
 _FINAL = (_Completed, _Incomplete)
+_CHUNK = "chat.completion.chunk"
 _STARTS = (_Created, _InProgress, _Queued)
 
 
@@ -290,7 +312,6 @@ class ResponsesStreamParser(ChunkParser):
 
     __slots__ = (
         "_created",
-        "_decoder",
         "_feed",
         "_model",
         "_role",
@@ -307,8 +328,7 @@ class ResponsesStreamParser(ChunkParser):
     def __init__(self, max_event_bytes: int | None = None) -> None:
         super().__init__()
         self.max_event_bytes = max_event_bytes
-        self._decoder = SSEDecoder(max_event_bytes)
-        self._feed = self._decoder.feed
+        self._feed = Frames(max_event_bytes).feed
         self.response_id = ""
         self.background = False
         self.status: str | None = None
@@ -320,37 +340,48 @@ class ResponsesStreamParser(ChunkParser):
 
     def reattach(self) -> None:
         """Forget the dropped connection's unfinished bytes; keep everything else."""
-        self._decoder = SSEDecoder(self.max_event_bytes)
-        self._feed = self._decoder.feed
+        self._feed = Frames(self.max_event_bytes).feed
         self.failure = None
 
     def parse(self, data: bytes, out: list[ChatCompletionChunk]) -> None:
-        for event in self._feed(data):
-            payload = event.data
-            try:
-                parsed: _Event = _decode_event(payload)
-            except msgspec.ValidationError:
-                self._skip(payload)
-                continue
-            except msgspec.DecodeError as exc:
-                raise DecodeError(
-                    f"malformed Responses event: {exc}; data starts {payload[:200]!r}"
-                ) from exc
-            sequence = parsed.sequence_number
-            if sequence is not None:
-                if sequence <= self.last_sequence:
-                    continue  # seen before the connection dropped
-                self.last_sequence = sequence
-            if type(parsed) is _TextDelta:  # the common case first
-                out.append(self._make(Delta(content=parsed.delta)))
-                continue
-            chunk = self._chunk(parsed, payload)
-            if chunk is not None:
-                out.append(chunk)
-            if self.done:
-                break
+        decode = _decode_event
+        append = out.append
+        text_delta = _TextDelta
+        last = self.last_sequence
+        rid, created, model = self.response_id, self._created, self._model
+        try:
+            for payload in self._feed(data):
+                try:
+                    parsed: _Event = decode(payload)
+                except msgspec.ValidationError:
+                    self.last_sequence = last
+                    self._skip(payload)
+                    last = self.last_sequence
+                    continue
+                except msgspec.DecodeError as exc:
+                    raise DecodeError(
+                        f"malformed Responses event: {exc}; data starts {payload[:200]!r}"
+                    ) from exc
+                sequence = parsed.sequence_number
+                if sequence is not None:
+                    if sequence <= last:
+                        continue  # seen before the connection dropped
+                    last = sequence
+                if type(parsed) is text_delta and not self._role:  # the common case
+                    choice = ChunkChoice(0, Delta(None, parsed.delta))
+                    append(ChatCompletionChunk(rid, _CHUNK, created, model, [choice]))
+                    continue
+                self.last_sequence = last
+                chunk = self._chunk(parsed, payload)
+                if chunk is not None:
+                    append(chunk)
+                if self.done:
+                    break
+                rid, created, model = self.response_id, self._created, self._model
+        finally:
+            self.last_sequence = last
 
-    def _skip(self, payload: str) -> None:
+    def _skip(self, payload: bytes | str) -> None:
         """An event the union does not know: count its sequence number, skip it."""
         try:
             known = _decode_known(payload)
@@ -366,17 +397,22 @@ class ResponsesStreamParser(ChunkParser):
         if not self.done:
             raise StreamTruncatedError("the Responses stream ended before response.completed")
 
+    def _note(self, out: list[ChatCompletionChunk]) -> None:
+        """One choice, noted where it opens (`_make`) and finishes (`_final`): nothing
+        to do per chunk."""
+
     def _make(self, delta: Delta, choice: ChunkChoice | None = None) -> ChatCompletionChunk:
         if choice is None:
             choice = ChunkChoice(delta=delta)
         if self._role:
             self._role = False
             choice.delta.role = "assistant"
+            self._opened.add(0)
         return ChatCompletionChunk(
             id=self.response_id, created=self._created, model=self._model, choices=[choice]
         )
 
-    def _chunk(self, event: _Event, payload: str) -> ChatCompletionChunk | None:
+    def _chunk(self, event: _Event, payload: bytes | str) -> ChatCompletionChunk | None:
         kind = type(event)
         if kind is _ArgumentsDelta:
             assert isinstance(event, _ArgumentsDelta)
@@ -398,6 +434,8 @@ class ResponsesStreamParser(ChunkParser):
             return self._make(Delta(tool_calls=[call]))
         if kind is _SummaryDelta or kind is _ReasoningDelta:
             return self._make(Delta(reasoning_content=event.delta))  # type: ignore[attr-defined]
+        if kind is _TextDelta:  # the first one: it carries the role
+            return self._make(Delta(content=event.delta))  # type: ignore[attr-defined]
         if kind is _RefusalDelta:
             assert isinstance(event, _RefusalDelta)
             return self._make(Delta(refusal=event.delta))
@@ -424,13 +462,15 @@ class ResponsesStreamParser(ChunkParser):
             raise StreamEventError(error, status=status_named_by(error))
         return None
 
-    def _final(self, response: _Response, payload: str) -> ChatCompletionChunk:
+    def _final(self, response: _Response, payload: bytes | str) -> ChatCompletionChunk:
         self.done = True
         self.status = response.status
         reason, provider_reason = finish_of(response, bool(self._tools))
         native = _decode_any(payload).get("response")
         choice = ChunkChoice(finish_reason=reason, provider_finish_reason=provider_reason)
         chunk = self._make(choice.delta, choice)
+        if reason is not None:
+            self._finished.add(0)
         chunk.usage = None if response.usage is None else usage_from(response.usage)
         chunk.native = native if isinstance(native, dict) else None
         if not chunk.model:

@@ -56,7 +56,10 @@ class Stored:
 
 
 class ResponsesStore:
-    """The responses one server has made, by id."""
+    """The responses one server has made, by id (the latest `limit`: a server answering
+    for hours keeps bounded memory)."""
+
+    limit = 10_000
 
     def __init__(self) -> None:
         self.responses: dict[str, Stored] = {}
@@ -66,7 +69,10 @@ class ResponsesStore:
     def put(self, stored: Stored) -> None:
         """Keep ``stored``."""
         stored.polls = self.polls
-        self.responses[stored.id] = stored
+        responses = self.responses
+        responses[stored.id] = stored
+        if len(responses) > self.limit:
+            del responses[next(iter(responses))]  # the oldest
 
     def get(self, response_id: str) -> Stored | None:
         """The response ``response_id``, if kept."""
