@@ -42,8 +42,8 @@ def test_bulk_framing_matches_the_exact_decoder(
     got: list[str] = []
     position = 0
     for size in [*cuts, len(body)]:
-        for data in frames.feed(body[position : position + size]):
-            got.append(data if isinstance(data, str) else data.decode())
+        fed = frames.feed(body[position : position + size])
+        got.extend(data if isinstance(data, str) else data.decode() for data in fed)
         position += size
     assert got == _exact(body)
 
