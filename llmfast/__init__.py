@@ -140,9 +140,11 @@ _LAZY = {
     "Batch": "llmfast.batch",
     "BatchResult": "llmfast.batch",
     "OpenTelemetry": "llmfast.otel",
+    "OpenAIResponsesBackend": "llmfast.backends.openai_responses",
 }
 
 if TYPE_CHECKING:
+    from llmfast.backends.openai_responses import OpenAIResponsesBackend
     from llmfast.batch import Batch, BatchResult
     from llmfast.otel import OpenTelemetry
     from llmfast.router import Route, Router
@@ -214,6 +216,7 @@ __all__ = [
     "NotFoundError",
     "OllamaBackend",
     "OpenAIBackend",
+    "OpenAIResponsesBackend",
     "OpenTelemetry",
     "Output",
     "OutputAttempt",

@@ -253,6 +253,7 @@ def completion_from(raw: bytes) -> ChatCompletion:
         body = decode(_decode_any, raw, "Responses API response")
         if isinstance(body, dict) and body.get("error") is not None:
             raise ErrorBody(body)
+        raise DecodeError(f"not a Responses API response: object {response.object!r}")
     native = decode(_decode_any, raw, "Responses API response")
     return completion_of(response, native)
 

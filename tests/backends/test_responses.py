@@ -369,3 +369,8 @@ async def test_an_in_stream_error_after_chunks_interrupts_the_stream() -> None:
     assert error.partial is not None
     assert error.partial_text == "a b "
     assert server.request_count == 1
+
+
+def test_a_body_that_is_not_a_response_is_a_decode_error() -> None:
+    with pytest.raises(DecodeError, match=r"chat\.completion"):
+        completion_from(b'{"object": "chat.completion", "choices": []}')
