@@ -9,7 +9,10 @@ says `store: false`) in the server's `ResponsesStore`, with the events of its st
   for `polls` retrievals before it is done;
 - `GET /v1/responses/{id}?stream=true&starting_after=N` replays the events after
   sequence number N (background responses only, as OpenAI's API: else 400): a stream
-  whose connection dropped resumes here;
+  whose connection dropped resumes here. When the next queued reply is a drop
+  (`Reply.reset` or `Reply.truncated`), the replay takes it: it is cut after
+  `after_chunks` of its events (reset, or ended cleanly), so a resumed stream can drop
+  again;
 - `POST /v1/responses/{id}/cancel` cancels a background response (else 400).
 
 [`store_of`][llmfast.testing.responses_store.store_of] gives a server's store to tests.
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ResponsesStore", "Stored", "answer", "current_store", "enter", "store_of"]
 
+_DROPS = ("reset", "truncated")
 _CURRENT: contextvars.ContextVar[ResponsesStore | None] = contextvars.ContextVar(
     "llmfast_responses_store", default=None
 )
@@ -133,10 +137,18 @@ async def answer(server: MockServer, request: web.BaseRequest, number: int) -> w
             after = int(query.get("starting_after", "-1"))
         except ValueError:
             return _error(400, "starting_after must be an integer.", number)
+        queue = server._queue
+        fault = queue.popleft() if queue and queue[0].kind in _DROPS else None
+        events = stored.events[after + 1 :]
         sse = {"Content-Type": "text/event-stream", "x-request-id": f"req_{number}"}
         stream = web.StreamResponse(headers=sse)
         await stream.prepare(request)
-        await stream.write(b"".join(stored.events[after + 1 :]))
+        if fault is None:
+            await stream.write(b"".join(events))
+            return stream
+        await stream.write(b"".join(events[: fault.after_chunks]))
+        if fault.kind == "reset" and request.transport is not None:
+            request.transport.abort()
         return stream
     response = stored.response
     if stored.cancelled:

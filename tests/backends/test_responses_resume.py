@@ -49,11 +49,14 @@ async def test_a_stream_dropped_at_any_event_resumes_exactly() -> None:
     rng = random.Random(16)
     async with MockServer() as server, _client(server) as client:
         for _ in range(40):
+            server.reset()
             prompt = " ".join(rng.choices(WORDS, k=rng.randint(1, 12)))
             whole = await _texts(client, prompt, extra_body=BACKGROUND)
             events = len(whole) + 6  # created, in_progress, item and part added, ...
             cut = rng.randint(1, events)
             server.enqueue(Reply.reset(after_chunks=cut))
+            if rng.random() < 0.5:  # the resumed stream drops too
+                server.enqueue(Reply.reset(after_chunks=rng.randint(1, 4)))
             before = server.request_count
             resumed = await _texts(client, prompt, extra_body=BACKGROUND)
             assert resumed == whole, cut  # the same deltas: none repeated, none lost
@@ -137,3 +140,27 @@ async def test_a_finished_stream_sends_no_cancel() -> None:
     async with MockServer() as server, _client(server) as client:
         await _texts(client, "done here", extra_body=BACKGROUND)
     assert [r.method for r in server.requests] == ["POST"]
+
+
+async def test_a_resumed_stream_that_drops_again_resumes_again() -> None:
+    prompt = "one two three four five six seven eight nine ten"
+    async with MockServer() as server, _client(server) as client:
+        whole = await _texts(client, prompt, extra_body=BACKGROUND)
+        server.enqueue(
+            Reply.reset(after_chunks=5),
+            Reply.reset(after_chunks=3),
+            Reply.truncated(after_chunks=2),
+        )
+        resumed = await _texts(client, prompt, extra_body=BACKGROUND)
+    assert resumed == whole
+    assert [r.method for r in server.requests[1:]] == ["POST", "GET", "GET", "GET"]
+
+
+async def test_a_stream_that_keeps_dropping_is_interrupted_after_max_resumes() -> None:
+    async with MockServer() as server, _client(server, max_resumes=2) as client:
+        server.enqueue(*[Reply.reset(after_chunks=5)] + [Reply.truncated(after_chunks=1)] * 3)
+        with pytest.raises(llmfast.StreamInterruptedError) as caught:
+            await _texts(client, "one two three four five six seven", extra_body=BACKGROUND)
+    assert isinstance(caught.value, llmfast.StreamTruncatedError)
+    assert caught.value.partial_text.startswith("one ")
+    assert [r.method for r in server.requests] == ["POST", "GET", "GET"]
