@@ -16,8 +16,10 @@ from llmfast import Client
 from llmfast.backends.base import Backend
 from llmfast.backends.openai import OpenAIBackend
 from llmfast.backends.openai_responses import OpenAIResponsesBackend
-from llmfast.layers import Cache, Coalesce, backend_identity
+from llmfast.events import Event
+from llmfast.layers import Cache, Coalesce, RateLimit, backend_identity
 from llmfast.testing import MockServer, Reply
+from tests.fakeclock import FakeClock
 
 
 class Invoice(msgspec.Struct):
@@ -113,3 +115,26 @@ def test_the_api_kind_is_part_of_the_cache_key() -> None:
     responses = backend_identity(BACKENDS["responses"](url))
     assert chat != responses
     assert "openai-responses" in responses
+
+
+@pytest.mark.parametrize("name", list(BACKENDS))
+async def test_rate_limit_headers_pace_the_next_call(name: str) -> None:
+    clock = FakeClock()
+    waits: list[float] = []
+
+    def record(event: Event) -> None:
+        if event.name == "ratelimit.wait":
+            waits.append(round(event.elapsed or 0.0, 6))
+
+    headers = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "2s"}
+    limit = RateLimit(clock=clock, sleep=clock.sleep, margin=0)
+    async with MockServer() as server:
+        server.enqueue(Reply.echo(headers=headers))
+        backend = BACKENDS[name](server.url)
+        async with Client(backend, layers=[limit], on_event=record) as client:
+            await client.chat("first")
+            async with client.stream("second") as stream:
+                async for _ in stream:
+                    pass
+    assert waits == [0, 2]  # the second call waited for the window the server named
+    assert clock.sleeps == [2]
