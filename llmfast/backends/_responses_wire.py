@@ -216,9 +216,9 @@ def usage_from(usage: _Usage) -> Usage:
     ``output_tokens_details`` (``reasoning_tokens``) as ``completion_tokens_details``."""
     total = usage.total_tokens
     return Usage(
-        usage.input_tokens,
-        usage.output_tokens,
-        usage.input_tokens + usage.output_tokens if total is None else total,
+        prompt_tokens=usage.input_tokens,
+        completion_tokens=usage.output_tokens,
+        total_tokens=usage.input_tokens + usage.output_tokens if total is None else total,
         prompt_tokens_details=usage.input_tokens_details,
         completion_tokens_details=usage.output_tokens_details,
     )
