@@ -4,8 +4,9 @@ against the raw aiohttp + msgspec floor and against the openai SDK's
 
     .venv/bin/python benchmarks/responses_stream.py [--repeats 5] [--chunks 64]
 
-One mock server process (``python -m llmfast.testing``, answering ``/v1/responses``
-with ``--chunks`` text deltas plus the ~10 framing events of a real stream) and one
+One server process replaying the same bytes to every request (a Responses stream of
+``--chunks`` text deltas plus the ~10 framing events of a real one, made once by the
+test server and sent as a raw reply, so the server's own work stays small) and one
 fresh worker process per measurement; clients interleaved within each repeat (raw,
 llmfast, openai, raw, ...), so machine noise hits them alike. Each worker keeps
 ``--concurrency`` loops streaming for ``--duration`` seconds after a warm-up and reports
@@ -17,16 +18,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
 import msgspec
-from servers import mock_server
+from servers import ROOT, _read_url, _stop
 
 CLIENTS = ("raw", "llmfast", "openai")
 PROMPT = "hello"
@@ -156,6 +160,34 @@ async def _count_events(url: str) -> int:
     return events
 
 
+async def _serve(chunks: int) -> None:
+    """Serve one captured Responses stream, byte for byte, to every request."""
+    from llmfast.testing import MockServer, Reply
+
+    words = " ".join(f"w{k}" for k in range(chunks))
+    async with MockServer() as capture, aiohttp.ClientSession() as session:
+        body = {"model": "m", "input": words, "stream": True}
+        async with session.post(capture.url + "/responses", json=body) as resp:
+            stream = await resp.read()
+    reply = Reply.raw(stream, content_type="text/event-stream")
+    async with MockServer(default=reply, record=False) as server:
+        print(f"replay server listening on {server.url}", flush=True)
+        await asyncio.Event().wait()
+
+
+@contextlib.contextmanager
+def _replay_server(chunks: int) -> Iterator[str]:
+    command = [sys.executable, __file__, "--serve", str(chunks)]
+    with tempfile.TemporaryFile() as stderr:
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        try:
+            yield _read_url(proc, stderr)
+        finally:
+            _stop(proc)
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
 def _run_worker(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
     command = [sys.executable, __file__, "--worker", name, "--url", url]
     command += ["--concurrency", str(args.concurrency), "--duration", str(args.duration)]
@@ -177,7 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", default=",".join(CLIENTS))
     parser.add_argument("--worker", choices=CLIENTS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve is not None:
+        asyncio.run(_serve(args.serve))
+        return 0
     if args.worker:
         result = asyncio.run(
             _work(args.worker, args.url, args.concurrency, args.duration, args.warmup)
@@ -186,8 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     clients = [c for c in args.clients.split(",") if c]
     figures: dict[str, list[float]] = {name: [] for name in clients}
-    with mock_server(args.chunks) as server:
-        url = server.url
+    with _replay_server(args.chunks) as url:
         events = asyncio.run(_count_events(url))
         for repeat in range(args.repeats):
             for name in clients:
