@@ -142,10 +142,12 @@ _LAZY = {
     "Batch": "llmfast.batch",
     "BatchResult": "llmfast.batch",
     "OpenTelemetry": "llmfast.otel",
+    "OpenAIResponsesBackend": "llmfast.backends.openai_responses",
     "Budget": "llmfast.layers.budget",
 }
 
 if TYPE_CHECKING:
+    from llmfast.backends.openai_responses import OpenAIResponsesBackend
     from llmfast.batch import Batch, BatchResult
     from llmfast.layers.budget import Budget
     from llmfast.otel import OpenTelemetry
@@ -220,6 +222,7 @@ __all__ = [
     "NotFoundError",
     "OllamaBackend",
     "OpenAIBackend",
+    "OpenAIResponsesBackend",
     "OpenTelemetry",
     "Output",
     "OutputAttempt",

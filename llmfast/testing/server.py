@@ -23,7 +23,7 @@ from aiohttp.web_protocol import RequestHandler
 from llmfast import _serving
 
 from . import _payloads as p
-from . import hostile
+from . import hostile, responses_store
 from ._answering import Answering, _Abort, _resolve
 from .formats import BadRequest
 from .replies import Reply
@@ -38,7 +38,13 @@ _BAD_JSON = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
     "using your HTTP library correctly.)"
 )
-_ROOTS = {"openai": "/v1", "anthropic": "/v1", "ollama": "", "gemini": "/v1beta"}
+_ROOTS = {
+    "openai": "/v1",
+    "openai-responses": "/v1",
+    "anthropic": "/v1",
+    "ollama": "",
+    "gemini": "/v1beta",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +100,8 @@ class MockServer(Answering):
     Use it as an async context manager (or call `start()` / `close()`). It speaks:
 
     - OpenAI: `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models`;
+    - OpenAI Responses: `POST /v1/responses`, `GET /v1/responses/{id}` (`?stream=true`),
+      `POST /v1/responses/{id}/cancel` (see `responses_store`);
     - Anthropic: `POST /v1/messages`;
     - Ollama: `POST /api/chat`, `POST /api/embed`, `GET /api/version`;
     - Gemini: `POST /v1beta/models/{model}:generateContent`,
@@ -363,6 +371,10 @@ class MockServer(Answering):
         self, request: web.BaseRequest, body: Any, bad_json: bool, number: int
     ) -> web.StreamResponse:
         method, path = request.method, request.path
+        if path.startswith("/v1/responses"):  # the Responses API keeps state (responses_store)
+            if path != "/v1/responses":
+                return await responses_store.answer(self, request, number)
+            responses_store.enter(self)
         route = resolve(method, path, request.query_string)
         if route is None:
             if method == "GET" and path in ("/v1/models", "/v1beta/models", "/api/version"):
