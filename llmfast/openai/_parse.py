@@ -99,7 +99,7 @@ class ChatCompletionStreamState:
             if choice.index != 0:
                 continue
             delta = choice.delta
-            if delta.content:
+            if delta.content is not None:
                 self._text.append(delta.content)
                 events.append(ContentDeltaEvent(delta=delta.content, snapshot="".join(self._text)))
             if delta.refusal:
@@ -117,7 +117,10 @@ class ChatCompletionStreamState:
 
     def final(self, stream: AsyncStream) -> t.ParsedChatCompletion[Any]:
         """The completion accumulated from every chunk (usage too), parsed."""
-        return parse_result(t.completion(stream.stream.completion), self._spec)
+        result = t.completion(stream.stream.completion)
+        if not stream.include_usage:  # as the SDK, which asks for it only when told
+            result.usage = None
+        return parse_result(result, self._spec)
 
 
 class ChatCompletionStream:

@@ -67,6 +67,11 @@ class AsyncStream:
         return Response(response.status, response.headers, None, Request("POST", self._url))
 
     @property
+    def include_usage(self) -> bool:
+        """Whether the call asked for usage (``stream_options={"include_usage": True}``)."""
+        return self._usage
+
+    @property
     def stream(self) -> ChatStream:
         """The llmfast [`ChatStream`][llmfast.ChatStream] underneath (``.completion``...)."""
         return self._stream
