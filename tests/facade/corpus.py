@@ -21,7 +21,7 @@ from llmfast.testing import MockServer, Reply
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
 
 CORPUS = Path(__file__).with_name("snippets.toml")
 
