@@ -30,6 +30,7 @@ that inherits from both sides, so nothing llmfast says about it is lost.
 from __future__ import annotations
 
 import http
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -95,8 +96,6 @@ class Response:
         """The body as text."""
         if isinstance(self.body, str):
             return self.body
-        import json  # an error path: not worth a module-level import
-
         return json.dumps(self.body)
 
     def json(self) -> Any:

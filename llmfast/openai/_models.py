@@ -11,7 +11,7 @@ import msgspec
 
 from llmfast.backends._http import decode_error_body
 from llmfast.client import Client
-from llmfast.errors import ConfigurationError, LLMFastError
+from llmfast.errors import ConfigurationError, DecodeError, LLMFastError
 from llmfast.openai._exceptions import facade_error
 from llmfast.openai.types import ModelsPage
 from llmfast.pool import map_transport_error
@@ -46,8 +46,6 @@ async def fetch_models(
         try:
             return _decode_page(raw)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            from llmfast.errors import DecodeError
-
             raise DecodeError(f"malformed model list: {exc}") from exc
     except LLMFastError as exc:
         error: Any = facade_error(exc, url)

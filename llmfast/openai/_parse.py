@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from llmfast.openai import types as t
+from llmfast.openai._config import NOT_GIVEN
 from llmfast.openai._exceptions import ContentFilterFinishReasonError, LengthFinishReasonError
 from llmfast.openai._stream import AsyncStream
 from llmfast.structured import OutputSpec, output_spec
@@ -21,8 +22,6 @@ __all__ = ["ChatCompletionStreamManager", "ChatCompletionStreamState", "parse_re
 def parse_spec(response_format: Any) -> tuple[OutputSpec[Any] | None, Any]:
     """The spec to decode replies with (``None``: nothing to parse) and the
     ``response_format`` to send (the given dict, the type's strict schema, or nothing)."""
-    from llmfast.openai._config import NOT_GIVEN
-
     if response_format is NOT_GIVEN or response_format is None:
         return None, NOT_GIVEN
     if isinstance(response_format, Mapping):

@@ -10,6 +10,9 @@ and reads through to it.
 
 from __future__ import annotations
 
+import array
+import base64
+import sys
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
@@ -381,10 +384,6 @@ def embeddings(result: core.EmbeddingResponse, *, base64: bool = False) -> Creat
 def _b64(vector: list[float] | str) -> str:
     if isinstance(vector, str):
         return vector
-    import array
-    import base64
-    import sys
-
     floats = array.array("f", vector)
     if sys.byteorder != "little":
         floats.byteswap()
