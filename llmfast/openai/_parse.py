@@ -41,7 +41,7 @@ def parse_result(
     result: t.ChatCompletion, spec: OutputSpec[Any] | None
 ) -> t.ParsedChatCompletion[Any]:
     """``result`` as a parsed completion: each choice's content decoded into ``parsed``."""
-    parsed = msgspec.convert(result, t.ParsedChatCompletion, from_attributes=True)
+    parsed = msgspec.convert(msgspec.to_builtins(result), t.ParsedChatCompletion)
     for choice in parsed.choices:
         _check(choice, parsed)
         message = choice.message

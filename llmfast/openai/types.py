@@ -209,21 +209,66 @@ class ParsedChatCompletion(ChatCompletion, Generic[T]):
     choices: list[ParsedChoice[T]] = msgspec.field(default_factory=list)  # type: ignore[assignment]
 
 
+# Built field by field: ~3 µs a completion, where msgspec.convert(from_attributes=True)
+# takes ~14 µs (each attribute the source lacks costs it an AttributeError).
+
+
 def completion(result: core.ChatCompletion) -> ChatCompletion:
     """The SDK-shaped copy of an llmfast completion."""
-    return msgspec.convert(result, ChatCompletion, from_attributes=True)
+    choices = []
+    for choice in result.choices:
+        message = choice.message
+        calls = message.tool_calls
+        logprobs = choice.logprobs
+        choices.append(
+            Choice(
+                finish_reason=choice.finish_reason,
+                index=choice.index,
+                logprobs=None if logprobs is None else _converted(logprobs, ChoiceLogprobs),
+                message=ChatCompletionMessage(
+                    content=message.content,
+                    refusal=message.refusal,
+                    role=message.role,
+                    tool_calls=None if calls is None else [_tool_call(call) for call in calls],
+                ),
+            )
+        )
+    return ChatCompletion(
+        id=result.id,
+        choices=choices,
+        created=result.created,
+        model=result.model,
+        object=result.object,
+        service_tier=result.service_tier,
+        system_fingerprint=result.system_fingerprint,
+        usage=usage(result.usage),
+    )
 
 
-def parsed_completion(result: core.ChatCompletion) -> ParsedChatCompletion[Any]:
-    """The SDK-shaped copy of an llmfast completion, ready for ``parsed`` values."""
-    return msgspec.convert(result, ParsedChatCompletion, from_attributes=True)
+def _tool_call(call: core.ToolCall) -> ChatCompletionMessageToolCall:
+    function = call.function
+    return ChatCompletionMessageToolCall(
+        id=call.id,
+        function=Function(arguments=function.arguments, name=function.name),
+        type=call.type,
+    )
+
+
+def _converted(value: Any, kind: type[T]) -> T:
+    return msgspec.convert(msgspec.to_builtins(value), kind)
 
 
 def usage(value: core.Usage | None) -> CompletionUsage | None:
     """The SDK-shaped copy of llmfast usage."""
     if value is None:
         return None
-    return msgspec.convert(value, CompletionUsage, from_attributes=True)
+    if value.completion_tokens_details is None and value.prompt_tokens_details is None:
+        return CompletionUsage(
+            completion_tokens=value.completion_tokens,
+            prompt_tokens=value.prompt_tokens,
+            total_tokens=value.total_tokens,
+        )
+    return _converted(value, CompletionUsage)
 
 
 # --- streamed chunks ----------------------------------------------------------------
@@ -318,7 +363,7 @@ class ChatCompletionChunk:
         return usage(self._chunk.usage)
 
     def _model(self) -> _ChunkModel:
-        return msgspec.convert(self._chunk, _ChunkModel, from_attributes=True)
+        return _converted(self._chunk, _ChunkModel)
 
     def model_dump(self, **options: Any) -> dict[str, Any]:
         """Every field as plain Python values."""
@@ -370,14 +415,17 @@ class CreateEmbeddingResponse(BaseModel):
 def embeddings(result: core.EmbeddingResponse, *, base64: bool = False) -> CreateEmbeddingResponse:
     """The SDK-shaped copy of an llmfast embeddings result (vectors back in base64 when
     that is what the call asked for, as the SDK returns them)."""
-    converted = msgspec.convert(result, _EmbeddingsIn, from_attributes=True)
-    if base64:
-        for item in converted.data:
-            item.embedding = _b64(item.embedding)
+    data = [
+        Embedding(embedding=_b64(item.embedding) if base64 else item.embedding, index=item.index)
+        for item in result.data
+    ]
+    counts = result.usage
     return CreateEmbeddingResponse(
-        data=converted.data,
-        model=converted.model,
-        usage=converted.usage if converted.usage is not None else EmbeddingUsage(),
+        data=data,
+        model=result.model,
+        usage=EmbeddingUsage()
+        if counts is None
+        else EmbeddingUsage(prompt_tokens=counts.prompt_tokens, total_tokens=counts.total_tokens),
     )
 
 
@@ -388,12 +436,6 @@ def _b64(vector: list[float] | str) -> str:
     if sys.byteorder != "little":
         floats.byteswap()
     return base64.b64encode(floats.tobytes()).decode()
-
-
-class _EmbeddingsIn(BaseModel):
-    data: list[Embedding] = msgspec.field(default_factory=list)
-    model: str = ""
-    usage: EmbeddingUsage | None = None
 
 
 class Model(BaseModel):
