@@ -34,7 +34,7 @@ class AsyncOpenAI:
             ``httpx.Timeout``-like object, whose ``connect`` and ``read`` become
             llmfast's connect and read/idle timeouts.
         max_retries: retries of a failed call (default 2: three attempts), by
-            llmfast's [`Retry`][llmfast.Retry] layer (``retry-after`` honoured).
+            llmfast's [`Retry`][llmfast.layers.Retry] layer (``retry-after`` honoured).
         default_headers: headers sent with every request.
         default_query: not supported (raises ``ConfigurationError``).
         layers: llmfast layers, outermost first (cache, rate limits...); the retry

@@ -1,4 +1,4 @@
-"""The errors of [llmfast.openai][], named and shaped as the ``openai`` SDK's, and still
+"""The errors of ``llmfast.openai``, named and shaped as the ``openai`` SDK's, and still
 llmfast's own.
 
 Each is a subclass of the SDK-named class *and* of the [llmfast.errors][] class it

@@ -1,4 +1,4 @@
-"""The retry layer of a facade client: llmfast's [`Retry`][llmfast.Retry], with the
+"""The retry layer of a facade client: llmfast's [`Retry`][llmfast.layers.Retry], with the
 number of retries chosen per call (``client.with_options(max_retries=5)``)."""
 
 from __future__ import annotations

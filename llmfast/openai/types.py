@@ -1,4 +1,4 @@
-"""The result types of [llmfast.openai][], shaped like the ``openai`` SDK's models.
+"""The result types of ``llmfast.openai``, shaped like the ``openai`` SDK's models.
 
 msgspec Structs with the SDK's class names, field names and field order, converted
 from llmfast's own types in one C call (``msgspec.convert(..., from_attributes=True)``).
