@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -30,13 +31,13 @@ from typing import Any
 import clients
 import worker
 from clients import API_KEY, DIMENSIONS, EMBED_MODEL, MAX_TOKENS, MODEL
-from run import _ENV
 from servers import capture_replies, find_nginx, mock_server, nginx_server
 
 import llmfast
 from llmfast.openai import AsyncOpenAI
 
 BENCH = Path(__file__).resolve().parent
+_ENV = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}  # as run.py starts its servers
 CLIENTS = ("raw", "llmfast", "facade", "openai")
 STREAM_FLOOR = "raw_bulk"
 
