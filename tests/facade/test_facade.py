@@ -360,3 +360,27 @@ async def test_import_llmfast_does_not_import_the_facade() -> None:
     )
     out, _ = await proc.communicate()
     assert out.strip() == b"False"
+
+
+async def test_parse_leaves_parsed_empty_on_a_refusal(
+    server: MockServer, client: openai.AsyncOpenAI
+) -> None:
+    body = {
+        "id": "chatcmpl-r",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": None, "refusal": "I can't help."},
+            }
+        ],
+    }
+    server.enqueue(Reply.raw(json.dumps(body).encode(), content_type="application/json"))
+    parsed = await client.chat.completions.parse(model="m", messages=HI, response_format=Invoice)
+    message = parsed.choices[0].message
+    assert message.refusal == "I can't help."
+    assert message.parsed is None
+    assert server.requests[-1].json["response_format"]["json_schema"]["strict"] is True
