@@ -10,6 +10,7 @@ from typing import Any
 
 from llmfast.client import Client
 from llmfast.errors import ConfigurationError, LLMFastError
+from llmfast.openai import _convert as convert
 from llmfast.openai import types as t
 from llmfast.openai._config import NOT_GIVEN, NotGiven, Options, seconds, settings, split_params
 from llmfast.openai._exceptions import facade_error
@@ -225,7 +226,7 @@ class AsyncCompletions:
         finally:
             if token is not None:
                 MAX_RETRIES.reset(token)
-        return t.completion(result)
+        return convert.completion(result)
 
     async def _stream(
         self,
@@ -338,7 +339,7 @@ class AsyncEmbeddings:
         finally:
             if token is not None:
                 MAX_RETRIES.reset(token)
-        return t.embeddings(result, base64=fmt == "base64")
+        return convert.embeddings(result, base64=fmt == "base64")
 
 
 class AsyncModels:

@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from llmfast.openai import _convert as convert
 from llmfast.openai import types as t
 from llmfast.openai._config import NOT_GIVEN
 from llmfast.openai._exceptions import ContentFilterFinishReasonError, LengthFinishReasonError
@@ -116,7 +117,7 @@ class ChatCompletionStreamState:
 
     def final(self, stream: AsyncStream) -> t.ParsedChatCompletion[Any]:
         """The completion accumulated from every chunk (usage too), parsed."""
-        result = t.completion(stream.stream.completion)
+        result = convert.completion(stream.stream.completion)
         if not stream.include_usage:  # as the SDK, which asks for it only when told
             result.usage = None
         return parse_result(result, self._spec)
