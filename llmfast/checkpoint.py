@@ -103,6 +103,7 @@ class Checkpoint:
         self._reader: Any = None
         self._offsets = array("q")
         self._lengths = array("q")
+        self._end = 0
         self._written = 0
         self._synced = 0
         self._sync_task: asyncio.Future[None] | None = None
@@ -117,6 +118,7 @@ class Checkpoint:
             end = self._index()
             if end < os.fstat(fd).st_size:
                 os.ftruncate(fd, end)
+            self._end = end
             if created and self.fsync:
                 _fsync_directory(self.path)
         except BaseException:
@@ -189,12 +191,31 @@ class Checkpoint:
             )
         return record
 
+    def has_success(self, index: int) -> bool:
+        """Whether a success is recorded for ``index`` (nothing is read)."""
+        return index < len(self._offsets) and self._offsets[index] >= 0 and self._lengths[index] < 0
+
     def write(self, record: Record) -> None:
-        """Append one record (written to the OS at once; see ``sync()``)."""
-        view = memoryview(_ENCODER.encode(record) + b"\n")
+        """Append one record (written to the OS at once; see ``sync()``); ``find`` sees it."""
+        data = _ENCODER.encode(record) + b"\n"
+        view = memoryview(data)
         while view:
             view = view[os.write(self._fd, view) :]
         self._written += 1
+        self._note(record.index, len(data), record.completion is not None)
+
+    def _note(self, index: int, length: int, success: bool) -> None:
+        """Index a record just appended at the end of the file (a success stays final)."""
+        start, self._end = self._end, self._end + length
+        offsets, lengths = self._offsets, self._lengths
+        if index >= len(offsets):
+            grow = index + 1 - len(offsets)
+            offsets.extend(array("q", [-1]) * grow)
+            lengths.extend(array("q", [0]) * grow)
+        elif offsets[index] >= 0 and lengths[index] < 0:
+            return
+        offsets[index] = start
+        lengths[index] = -length if success else length
 
     async def sync(self) -> None:
         """Return once every record written so far is durable (one ``fsync`` in a
