@@ -82,6 +82,13 @@ class Journal:
 
     def open(self) -> None:
         """Read the records there (a torn last line is dropped) and open for appending."""
+        good = self.load()
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        if os.fstat(self._fd).st_size > good:
+            os.ftruncate(self._fd, good)
+
+    def load(self) -> int:
+        """Read the records there, changing nothing; returns where the whole ones end."""
         good = 0
         if os.path.exists(self.path):
             with open(self.path, "rb") as file:
@@ -95,9 +102,7 @@ class Journal:
                             f"{self.path}: line {number} is not a batch journal record"
                         ) from None
                     good += len(line)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-        if os.fstat(self._fd).st_size > good:
-            os.ftruncate(self._fd, good)
+        return good
 
     def _apply(self, rec: _Rec) -> None:
         if type(rec) is _Intent:
