@@ -19,6 +19,7 @@ halfway). Counters: ``created`` (batches created), ``submissions`` (times each
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
 import os
@@ -90,6 +91,7 @@ class BatchAPI:
         """How many created batches held each ``custom_id``."""
         self.polls = 0
         """Batch retrievals answered (429s included)."""
+        self._polled = asyncio.Event()
         self._fail_validation = 0
         self._expire: list[int] = []
         self._rate_limited = 0
@@ -120,6 +122,27 @@ class BatchAPI:
     def drop_downloads(self, n: int = 1) -> None:
         """The next ``n`` file-content / results downloads are cut off halfway."""
         self._drops += n
+
+    async def wait_polls(self, n: int, timeout: float = 5.0) -> None:
+        """Return once ``polls >= n``; raise ``TimeoutError`` after ``timeout`` seconds."""
+
+        async def reach() -> None:
+            while self.polls < n:
+                self._polled.clear()
+                await self._polled.wait()
+
+        try:
+            await asyncio.wait_for(reach(), timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"{self.polls} polls, not {n}, within {timeout} s") from None
+
+    def items_submitted(self) -> Counter[int]:
+        """How many created batches held each item, by the item index in its
+        ``custom_id`` (llmfast's ``KEY-INDEX-HASH``)."""
+        counts: Counter[int] = Counter()
+        for custom_id, times in self.submissions.items():
+            counts[int(custom_id.split("-")[1])] += times
+        return counts
 
     def close(self) -> None:
         """Delete the stored files."""
@@ -236,6 +259,7 @@ class BatchAPI:
             return _error(404, "No such batch", shape)
         if method == "GET" and len(rest) == 1:
             self.polls += 1
+            self._polled.set()
             if self._rate_limited:
                 self._rate_limited -= 1
                 return _error(429, "Rate limit reached for batch retrievals", shape, "0")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -80,13 +81,23 @@ class AnthropicBatches:
             after = page.get("last_id") or page["data"][-1]["id"]
 
     async def state(self, batch_id: str) -> BatchState:
-        raw = await self.http.json("GET", f"/messages/batches/{batch_id}")
+        return self.state_of(await self.http.json("GET", f"/messages/batches/{batch_id}"))
+
+    @staticmethod
+    def state_of(raw: Any) -> BatchState:
+        """A message batch object, normalized."""
+        batch_id = str(raw.get("id"))
         status = str(raw.get("processing_status"))
         counts = raw.get("request_counts") or {}
         return BatchState(batch_id, status, status == "ended", dict(counts), None, raw)
 
     async def results(self, state: BatchState, requests: Lookup) -> AsyncIterator[ItemResult]:
-        async for line in self.http.lines(f"/messages/batches/{state.id}/results"):
+        given = state.raw.get("results_url") if isinstance(state.raw, dict) else None
+        same_host = (
+            isinstance(given, str) and urlsplit(given).netloc == urlsplit(self.http.base).netloc
+        )
+        where = given if same_host else None  # the key goes to the API's own host only
+        async for line in self.http.lines(where or f"/messages/batches/{state.id}/results"):
             yield self._item(line)
 
     def _item(self, line: bytes) -> ItemResult:

@@ -153,7 +153,7 @@ class Http:
     async def lines(self, path: str) -> AsyncIterator[bytes]:
         """The lines of a download, as they arrive."""
         session = self.backend.pool.session
-        url = self.base + path
+        url = path if path.startswith(("http://", "https://")) else self.base + path
         try:
             async with session.get(url, headers=self.headers) as resp:
                 if resp.status >= 400:

@@ -237,9 +237,11 @@ class ProviderBatch:
                 if not task.done() and not ready:
                     await wakeup.wait()
         finally:
-            if self.engine is not None and "task" in locals():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+            if self.engine is not None:
+                if "task" in locals():
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+                self.engine.spool.close()
             await checkpoint.close()
             journal.close()
             if bar is not None:

@@ -134,7 +134,6 @@ class Engine:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            self.spool.close()
 
     def _mark(self, index: int, value: int) -> None:
         state = self.state

@@ -99,7 +99,12 @@ class OpenAIBatches:
             after = page["data"][-1]["id"]
 
     async def state(self, batch_id: str) -> BatchState:
-        raw = await self.http.json("GET", f"/batches/{batch_id}")
+        return self.state_of(await self.http.json("GET", f"/batches/{batch_id}"))
+
+    @staticmethod
+    def state_of(raw: Any) -> BatchState:
+        """A batch object, normalized."""
+        batch_id = str(raw.get("id"))
         status = str(raw.get("status"))
         failure = None
         if status == "failed":
