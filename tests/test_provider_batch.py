@@ -17,7 +17,12 @@ from llmfast import Client
 from llmfast.batch.provider import BATCH_TIER, BatchLimits, ProviderBatchOptions
 from llmfast.batch.provider.control import cancel, describe, status
 from llmfast.cli import main
-from llmfast.errors import BadRequestError, ConfigurationError, UnsupportedParameterError
+from llmfast.errors import (
+    BadRequestError,
+    ConfigurationError,
+    RateLimitError,
+    UnsupportedParameterError,
+)
 from llmfast.testing import MockServer, Reply
 
 PROVIDERS = ["openai", "anthropic"]
@@ -77,8 +82,7 @@ async def test_item_errors_are_results(server: MockServer, provider: str) -> Non
     assert results[0].text == "fine"
     assert isinstance(results[1].error, BadRequestError)
     assert "bad item" in str(results[1].error)
-    assert results[2].error is not None
-    assert results[2].error.status == 429
+    assert isinstance(results[2].error, RateLimitError)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
