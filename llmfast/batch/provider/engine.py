@@ -111,8 +111,7 @@ class Engine:
             for entry in self.journal.open_entries():
                 for index in entry.items():
                     self._mark(index, 1)
-                self._in_flight += 1
-                self._watch(entry)
+                self._watch(entry, counted=False)  # submitted already: not held to the limit
             await self._read_input()
             self.input_read.set()
             while True:
@@ -220,8 +219,8 @@ class Engine:
     def _known(self) -> set[str]:
         return {e.id for e in self.journal.entries.values() if e.id is not None}
 
-    def _watch(self, entry: Entry) -> None:
-        task = asyncio.ensure_future(self._watcher(entry))
+    def _watch(self, entry: Entry, counted: bool = True) -> None:
+        task = asyncio.ensure_future(self._watcher(entry, counted))
         task.add_done_callback(lambda _: self._changed.set())
         self._watchers.add(task)
 
@@ -230,7 +229,7 @@ class Engine:
             self._in_flight -= 1
             self._room.notify_all()
 
-    async def _watcher(self, entry: Entry) -> None:
+    async def _watcher(self, entry: Entry, counted: bool) -> None:
         try:
             if entry.id is None:  # killed between intent and the id's record: look it up
                 found = await self._polling(
@@ -243,10 +242,12 @@ class Engine:
                 self.journal.created(entry.key, found)
             assert entry.id is not None
             state = await self._poll(entry)
-            await self.input_read.wait()  # a re-attached batch's requests are spooled
+            if not counted:  # re-attached: its items' requests are spooled as the input is read
+                await self.input_read.wait()
             await self._collect(entry, state)
         finally:
-            await self._release()
+            if counted:
+                await self._release()
             self._changed.set()
 
     async def _poll(self, entry: Entry) -> BatchState:
