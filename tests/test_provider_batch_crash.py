@@ -6,6 +6,7 @@ created batches (the mock server counts)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import signal
 import sys
@@ -26,17 +27,17 @@ from llmfast import Client
 from llmfast.batch.provider import BatchLimits, ProviderBatchOptions
 
 async def main(provider, url, checkpoint):
-    limits = BatchLimits(%d, 1 << 20, max_in_flight=2)
+    limits = BatchLimits(PER_BATCH, 1 << 20, max_in_flight=2)
     options = ProviderBatchOptions(limits=limits, poll_interval=0.001)
     async with Client(provider=provider, base_url=url, api_key="sk-test", model="m") as client:
-        prompts = [f"prompt {i}" for i in range(%d)]
+        prompts = [f"prompt {i}" for i in range(ITEMS)]
         batch = client.map(prompts, via="batch", checkpoint=checkpoint, ordered=False,
                            progress=False, batch_options=options)
         async for _ in batch:
             pass
 
 asyncio.run(main(*sys.argv[1:4]))
-""" % (PER_BATCH, ITEMS)
+""".replace("PER_BATCH", str(PER_BATCH)).replace("ITEMS", str(ITEMS))
 
 
 def cases() -> list[tuple[str, str, int]]:
@@ -52,7 +53,6 @@ def cases() -> list[tuple[str, str, int]]:
 
 async def run_child(server: MockServer, provider: str, checkpoint: Path, crash: str) -> int:
     env = {CRASH_ENV: crash} if crash else {}
-    import os
 
     process = await asyncio.create_subprocess_exec(
         sys.executable,
