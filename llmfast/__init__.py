@@ -139,11 +139,15 @@ _LAZY = {
     "SyncClient": "llmfast.sync",
     "Batch": "llmfast.batch",
     "BatchResult": "llmfast.batch",
+    "BatchLimits": "llmfast.batch.provider",
+    "ProviderBatch": "llmfast.batch.provider",
+    "ProviderBatchOptions": "llmfast.batch.provider",
     "OpenTelemetry": "llmfast.otel",
 }
 
 if TYPE_CHECKING:
     from llmfast.batch import Batch, BatchResult
+    from llmfast.batch.provider import BatchLimits, ProviderBatch, ProviderBatchOptions
     from llmfast.otel import OpenTelemetry
     from llmfast.router import Route, Router
     from llmfast.sync import SyncClient
@@ -166,6 +170,7 @@ __all__ = [
     "BaseMessage",
     "Batch",
     "BatchAbortedError",
+    "BatchLimits",
     "BatchResult",
     "ChatAccumulator",
     "ChatCompletion",
@@ -226,6 +231,8 @@ __all__ = [
     "PermissionDeniedError",
     "PoolConfig",
     "Price",
+    "ProviderBatch",
+    "ProviderBatchOptions",
     "QueueFullError",
     "QueueTimeout",
     "RateLimitError",
