@@ -125,6 +125,7 @@ async def test_time_runs_on_the_api_clock(server: MockServer) -> None:
         await server.batches.wait_polls(3)
         assert not task.done()
         assert [s.status for s in batch.states.values()] == ["in_progress"]
+        assert "in_progress=1 total=3" in batch._provider_counts()  # the progress bar's
         server.batches.advance(24 * 3600)
         results = await asyncio.wait_for(task, 5)
     assert [r.text for r in results] == prompts(3)

@@ -7,7 +7,7 @@ import asyncio
 import os
 import shutil
 import tempfile
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Generator, Iterable
 from dataclasses import dataclass
 from types import TracebackType
@@ -278,13 +278,20 @@ class ProviderBatch:
             if value.usage is not None:
                 self.tokens += value.usage.total_tokens
         if bar is not None:
-            states = self.states.values()
-            pending = sum(1 for s in states if not s.ended)
-            bar.set_postfix_str(
-                f"failed={self.failed} batches={pending} running tokens={self.tokens:,}",
-                refresh=False,
-            )
+            if (self.succeeded + self.failed) % 256 == 1:
+                bar.set_postfix_str(self._provider_counts(), refresh=False)
             bar.update(1)
+
+    def _provider_counts(self) -> str:
+        """The progress bar's postfix: this run's figures, then the provider's own counts
+        over the batches still running (``in_progress=2 completed=1200 failed=3``...)."""
+        running = [s for s in self.states.values() if not s.ended]
+        statuses = Counter(s.status for s in running)
+        counts: Counter[str] = Counter()
+        for state in running:
+            counts.update({k: v for k, v in state.counts.items() if isinstance(v, int)})
+        shown = " ".join(f"{k}={v}" for k, v in [*statuses.items(), *counts.items()])
+        return f"failed={self.failed} tokens={self.tokens:,} | {shown or 'no batch running'}"
 
     def __repr__(self) -> str:
         return (
