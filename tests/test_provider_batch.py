@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import msgspec
 import pytest
 
 from llmfast import Client
 from llmfast.batch.provider import BATCH_TIER, BatchLimits, ProviderBatchOptions
+from llmfast.batch.provider.batch import journal_path
 from llmfast.batch.provider.control import cancel, describe, status
+from llmfast.batch.provider.journal import Entry, Journal
 from llmfast.cli import main
 from llmfast.errors import (
     BadRequestError,
@@ -232,3 +236,26 @@ def test_cli_provider_batch_status_and_cancel(
     assert "nothing to cancel" in out
     assert len(output.read_bytes().splitlines()) == 5
     assert not os.path.exists(str(output) + ".batches.d")
+
+
+async def test_a_lookup_never_takes_someone_elses_batch(server: MockServer, tmp_path: Path) -> None:
+    # A run was killed between its intent and the record of the batch id; meanwhile
+    # someone else created an Anthropic batch of the same size (no metadata there).
+    checkpoint = tmp_path / "run.jsonl"
+    journal = Journal(journal_path(str(checkpoint)))
+    journal.open()
+    journal.intent(Entry("0123456789ab", "anthropic", [(0, 2)], 2, time.time() - 1))
+    journal.close()
+    foreign = [{"custom_id": f"theirs-{i}", "params": {"model": "m"}} for i in range(2)]
+    async with aiohttp.ClientSession() as http:
+        url = server.url_for("anthropic") + "/messages/batches"
+        async with http.post(url, json={"requests": foreign}) as resp:
+            theirs = (await resp.json())["id"]
+    async with client_for(server, "anthropic") as client:
+        results = await client.map(
+            prompts(2), via="batch", checkpoint=checkpoint, batch_options=options()
+        )
+    assert [r.text for r in results] == prompts(2)
+    assert server.batches.created == 2  # theirs, then ours: their results were not taken
+    journal.load()
+    assert journal.entries["0123456789ab"].id == theirs  # found by the lookup, then refused

@@ -181,7 +181,6 @@ class Engine:
             self._in_flight += 1
         await asyncio.to_thread(self.journal.intent, entry)
         crash_point("upload")
-        entry.indices = []
         try:
             batch_id = await self._create(path, entry, embeddings)
         except APIStatusError as exc:
@@ -302,6 +301,8 @@ class Engine:
                     if attempt == self.options.poll_retries - 1:
                         raise
                     await asyncio.sleep(self.options.poll_interval)
+                except _NotOurs:  # re-attached by a lookup to someone else's batch
+                    break  # its items, none recorded, go again below
         await self.checkpoint.sync()
         missing = [i for i in entry.items() if self.state[i] == 1]
         self.journal.ended(entry.key, state.status)
@@ -315,7 +316,7 @@ class Engine:
     def _result(self, prefix: str, item: ItemResult) -> None:
         custom_id = item.custom_id
         if not custom_id.startswith(prefix):
-            raise CheckpointError(f"batch result {custom_id!r} is not one of this batch's items")
+            raise _NotOurs(custom_id)
         index_text, _, short = custom_id[len(prefix) :].partition("-")
         index = int(index_text)
         if index >= len(self.state) or self.state[index] != 1:
@@ -357,6 +358,10 @@ class Engine:
     def new_entry(self, ranges: list[tuple[int, int]], count: int) -> Entry:
         """A fresh batch entry (its key random: 12 hex digits)."""
         return Entry(secrets.token_hex(6), self.api.name, ranges, count, time.time())
+
+
+class _NotOurs(Exception):
+    """A result whose ``custom_id`` does not carry the batch's key."""
 
 
 class _Packer:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import msgspec
 
@@ -63,7 +63,6 @@ class Entry:
     id: str | None = None
     ended: bool = False
     status: str = ""
-    indices: list[int] = field(default_factory=list)
 
     def items(self) -> Iterator[int]:
         """The item indices the batch holds."""
