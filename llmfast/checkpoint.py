@@ -31,7 +31,7 @@ from llmfast.errors import APIStatusError, ConfigurationError
 from llmfast.layers.keys import request_key
 from llmfast.redact import redact_text
 from llmfast.transport import Request
-from llmfast.types import ChatCompletion, ChatRequest
+from llmfast.types import ChatCompletion, ChatRequest, EmbeddingResponse
 
 __all__ = ["Checkpoint", "CheckpointError", "ErrorInfo", "Record", "request_hash"]
 
@@ -62,12 +62,14 @@ class ErrorInfo(msgspec.Struct, omit_defaults=True):
 
 
 class Record(msgspec.Struct, omit_defaults=True):
-    """One finished item: a ``completion`` or an ``error``."""
+    """One finished item: a ``completion`` (``embeddings`` for an embeddings request of
+    a provider batch) or an ``error``."""
 
     index: int
     hash: str
     completion: ChatCompletion | None = None
     error: ErrorInfo | None = None
+    embeddings: EmbeddingResponse | None = None
 
 
 class _Head(msgspec.Struct):
@@ -76,6 +78,7 @@ class _Head(msgspec.Struct):
     index: int
     hash: str
     completion: msgspec.Raw = msgspec.Raw()  # empty when the line has none
+    embeddings: msgspec.Raw = msgspec.Raw()
 
 
 _RECORD_START = b'{"index":'
@@ -149,7 +152,7 @@ class Checkpoint:
                 lengths.extend(array("q", [0]) * grow)
             elif offsets[index] >= 0 and lengths[index] < 0:
                 continue  # a success is final; a later record for it changes nothing
-            success = bool(head.completion)
+            success = bool(head.completion) or bool(head.embeddings)
             self.succeeded += success
             offsets[index] = start
             lengths[index] = -len(line) if success else len(line)  # the sign marks a success
@@ -202,7 +205,8 @@ class Checkpoint:
         while view:
             view = view[os.write(self._fd, view) :]
         self._written += 1
-        self._note(record.index, len(data), record.completion is not None)
+        success = record.completion is not None or record.embeddings is not None
+        self._note(record.index, len(data), success)
 
     def _note(self, index: int, length: int, success: bool) -> None:
         """Index a record just appended at the end of the file (a success stays final)."""

@@ -231,7 +231,8 @@ class Client(ClientCalls):
     @overload
     def map(
         self,
-        requests: Iterable[BatchItem] | AsyncIterable[BatchItem],
+        requests: Iterable[BatchItem | EmbeddingRequest]
+        | AsyncIterable[BatchItem | EmbeddingRequest],
         /,
         *,
         via: Literal["batch"],
@@ -249,7 +250,7 @@ class Client(ClientCalls):
 
     def map(
         self,
-        requests: Iterable[BatchItem] | AsyncIterable[BatchItem],
+        requests: Iterable[Any] | AsyncIterable[Any],
         /,
         *,
         via: Literal["online", "batch"] = "online",
@@ -279,7 +280,8 @@ class Client(ClientCalls):
         Batch API, Anthropic's Message Batches: half the price, results within 24 hours),
         returning a [`ProviderBatch`][llmfast.batch.provider.ProviderBatch] with the same
         results; ``fallback_after`` seconds sends what is still pending online, and
-        ``batch_options`` sets limits and polling. See ``docs/provider-batch.md``.
+        ``batch_options`` sets limits and polling; items may then also be
+        ``EmbeddingRequest``s (OpenAI). See ``docs/provider-batch.md``.
         """
         self._check_open()
         if via == "batch":

@@ -15,7 +15,7 @@ import aiohttp
 import msgspec
 import pytest
 
-from llmfast import Client
+from llmfast import Client, EmbeddingRequest
 from llmfast.batch.provider import BATCH_TIER, BatchLimits, ProviderBatchOptions
 from llmfast.batch.provider.batch import journal_path
 from llmfast.batch.provider.control import cancel, describe, status
@@ -259,3 +259,38 @@ async def test_a_lookup_never_takes_someone_elses_batch(server: MockServer, tmp_
     assert server.batches.created == 2  # theirs, then ours: their results were not taken
     journal.load()
     assert journal.entries["0123456789ab"].id == theirs  # found by the lookup, then refused
+
+
+async def test_embeddings_through_the_openai_batch_api(server: MockServer, tmp_path: Path) -> None:
+    texts = [["fast", "robust"], ["cheap"], ["x", "y", "z"]]
+    items = [EmbeddingRequest(model="e", input=t, dimensions=4) for t in texts]
+    checkpoint = tmp_path / "run.jsonl"
+    async with client_for(server, "openai") as client:
+        online = [(await client.embed(t, model="e", dimensions=4)).vectors for t in texts]
+        # a chat item between embeddings: each kind goes in a batch of its own
+        results = await client.map(
+            [*items[:2], "hello", items[2]],
+            via="batch",
+            checkpoint=checkpoint,
+            batch_options=options(10),
+        )
+        again = await client.map(
+            [*items[:2], "hello", items[2]], via="batch", checkpoint=checkpoint
+        )
+    vectors = [r.embeddings.vectors for r in results if r.embeddings is not None]
+    assert vectors == online
+    assert results[2].text == "hello"
+    assert {b.endpoint for b in server.batches.batches.values()} == {
+        "/v1/embeddings",
+        "/v1/chat/completions",
+    }
+    assert server.batches.created == 3  # embeddings, chat, embeddings
+    assert all(r.resumed for r in again)
+    assert [r.embeddings.vectors for r in again if r.embeddings is not None] == online
+
+
+async def test_anthropic_refuses_embeddings(server: MockServer) -> None:
+    async with client_for(server, "anthropic") as client:
+        item = EmbeddingRequest(model="e", input="x")
+        with pytest.raises(UnsupportedParameterError, match="embeddings"):
+            await client.map([item], via="batch", batch_options=options())

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 from llmfast.batch.provider.api import BatchLimits, BatchState, ProviderAPI
 from llmfast.batch.provider.engine import Engine
 from llmfast.batch.provider.journal import Journal
+from llmfast.batch.provider.spool import AnyRequest
 from llmfast.batch.runner import BatchResult, _open_bar, _progress_wanted
 from llmfast.checkpoint import Checkpoint, ErrorInfo, Record
 from llmfast.errors import ConfigurationError, UnsupportedParameterError
-from llmfast.types import ChatCompletion, ChatRequest
+from llmfast.types import ChatCompletion, EmbeddingRequest, EmbeddingResponse
 
 if TYPE_CHECKING:
     from llmfast.batch.items import BatchItem
@@ -90,7 +91,8 @@ class ProviderBatch:
     def __init__(
         self,
         client: Client,
-        requests: Iterable[BatchItem] | AsyncIterable[BatchItem],
+        requests: Iterable[BatchItem | EmbeddingRequest]
+        | AsyncIterable[BatchItem | EmbeddingRequest],
         *,
         ordered: bool = True,
         stop_on_error: bool = False,
@@ -168,13 +170,13 @@ class ProviderBatch:
         def deliver(
             index: int,
             key: str,
-            request: ChatRequest,
-            value: ChatCompletion | None,
+            request: AnyRequest,
+            value: ChatCompletion | EmbeddingResponse | None,
             error: Exception | None,
             resumed: bool,
         ) -> None:
             if not resumed:
-                record = Record(index, key, completion=value, error=None)
+                record = _record(index, key, value)
                 if error is not None:
                     if hasattr(error, "add_note"):
                         error.add_note(f"batch item {index}")
@@ -189,8 +191,8 @@ class ProviderBatch:
             else:
                 if resumed:
                     found = checkpoint.find(index, key)
-                    value = None if found is None else found.completion
-                ready.append(BatchResult(index, key, request, value, error, resumed))
+                    value = None if found is None else found.completion or found.embeddings
+                ready.append(_result(index, key, request, value, error, resumed))
             wakeup.set()
 
         async def drain() -> None:
@@ -230,8 +232,8 @@ class ProviderBatch:
                         room.set()
                         await checkpoint.sync()
                         yield self._check(result)
-                if task.done() and not ready and (not ordered or handed >= engine.count):
-                    task.result()
+                if task.done() and not ready:  # (in order: every item was handed out above)
+                    task.result()  # the engine's failure, if it failed
                     return
                 wakeup.clear()
                 if not task.done() and not ready:
@@ -260,22 +262,22 @@ class ProviderBatch:
             return BatchResult(index, key, request, error=error)
         resumed = engine.state[index] == 3
         record = checkpoint.find(index, key)
-        completion = None if record is None else record.completion
-        if completion is None:  # an error recorded in an earlier run of a held item
+        value = None if record is None else record.completion or record.embeddings
+        if value is None:  # an error recorded in an earlier run of a held item
             raise ConfigurationError(f"item {index}: no result recorded")  # pragma: no cover
-        return BatchResult(index, key, request, completion, resumed=resumed)
+        return _result(index, key, request, value, None, resumed)
 
     def _check(self, result: BatchResult) -> BatchResult:
         if self.stop_on_error and result.error is not None:
             raise result.error
         return result
 
-    def _count(self, value: ChatCompletion | None, bar: Any) -> None:
+    def _count(self, value: ChatCompletion | EmbeddingResponse | None, bar: Any) -> None:
         if value is None:
             self.failed += 1
         else:
             self.succeeded += 1
-            if value.usage is not None:
+            if type(value) is ChatCompletion and value.usage is not None:
                 self.tokens += value.usage.total_tokens
         if bar is not None:
             if (self.succeeded + self.failed) % 256 == 1:
@@ -298,6 +300,25 @@ class ProviderBatch:
             f"<ProviderBatch {self.api.name} succeeded={self.succeeded} failed={self.failed} "
             f"resumed={self.resumed}>"
         )
+
+
+def _record(index: int, key: str, value: ChatCompletion | EmbeddingResponse | None) -> Record:
+    if type(value) is EmbeddingResponse:
+        return Record(index, key, embeddings=value)
+    return Record(index, key, completion=value)  # type: ignore[arg-type]
+
+
+def _result(
+    index: int,
+    key: str,
+    request: AnyRequest,
+    value: ChatCompletion | EmbeddingResponse | None,
+    error: Exception | None,
+    resumed: bool,
+) -> BatchResult:
+    if type(value) is EmbeddingResponse:
+        return BatchResult(index, key, request, None, error, resumed, embeddings=value)
+    return BatchResult(index, key, request, value, error, resumed)  # type: ignore[arg-type]
 
 
 def _len(requests: Any) -> int | None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from llmfast.batch.items import to_chat_request
 from llmfast.batch.provider.api import BatchState, ItemResult, ProviderAPI
 from llmfast.batch.provider.journal import Entry, Journal
-from llmfast.batch.provider.spool import Spool
+from llmfast.batch.provider.spool import AnyRequest, Spool
 from llmfast.checkpoint import Checkpoint, CheckpointError, request_hash
 from llmfast.errors import (
     APIStatusError,
@@ -31,7 +31,9 @@ from llmfast.errors import (
     PermissionDeniedError,
     TransportError,
 )
-from llmfast.types import ChatRequest
+from llmfast.layers.keys import request_key
+from llmfast.transport import Request
+from llmfast.types import ChatCompletion, ChatRequest, EmbeddingRequest
 
 if TYPE_CHECKING:
     from llmfast.batch.provider.batch import ProviderBatchOptions
@@ -46,7 +48,7 @@ call answered, before its id is recorded; ``poll``; ``download``: after a result
 recorded)."""
 _CRASH = os.environ.get(CRASH_ENV, "")
 _counts: dict[str, int] = {}
-Deliver = Callable[[int, str, ChatRequest, Any, "Exception | None", bool], None]
+Deliver = Callable[[int, str, AnyRequest, Any, "Exception | None", bool], None]
 """``deliver(index, hash, request, completion, error, resumed)``: an item is final."""
 _FATAL = (AuthenticationError, PermissionDeniedError)
 BATCH_TIER = "batch"
@@ -144,10 +146,20 @@ class Engine:
         requests = self.requests
         items: Any = requests if isinstance(requests, AsyncIterable) else _aiter(requests)
         packer = _Packer(self)
+        try:
+            await self._pack_input(items, packer)
+        finally:
+            packer.discard()
+
+    async def _pack_input(self, items: Any, packer: _Packer) -> None:
         index = 0
         async for item in items:
-            request = to_chat_request(item, self.defaults, index)
-            key = request_hash(request)
+            request: AnyRequest
+            if type(item) is EmbeddingRequest:
+                request, key = item, request_key(Request(item))
+            else:
+                request = to_chat_request(item, self.defaults, index)
+                key = request_hash(request)
             self.spool.add(index, key, request)
             self.count = index + 1
             if self.checkpoint.has_success(index):
@@ -167,10 +179,13 @@ class Engine:
                 self._go_online(index)
             return
         packer = _Packer(self)
-        for index in sorted(indices):
-            key, request = self.spool.get(index)
-            await packer.add(index, key, request)
-        await packer.seal()
+        try:
+            for index in sorted(indices):
+                key, request = self.spool.get(index)
+                await packer.add(index, key, request)
+            await packer.seal()
+        finally:
+            packer.discard()
 
     # --- one batch ---------------------------------------------------------------------
 
@@ -333,7 +348,7 @@ class Engine:
 
     def _final(self, index: int, error: Exception | None, value: Any = None) -> None:
         key, request = self.spool.get(index)
-        if value is not None:
+        if type(value) is ChatCompletion:
             value.service_tier = BATCH_TIER  # the batch price applies (see docs)
         self._mark(index, 2)
         self.deliver(index, key, request, value, error, False)
@@ -347,7 +362,11 @@ class Engine:
         key, request = self.spool.get(index)
         async with self._online_room:
             try:
-                value = await self.client.chat(request)
+                if type(request) is ChatRequest:
+                    value: Any = await self.client.chat(request)
+                else:
+                    value = await self.client.send(Request(request))
+                    value = await value.collect()
             except LLMFastError as exc:
                 self._mark(index, 2)
                 self.deliver(index, key, request, None, exc, False)
@@ -376,7 +395,7 @@ class _Packer:
         self.size = 0
         self.kind: type | None = None
 
-    async def add(self, index: int, key: str, request: ChatRequest) -> None:
+    async def add(self, index: int, key: str, request: AnyRequest) -> None:
         api, limits = self.engine.api, self.limits
         if self.entry is not None and self.kind is not type(request):
             await self.seal()  # a batch runs one endpoint
@@ -406,6 +425,13 @@ class _Packer:
         if entry.count >= limits.max_requests:
             await self.seal()
 
+    def discard(self) -> None:
+        """Drop a request file not sealed (the job is failing)."""
+        if self.entry is not None:
+            self.entry = None
+            self.file.close()
+            os.unlink(self.path)
+
     async def seal(self) -> None:
         entry = self.entry
         if entry is None:
@@ -413,7 +439,7 @@ class _Packer:
         self.file.write(self.engine.api.tail)
         self.file.close()
         self.entry = None
-        await self.engine.submit(self.path, entry, False)
+        await self.engine.submit(self.path, entry, self.kind is EmbeddingRequest)
 
 
 class _Lookup:

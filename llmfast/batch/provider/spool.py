@@ -11,14 +11,17 @@ from typing import Any
 
 import msgspec
 
-from llmfast.types import ChatRequest
+from llmfast.types import ChatRequest, EmbeddingRequest
 
-__all__ = ["Spool"]
+AnyRequest = ChatRequest | EmbeddingRequest
+
+__all__ = ["AnyRequest", "Spool"]
 
 
 class _Spooled(msgspec.Struct, array_like=True):
     hash: str
     request: dict[str, Any]  # a ChatRequest's fields (messages come back as dicts)
+    embed: bool = False  # an EmbeddingRequest's fields instead
 
 
 _ENCODE = msgspec.json.Encoder().encode
@@ -33,9 +36,10 @@ class Spool:
         self._offsets = array("q")
         self._end = 0
 
-    def add(self, index: int, key: str, request: ChatRequest) -> None:
+    def add(self, index: int, key: str, request: AnyRequest) -> None:
         """Store item ``index`` (indices come in increasing order)."""
-        data = b'["' + key.encode() + b'",' + _ENCODE(request) + b"]\n"
+        kind = b"]\n" if type(request) is ChatRequest else b",true]\n"
+        data = b'["' + key.encode() + b'",' + _ENCODE(request) + kind
         offsets = self._offsets
         if index >= len(offsets):
             offsets.extend(array("q", [-1]) * (index + 1 - len(offsets)))
@@ -44,10 +48,12 @@ class Spool:
         self._file.write(data)
         self._end += len(data)
 
-    def get(self, index: int) -> tuple[str, ChatRequest]:
+    def get(self, index: int) -> tuple[str, AnyRequest]:
         """Item ``index``'s hash and request."""
         self._file.seek(self._offsets[index])
         spooled = _DECODE(self._file.readline())
+        if spooled.embed:
+            return spooled.hash, EmbeddingRequest(**spooled.request)
         return spooled.hash, ChatRequest(**spooled.request)
 
     def __contains__(self, index: int) -> bool:
