@@ -31,12 +31,12 @@ from llmfast.errors import APIStatusError, ConfigurationError
 from llmfast.layers.keys import request_key
 from llmfast.redact import redact_text
 from llmfast.transport import Request
-from llmfast.types import ChatCompletion, ChatRequest, EmbeddingResponse
+from llmfast.types import ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse
 
 __all__ = ["Checkpoint", "CheckpointError", "ErrorInfo", "Record", "request_hash"]
 
 
-def request_hash(request: ChatRequest) -> str:
+def request_hash(request: ChatRequest | EmbeddingRequest) -> str:
     """A stable hash of the request: the cache's canonical key
     (``llmfast.layers.keys.request_key``) of a plain, non-streaming call, without the
     backend's identity, so the same checkpoint works through a proxy or a new port."""

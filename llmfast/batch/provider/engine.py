@@ -31,7 +31,6 @@ from llmfast.errors import (
     PermissionDeniedError,
     TransportError,
 )
-from llmfast.layers.keys import request_key
 from llmfast.transport import Request
 from llmfast.types import ChatCompletion, ChatRequest, EmbeddingRequest
 
@@ -156,7 +155,7 @@ class Engine:
         async for item in items:
             request: AnyRequest
             if type(item) is EmbeddingRequest:
-                request, key = item, request_key(Request(item))
+                request, key = item, request_hash(item)
             else:
                 request = to_chat_request(item, self.defaults, index)
                 key = request_hash(request)
