@@ -73,6 +73,7 @@ async def test_same_results_as_online_split_at_the_limit(
     assert [by_index[i].text for i in range(10)] == [r.text for r in online]
     assert [by_index[i].request_hash for i in range(10)] == [r.request_hash for r in online]
     assert all(r.completion.service_tier == BATCH_TIER for r in results if r.completion)
+    assert all(r.completion.usage.batch for r in results if r.completion and r.completion.usage)
     assert server.batches.created == 3  # 4 + 4 + 2
     assert server.batches.items_submitted() == dict.fromkeys(range(10), 1)
 

@@ -349,6 +349,8 @@ class Engine:
         key, request = self.spool.get(index)
         if type(value) is ChatCompletion:
             value.service_tier = BATCH_TIER  # the batch price applies (see docs)
+            if value.usage is not None:
+                value.usage.batch = True  # what llmfast.prices bills at the batch rate
         self._mark(index, 2)
         self.deliver(index, key, request, value, error, False)
 
