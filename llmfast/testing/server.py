@@ -25,6 +25,7 @@ from llmfast import _serving
 from . import _payloads as p
 from . import hostile, responses_store
 from ._answering import Answering, _Abort, _resolve
+from .batch_api import BATCH_PREFIXES, BatchAPI
 from .formats import BadRequest
 from .replies import Reply
 from .routes import format_of, resolve
@@ -140,6 +141,7 @@ class MockServer(Answering):
         self._runner: web.ServerRunner | None = None
         self._home: asyncio.AbstractEventLoop | None = None  # the loop of in_thread()
         self._models = p.models_body(model, int(time.time()))
+        self._batches: BatchAPI | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -168,6 +170,9 @@ class MockServer(Answering):
         if runner is None:
             return
         _serving.unregister(self._port)
+        if self._batches is not None:
+            self._batches.close()
+            self._batches = None
         self._closing = True
         for future in self._parked:
             _resolve(future)
@@ -226,6 +231,14 @@ class MockServer(Answering):
         await self.close()
 
     # -- public state ----------------------------------------------------------------
+
+    @property
+    def batches(self) -> BatchAPI:
+        """The provider batch APIs (OpenAI files and batches, Anthropic message batches):
+        their clock, faults and counters (see ``llmfast.testing.batch_api``)."""
+        if self._batches is None:
+            self._batches = BatchAPI(self)
+        return self._batches
 
     @property
     def port(self) -> int:
@@ -337,6 +350,8 @@ class MockServer(Answering):
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         arrived = time.monotonic()
+        if request.path.startswith(BATCH_PREFIXES):
+            return await self.batches.handle(request)
         raw = await request.read()
         bad_json = False
         body: Any = None
