@@ -141,12 +141,18 @@ _LAZY = {
     "SyncClient": "llmfast.sync",
     "Batch": "llmfast.batch",
     "BatchResult": "llmfast.batch",
+    "BatchLimits": "llmfast.batch.provider",
+    "ProviderBatch": "llmfast.batch.provider",
+    "ProviderBatchOptions": "llmfast.batch.provider",
     "OpenTelemetry": "llmfast.otel",
+    "OpenAIResponsesBackend": "llmfast.backends.openai_responses",
     "Budget": "llmfast.layers.budget",
 }
 
 if TYPE_CHECKING:
+    from llmfast.backends.openai_responses import OpenAIResponsesBackend
     from llmfast.batch import Batch, BatchResult
+    from llmfast.batch.provider import BatchLimits, ProviderBatch, ProviderBatchOptions
     from llmfast.layers.budget import Budget
     from llmfast.otel import OpenTelemetry
     from llmfast.router import Route, Router
@@ -170,6 +176,7 @@ __all__ = [
     "BaseMessage",
     "Batch",
     "BatchAbortedError",
+    "BatchLimits",
     "BatchResult",
     "Budget",
     "BudgetExceededError",
@@ -220,6 +227,7 @@ __all__ = [
     "NotFoundError",
     "OllamaBackend",
     "OpenAIBackend",
+    "OpenAIResponsesBackend",
     "OpenTelemetry",
     "Output",
     "OutputAttempt",
@@ -233,6 +241,8 @@ __all__ = [
     "PoolConfig",
     "Price",
     "Prices",
+    "ProviderBatch",
+    "ProviderBatchOptions",
     "QueueFullError",
     "QueueTimeout",
     "RateLimitError",
