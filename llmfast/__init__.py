@@ -35,6 +35,7 @@ from llmfast.errors import (
     AuthenticationError,
     BadRequestError,
     BatchAbortedError,
+    BudgetExceededError,
     CircuitOpenError,
     ClientClosedError,
     ConfigurationError,
@@ -78,6 +79,7 @@ from llmfast.events import Event, EventHook, emit
 from llmfast.hooks import fan_out
 from llmfast.log import LoggingHook
 from llmfast.pool import HTTPPool, PoolConfig, Timeouts
+from llmfast.prices import Prices
 from llmfast.providers import backend_for
 from llmfast.stats import Price, Stats, StatsSnapshot
 from llmfast.stream import ChatStream
@@ -139,11 +141,19 @@ _LAZY = {
     "SyncClient": "llmfast.sync",
     "Batch": "llmfast.batch",
     "BatchResult": "llmfast.batch",
+    "BatchLimits": "llmfast.batch.provider",
+    "ProviderBatch": "llmfast.batch.provider",
+    "ProviderBatchOptions": "llmfast.batch.provider",
     "OpenTelemetry": "llmfast.otel",
+    "OpenAIResponsesBackend": "llmfast.backends.openai_responses",
+    "Budget": "llmfast.layers.budget",
 }
 
 if TYPE_CHECKING:
+    from llmfast.backends.openai_responses import OpenAIResponsesBackend
     from llmfast.batch import Batch, BatchResult
+    from llmfast.batch.provider import BatchLimits, ProviderBatch, ProviderBatchOptions
+    from llmfast.layers.budget import Budget
     from llmfast.otel import OpenTelemetry
     from llmfast.router import Route, Router
     from llmfast.sync import SyncClient
@@ -166,7 +176,10 @@ __all__ = [
     "BaseMessage",
     "Batch",
     "BatchAbortedError",
+    "BatchLimits",
     "BatchResult",
+    "Budget",
+    "BudgetExceededError",
     "ChatAccumulator",
     "ChatCompletion",
     "ChatCompletionChunk",
@@ -214,6 +227,7 @@ __all__ = [
     "NotFoundError",
     "OllamaBackend",
     "OpenAIBackend",
+    "OpenAIResponsesBackend",
     "OpenTelemetry",
     "Output",
     "OutputAttempt",
@@ -226,6 +240,9 @@ __all__ = [
     "PermissionDeniedError",
     "PoolConfig",
     "Price",
+    "Prices",
+    "ProviderBatch",
+    "ProviderBatchOptions",
     "QueueFullError",
     "QueueTimeout",
     "RateLimitError",
