@@ -13,6 +13,7 @@ from typing import Any
 
 from . import _payloads as p
 from .formats import Answer, BadRequest, ChatCall, Route, StreamPlan, WireFormat
+from .prompt_cache import with_prompt_cache
 from .replies import ErrorSpec, Reply, split_tokens
 
 __all__ = ["ANTHROPIC", "AnthropicFormat"]
@@ -106,13 +107,14 @@ class AnthropicFormat(WireFormat):
             body=body,
         )
 
-    def _usage(self, call: ChatCall, output: int) -> dict[str, int]:
-        return {
+    def _usage(self, call: ChatCall, output: int) -> dict[str, Any]:
+        usage = {
             "input_tokens": call.prompt_tokens,
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
             "output_tokens": output,
         }
+        return with_prompt_cache(usage, call.prompt_cache)
 
     def _message(self, call: ChatCall, answer: Answer, content: list[Any]) -> dict[str, Any]:
         reason = answer.finish_reason
