@@ -86,6 +86,7 @@ from llmfast.structured.loop import ToolLoopLimitError, ToolRun
 from llmfast.structured.output import OutputSpec, output_spec
 from llmfast.structured.stream import StructuredStream
 from llmfast.structured.tools import FunctionTool, ToolArgumentsError, tool
+from llmfast.tokens import CountMethod, TokenCount
 from llmfast.transport import (
     Layer,
     Request,
@@ -97,6 +98,7 @@ from llmfast.transport import (
 from llmfast.types import (
     AssistantMessage,
     BaseMessage,
+    CacheMark,
     ChatCompletion,
     ChatCompletionChunk,
     ChatRequest,
@@ -167,6 +169,7 @@ __all__ = [
     "Batch",
     "BatchAbortedError",
     "BatchResult",
+    "CacheMark",
     "ChatAccumulator",
     "ChatCompletion",
     "ChatCompletionChunk",
@@ -183,6 +186,7 @@ __all__ = [
     "ConnectError",
     "ConnectTimeout",
     "ContextLengthError",
+    "CountMethod",
     "DeadlineExceeded",
     "DecodeError",
     "Delta",
@@ -255,6 +259,7 @@ __all__ = [
     "TextPart",
     "Timeout",
     "Timeouts",
+    "TokenCount",
     "Tool",
     "ToolArgumentsError",
     "ToolCall",
