@@ -126,19 +126,26 @@ def _text_block(part: TextPart) -> dict[str, Any]:
 
 def count_marks(wire: Mapping[str, Any]) -> int:
     """How many blocks of a Messages API body carry ``cache_control``."""
-    count = sum(1 for tool in wire.get("tools") or () if _has_mark(tool))
+    count = 0
+    tools = wire.get("tools")
+    if tools:
+        count += sum(map(_has_mark, tools))
     system = wire.get("system")
-    if isinstance(system, list):
-        count += sum(1 for block in system if _has_mark(block))
+    if type(system) is list:
+        count += sum(map(_has_mark, system))
     for message in wire.get("messages") or ():
-        content = message.get("content") if isinstance(message, Mapping) else None
-        if isinstance(content, list):
-            count += sum(1 for block in content if _has_mark(block))
+        content = message.get("content") if _is_map(message) else None
+        if type(content) is list:
+            count += sum(map(_has_mark, content))
     return count
 
 
+def _is_map(value: Any) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _has_mark(block: Any) -> bool:
-    return isinstance(block, Mapping) and block.get("cache_control") is not None
+    return _is_map(block) and block.get("cache_control") is not None
 
 
 def place_breakpoints(
@@ -176,14 +183,16 @@ def place_breakpoints(
             chosen.append(("system", 0))
     messages = wire.get("messages")
     if isinstance(messages, list) and len(messages) >= 2:
+        chars = 0  # string contents, the usual case, summed in one pass
         for message in messages[:-1]:
-            tokens += _estimate(message.get("content") if isinstance(message, Mapping) else None)
+            content = message.get("content") if _is_map(message) else None
+            if type(content) is str:
+                chars += len(content)
+            else:
+                tokens += _estimate(content)
+        tokens += -(-chars // 4)  # as estimate_text counts: four characters a token
         last = messages[-2]
-        if (
-            tokens >= min_tokens
-            and isinstance(last, Mapping)
-            and _markable_content(last.get("content"))
-        ):
+        if tokens >= min_tokens and _is_map(last) and _markable_content(last.get("content")):
             chosen.append(("messages", len(messages) - 2))
     for where, index in chosen[-free:] if free < len(chosen) else chosen:
         _apply(wire, where, index, wire_mark)
@@ -191,13 +200,13 @@ def place_breakpoints(
 
 
 def _estimate(content: Any) -> int:
-    if isinstance(content, str):
+    if type(content) is str:
         return estimate_text(content)
     total = 0
-    for block in content if isinstance(content, list) else ():
-        if isinstance(block, Mapping):
+    for block in content if type(content) is list else ():
+        if _is_map(block):
             text = block.get("text")
-            total += estimate_text(text) if isinstance(text, str) else _block_tokens(block)
+            total += estimate_text(text) if type(text) is str else _block_tokens(block)
     return total
 
 
@@ -208,7 +217,7 @@ def _block_tokens(block: Mapping[str, Any]) -> int:
 
 
 def _markable_tool(tool: Any) -> bool:
-    return isinstance(tool, Mapping) and tool.get("cache_control") is None
+    return _is_map(tool) and tool.get("cache_control") is None
 
 
 def _markable_content(content: Any) -> bool:
@@ -218,7 +227,7 @@ def _markable_content(content: Any) -> bool:
     if not isinstance(content, list) or not content:
         return False
     block = content[-1]
-    if not isinstance(block, Mapping) or block.get("cache_control") is not None:
+    if not _is_map(block) or block.get("cache_control") is not None:
         return False
     if block.get("type") in _UNCACHEABLE:
         return False
