@@ -53,7 +53,7 @@ _decode_any = msgspec.json.Decoder().decode
 
 _STREAM_SUFFIX = b',"stream":true,"stream_options":{"include_usage":true}}'
 _STREAM_ONLY_SUFFIX = b',"stream":true}'
-_MARK = b"cache_control"  # the key of a typed cache= mark (half the scan of '"cache_control":')
+_MARK = b'cache_control"'  # the key of a typed cache= mark (the quickest needle measured)
 _VERSION = re.compile(r"v\d+[a-z0-9]*")  # v1, v1beta, v2alpha1...
 _CHAT_FIELDS = frozenset(ChatRequest.__struct_fields__)
 _EMBED_FIELDS = frozenset(EmbeddingRequest.__struct_fields__)
