@@ -55,6 +55,8 @@ CHARS_PER_TOKEN = 4.0
 _encode_json = msgspec.json.Encoder().encode
 _encoders: dict[str, Callable[[str], list[int]] | None] = {}
 _encoders_lock = threading.Lock()
+_by_model: dict[tuple[str, bool], Callable[[str], list[int]] | None] = {}
+_UNKNOWN: Any = object()
 
 
 class TokenCount(msgspec.Struct, frozen=True):
@@ -178,10 +180,22 @@ def _load(name: str) -> Callable[[str], list[int]] | None:
     return encode
 
 
+def _model_encoder(model: str, forced: bool) -> Callable[[str], list[int]] | None:
+    """The encoder of an OpenAI ``model`` (``forced``: ``o200k_base`` for a model
+    tiktoken does not know), remembered per model. Imports and may download."""
+    name = tiktoken_encoding(model)
+    if name is None and forced:
+        name = "o200k_base"  # asked for by name: the current OpenAI encoding
+    found = None if name is None else encoder(name)
+    _by_model[model, forced] = found
+    return found
+
+
 def forget_encoders() -> None:
     """Forget loaded (and failed) encodings, so the next use loads them again (tests)."""
     with _encoders_lock:
         _encoders.clear()
+        _by_model.clear()
 
 
 # -- client.count_tokens ---------------------------------------------------------------
@@ -206,19 +220,18 @@ async def count_request(
             kind = getattr(backend, "kind", type(backend).__name__)
             raise ConfigurationError(f"the {kind} backend has no token-counting endpoint")
     if method == "tiktoken" or (method == "auto" and getattr(backend, "kind", "") == "openai"):
-        name = tiktoken_encoding(model)
-        if name is None and method == "tiktoken":
-            name = "o200k_base"  # asked for by name: the current OpenAI encoding
-        encode = None
-        if name is not None:
-            encode = loaded_encoder(name) or await asyncio.to_thread(encoder, name)
+        forced = method == "tiktoken"
+        found = _by_model.get((model, forced), _UNKNOWN)
+        if found is _UNKNOWN:  # tiktoken's import and the encoding's load: off the loop
+            found = await asyncio.to_thread(_model_encoder, model, forced)
+        encode: Callable[[str], list[int]] | None = found
         if encode is not None:
             tokens = prompt_tokens(body, lambda text: len(encode(text))) + REPLY_PRIMING
             return TokenCount(tokens, "tiktoken", model)
-        if method == "tiktoken":
+        if forced:
             raise ConfigurationError(
-                "tiktoken is not installed (pip install 'llmfast[tokens]') or its "
-                f"encoding {name!r} could not be loaded"
+                "tiktoken is not installed (pip install 'llmfast[tokens]') or the "
+                f"encoding of {model!r} could not be loaded"
             )
     elif method != "auto" and method != "estimate":
         raise ConfigurationError(f"unknown counting method {method!r}")
