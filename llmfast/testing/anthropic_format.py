@@ -107,11 +107,12 @@ class AnthropicFormat(WireFormat):
             body=body,
         )
 
-    def _usage(self, call: ChatCall, output: int) -> dict[str, Any]:
-        usage = {
-            "input_tokens": call.prompt_tokens,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
+    def _usage(self, call: ChatCall, output: int, answer: Answer) -> dict[str, Any]:
+        read, write = answer.cached_tokens, answer.cache_write_tokens
+        usage = {  # cache tokens are reported beside input_tokens, not in it
+            "input_tokens": call.prompt_tokens - read - write,
+            "cache_creation_input_tokens": write,
+            "cache_read_input_tokens": read,
             "output_tokens": output,
         }
         return with_prompt_cache(usage, call.prompt_cache)
@@ -126,7 +127,7 @@ class AnthropicFormat(WireFormat):
             "content": content,
             "stop_reason": None if reason is None else STOP_REASONS.get(reason, reason),
             "stop_sequence": None,
-            "usage": self._usage(call, answer.completion_tokens),
+            "usage": self._usage(call, answer.completion_tokens, answer),
         }
 
     def chat_body(self, call: ChatCall, answer: Answer) -> bytes:
@@ -151,7 +152,7 @@ class AnthropicFormat(WireFormat):
     def chat_stream(self, call: ChatCall, answer: Answer) -> StreamPlan:
         start = self._message(call, answer, [])
         start["stop_reason"] = None
-        start["usage"] = self._usage(call, 1)
+        start["usage"] = self._usage(call, 1, answer)
         events = [_event("message_start", {"type": "message_start", "message": start})]
         index = 0
         if answer.reasoning is not None:

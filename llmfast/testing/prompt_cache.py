@@ -44,8 +44,13 @@ class PromptCacheUsage:
 
 
 def with_prompt_cache(usage: dict[str, Any], cache: PromptCacheUsage | None) -> dict[str, Any]:
-    """An Anthropic ``usage`` object with the request's cache figures folded in."""
-    if cache is None:
+    """An Anthropic ``usage`` object with the request's cache figures folded in (a
+    reply's own scripted ``cached_tokens``/``cache_write_tokens`` win)."""
+    if (
+        cache is None
+        or usage.get("cache_read_input_tokens")
+        or usage.get("cache_creation_input_tokens")
+    ):
         return usage
     prompt = usage.get("input_tokens", 0)
     usage["input_tokens"] = max(prompt - cache.read - cache.written, 0)
