@@ -143,12 +143,18 @@ _LAZY = {
     "SyncClient": "llmfast.sync",
     "Batch": "llmfast.batch",
     "BatchResult": "llmfast.batch",
+    "BatchLimits": "llmfast.batch.provider",
+    "ProviderBatch": "llmfast.batch.provider",
+    "ProviderBatchOptions": "llmfast.batch.provider",
     "OpenTelemetry": "llmfast.otel",
+    "OpenAIResponsesBackend": "llmfast.backends.openai_responses",
     "Budget": "llmfast.layers.budget",
 }
 
 if TYPE_CHECKING:
+    from llmfast.backends.openai_responses import OpenAIResponsesBackend
     from llmfast.batch import Batch, BatchResult
+    from llmfast.batch.provider import BatchLimits, ProviderBatch, ProviderBatchOptions
     from llmfast.layers.budget import Budget
     from llmfast.otel import OpenTelemetry
     from llmfast.router import Route, Router
@@ -172,6 +178,7 @@ __all__ = [
     "BaseMessage",
     "Batch",
     "BatchAbortedError",
+    "BatchLimits",
     "BatchResult",
     "Budget",
     "BudgetExceededError",
@@ -224,6 +231,7 @@ __all__ = [
     "NotFoundError",
     "OllamaBackend",
     "OpenAIBackend",
+    "OpenAIResponsesBackend",
     "OpenTelemetry",
     "Output",
     "OutputAttempt",
@@ -237,6 +245,8 @@ __all__ = [
     "PoolConfig",
     "Price",
     "Prices",
+    "ProviderBatch",
+    "ProviderBatchOptions",
     "QueueFullError",
     "QueueTimeout",
     "RateLimitError",

@@ -14,6 +14,7 @@ cache never stores it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from llmfast.types import (
     ChatCompletion,
@@ -124,6 +125,7 @@ class ChatAccumulator:
         "created",
         "id",
         "model",
+        "native",
         "system_fingerprint",
         "usage",
     )
@@ -134,6 +136,7 @@ class ChatAccumulator:
         self.created = 0
         self.system_fingerprint: str | None = None
         self.usage: Usage | None = None
+        self.native: dict[str, Any] | None = None
         self._choices: dict[int, _ChoiceState] = {}
         self._complete: ChatCompletion | None = None
         self._header_pending = True
@@ -176,6 +179,8 @@ class ChatAccumulator:
                     _add_rare(state, delta)
                 if choice.finish_reason is not None:
                     state.finish_reason = choice.finish_reason
+                    if chunk.native is not None:
+                        self.native = chunk.native
                 if choice.provider_finish_reason is not None:
                     state.provider_finish_reason = choice.provider_finish_reason
                 if choice.logprobs is not None:
@@ -212,6 +217,7 @@ class ChatAccumulator:
             choices=[self._choices[i].build(i) for i in sorted(self._choices)],
             usage=self.usage,
             system_fingerprint=self.system_fingerprint,
+            native=self.native,
         )
 
 

@@ -31,12 +31,12 @@ from llmfast.errors import APIStatusError, ConfigurationError
 from llmfast.layers.keys import request_key
 from llmfast.redact import redact_text
 from llmfast.transport import Request
-from llmfast.types import ChatCompletion, ChatRequest
+from llmfast.types import ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse
 
 __all__ = ["Checkpoint", "CheckpointError", "ErrorInfo", "Record", "request_hash"]
 
 
-def request_hash(request: ChatRequest) -> str:
+def request_hash(request: ChatRequest | EmbeddingRequest) -> str:
     """A stable hash of the request: the cache's canonical key
     (``llmfast.layers.keys.request_key``) of a plain, non-streaming call, without the
     backend's identity, so the same checkpoint works through a proxy or a new port."""
@@ -62,12 +62,14 @@ class ErrorInfo(msgspec.Struct, omit_defaults=True):
 
 
 class Record(msgspec.Struct, omit_defaults=True):
-    """One finished item: a ``completion`` or an ``error``."""
+    """One finished item: a ``completion`` (``embeddings`` for an embeddings request of
+    a provider batch) or an ``error``."""
 
     index: int
     hash: str
     completion: ChatCompletion | None = None
     error: ErrorInfo | None = None
+    embeddings: EmbeddingResponse | None = None
 
 
 class _Head(msgspec.Struct):
@@ -76,6 +78,7 @@ class _Head(msgspec.Struct):
     index: int
     hash: str
     completion: msgspec.Raw = msgspec.Raw()  # empty when the line has none
+    embeddings: msgspec.Raw = msgspec.Raw()
 
 
 _RECORD_START = b'{"index":'
@@ -103,6 +106,7 @@ class Checkpoint:
         self._reader: Any = None
         self._offsets = array("q")
         self._lengths = array("q")
+        self._end = 0
         self._written = 0
         self._synced = 0
         self._sync_task: asyncio.Future[None] | None = None
@@ -117,6 +121,7 @@ class Checkpoint:
             end = self._index()
             if end < os.fstat(fd).st_size:
                 os.ftruncate(fd, end)
+            self._end = end
             if created and self.fsync:
                 _fsync_directory(self.path)
         except BaseException:
@@ -147,7 +152,7 @@ class Checkpoint:
                 lengths.extend(array("q", [0]) * grow)
             elif offsets[index] >= 0 and lengths[index] < 0:
                 continue  # a success is final; a later record for it changes nothing
-            success = bool(head.completion)
+            success = bool(head.completion) or bool(head.embeddings)
             self.succeeded += success
             offsets[index] = start
             lengths[index] = -len(line) if success else len(line)  # the sign marks a success
@@ -189,12 +194,32 @@ class Checkpoint:
             )
         return record
 
+    def has_success(self, index: int) -> bool:
+        """Whether a success is recorded for ``index`` (nothing is read)."""
+        return index < len(self._offsets) and self._offsets[index] >= 0 and self._lengths[index] < 0
+
     def write(self, record: Record) -> None:
-        """Append one record (written to the OS at once; see ``sync()``)."""
-        view = memoryview(_ENCODER.encode(record) + b"\n")
+        """Append one record (written to the OS at once; see ``sync()``); ``find`` sees it."""
+        data = _ENCODER.encode(record) + b"\n"
+        view = memoryview(data)
         while view:
             view = view[os.write(self._fd, view) :]
         self._written += 1
+        success = record.completion is not None or record.embeddings is not None
+        self._note(record.index, len(data), success)
+
+    def _note(self, index: int, length: int, success: bool) -> None:
+        """Index a record just appended at the end of the file (a success stays final)."""
+        start, self._end = self._end, self._end + length
+        offsets, lengths = self._offsets, self._lengths
+        if index >= len(offsets):
+            grow = index + 1 - len(offsets)
+            offsets.extend(array("q", [-1]) * grow)
+            lengths.extend(array("q", [0]) * grow)
+        elif offsets[index] >= 0 and lengths[index] < 0:
+            return
+        offsets[index] = start
+        lengths[index] = -length if success else length
 
     async def sync(self) -> None:
         """Return once every record written so far is durable (one ``fsync`` in a

@@ -20,7 +20,7 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any, TextIO
 
 from llmfast import __version__
@@ -106,8 +106,8 @@ def _parser() -> argparse.ArgumentParser:
         "per finished request and doubles as the checkpoint: run the same command again "
         "to finish an interrupted batch.",
     )
-    batch.add_argument("input", help="the requests, one JSON value per line")
-    batch.add_argument("-o", "--output", required=True, help="results and checkpoint (JSONL)")
+    batch.add_argument("input", nargs="?", help="the requests, one JSON value per line")
+    batch.add_argument("-o", "--output", help="results and checkpoint (JSONL); required")
     batch.add_argument(
         "--concurrency", type=_positive_int, default=16, metavar="N", help="requests in flight (16)"
     )
@@ -128,6 +128,25 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument(
         "--no-fsync", action="store_true", help="don't fsync each result (faster, not power-safe)"
     )
+    provider = batch.add_argument_group("provider batch API (half the price, within 24 hours)")
+    provider.add_argument(
+        "--provider-batch", action="store_true", help="run through the provider's batch API"
+    )
+    provider.add_argument(
+        "--fallback-after",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="send what is still pending after SECONDS through the online API",
+    )
+    provider.add_argument(
+        "--poll-interval",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds between polls at first (30)",
+    )
+    provider.add_argument("--status", metavar="CHECKPOINT", help="show a checkpoint's batches")
+    provider.add_argument("--cancel", metavar="CHECKPOINT", help="cancel a checkpoint's batches")
 
     commands.add_parser(
         "serve",
@@ -301,12 +320,18 @@ def _check_input(path: str, defaults: dict[str, Any], err: TextIO) -> int:
     return count
 
 
-def _items(path: str) -> Iterator[Any]:
+def _items(path: str) -> Generator[Any, None, None]:
     for number, line in read_lines(path):
         yield decode_line(number, line)
 
 
 def _batch(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    if args.status or args.cancel:
+        from llmfast.batch.provider.command import control
+
+        return control(_client(args), args.status, args.cancel)
+    if args.input is None or args.output is None:
+        raise UsageError("batch needs INPUT and -o OUTPUT (or --status / --cancel CHECKPOINT)")
     if os.path.abspath(args.input) == os.path.abspath(args.output):
         raise UsageError("the output file must not be the input file")
     if not os.path.isfile(args.input):
@@ -314,19 +339,26 @@ def _batch(args: argparse.Namespace, argv: Sequence[str]) -> int:
     client = _client(args, rpm=args.rpm)
     defaults: dict[str, Any] = {"model": client.model, **_params(args)}
     total = _check_input(args.input, defaults, sys.stderr)
-    batch = Batch(
-        client,
-        _items(args.input),
-        concurrency=args.concurrency,
-        ordered=False,
-        stop_on_error=args.stop_on_error,
-        abort_on_systematic=not args.keep_going,
-        checkpoint=args.output,
-        fsync=not args.no_fsync,
-        progress=args.progress,
-        total=total,
-        **_params(args),
-    )
+    items = _items(args.input)
+    batch: Any
+    if args.provider_batch:
+        from llmfast.batch.provider.command import provider_batch
+
+        batch = provider_batch(args, client, items, total, _params(args))
+    else:
+        batch = Batch(
+            client,
+            items,
+            concurrency=args.concurrency,
+            ordered=False,
+            stop_on_error=args.stop_on_error,
+            abort_on_systematic=not args.keep_going,
+            checkpoint=args.output,
+            fsync=not args.no_fsync,
+            progress=args.progress,
+            total=total,
+            **_params(args),
+        )
     command = _command(argv)
     try:
         return asyncio.run(_run_batch(args, client, batch))
@@ -346,6 +378,10 @@ def _batch(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "(--keep-going records every failure instead of stopping)",
             1,
         )
+    finally:
+        # A batch that stopped early leaves the input generator suspended: close its
+        # file now, not whenever a garbage collection gets to it (ResourceWarning).
+        items.close()
 
 
 def _command(argv: Sequence[str]) -> str:
@@ -357,7 +393,7 @@ def _command(argv: Sequence[str]) -> str:
     return shlex.join([*prog, *map(redact_url, argv)])
 
 
-async def _run_batch(args: argparse.Namespace, client: Client, batch: Batch) -> int:
+async def _run_batch(args: argparse.Namespace, client: Client, batch: Any) -> int:
     started = time.perf_counter()
     total = batch.total
     async with client, batch:

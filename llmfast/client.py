@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from llmfast.backends.base import Backend
 from llmfast.calls import ChatParams, Prompt, chat_request, resolve_model
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from llmfast.batch import Batch, BatchItem
+    from llmfast.batch.provider import ProviderBatch, ProviderBatchOptions
     from llmfast.layers.cache import CacheMode
     from llmfast.stats import Stats, StatsSnapshot
 
@@ -224,11 +225,13 @@ class Client(ClientCalls):
         result: EmbeddingResponse = await response.collect()
         return result
 
+    @overload
     def map(
         self,
         requests: Iterable[BatchItem] | AsyncIterable[BatchItem],
         /,
         *,
+        via: Literal["online"] = "online",
         concurrency: int = 16,
         ordered: bool = True,
         stop_on_error: bool = False,
@@ -239,7 +242,47 @@ class Client(ClientCalls):
         total: int | None = None,
         model: str | None = None,
         **params: Unpack[ChatParams],
-    ) -> Batch:
+    ) -> Batch: ...
+
+    @overload
+    def map(
+        self,
+        requests: Iterable[BatchItem | EmbeddingRequest]
+        | AsyncIterable[BatchItem | EmbeddingRequest],
+        /,
+        *,
+        via: Literal["batch"],
+        ordered: bool = True,
+        stop_on_error: bool = False,
+        checkpoint: str | os.PathLike[str] | None = None,
+        fsync: bool = True,
+        progress: bool | None = None,
+        total: int | None = None,
+        model: str | None = None,
+        fallback_after: float | None = None,
+        batch_options: ProviderBatchOptions | None = None,
+        **params: Unpack[ChatParams],
+    ) -> ProviderBatch: ...
+
+    def map(
+        self,
+        requests: Iterable[Any] | AsyncIterable[Any],
+        /,
+        *,
+        via: Literal["online", "batch"] = "online",
+        concurrency: int = 16,
+        ordered: bool = True,
+        stop_on_error: bool = False,
+        abort_on_systematic: bool = True,
+        checkpoint: str | os.PathLike[str] | None = None,
+        fsync: bool = True,
+        progress: bool | None = None,
+        total: int | None = None,
+        model: str | None = None,
+        fallback_after: float | None = None,
+        batch_options: ProviderBatchOptions | None = None,
+        **params: Unpack[ChatParams],
+    ) -> Batch | ProviderBatch:
         """Run ``chat`` over many requests, ``concurrency`` at a time, through every layer.
 
         ``async for result in client.map(...)`` gives a ``BatchResult`` per item (input
@@ -248,10 +291,40 @@ class Client(ClientCalls):
         a server that cannot be reached) stop the batch with ``BatchAbortedError``
         unless ``abort_on_systematic=False``. ``checkpoint=path`` makes the batch
         resumable after a crash. See ``docs/sync-and-batch.md``.
+
+        ``via="batch"`` runs the items through the provider's batch API instead (OpenAI's
+        Batch API, Anthropic's Message Batches: half the price, results within 24 hours),
+        returning a [`ProviderBatch`][llmfast.batch.provider.ProviderBatch] with the same
+        results; ``fallback_after`` seconds sends what is still pending online, and
+        ``batch_options`` sets limits and polling; items may then also be
+        ``EmbeddingRequest``s (OpenAI). See ``docs/provider-batch.md``.
         """
+        self._check_open()
+        if via == "batch":
+            import dataclasses
+
+            from llmfast.batch.provider import ProviderBatch, ProviderBatchOptions
+
+            options = batch_options or ProviderBatchOptions()
+            if fallback_after is not None:
+                options = dataclasses.replace(options, fallback_after=fallback_after)
+            return ProviderBatch(
+                self,
+                requests,
+                ordered=ordered,
+                stop_on_error=stop_on_error,
+                checkpoint=checkpoint,
+                fsync=fsync,
+                progress=progress,
+                total=total,
+                model=model,
+                options=options,
+                **params,
+            )
+        if via != "online":
+            raise ConfigurationError(f'via must be "online" or "batch", got {via!r}')
         from llmfast.batch import Batch  # on first use: keeps `import llmfast` fast
 
-        self._check_open()
         return Batch(
             self,
             requests,

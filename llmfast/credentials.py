@@ -36,14 +36,21 @@ __all__ = ["KEY_VARIABLES", "check_credentials", "is_local_host"]
 
 KEY_VARIABLES: Mapping[str, tuple[str, ...]] = {
     "openai": ("OPENAI_API_KEY",),
+    "openai-responses": ("OPENAI_API_KEY",),
     "anthropic": ("ANTHROPIC_API_KEY",),
     "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
 }
 """The environment variables each provider's key is read from, in order (Ollama: none)."""
 
-_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "gemini": "Gemini"}
+_NAMES = {
+    "openai": "OpenAI",
+    "openai-responses": "OpenAI",
+    "anthropic": "Anthropic",
+    "gemini": "Gemini",
+}
 _OFFICIAL_HOSTS = {
     "openai": "api.openai.com",
+    "openai-responses": "api.openai.com",
     "anthropic": "api.anthropic.com",
     "gemini": "generativelanguage.googleapis.com",
 }

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 __all__ = ["OpenTelemetry"]
 
 _PENDING_LIMIT = 10_000  # calls with events but no `done` yet
-_PROVIDERS = {"gemini": "gcp.gemini"}  # llmfast backend kind -> gen_ai.provider.name
+# llmfast backend kind -> gen_ai.provider.name
+_PROVIDERS = {"gemini": "gcp.gemini", "openai-responses": "openai"}
 _CACHE_ATTRIBUTES = (
     ("cache_read_tokens", "gen_ai.usage.cache_read.input_tokens"),
     ("cache_write_tokens", "gen_ai.usage.cache_creation.input_tokens"),

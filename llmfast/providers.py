@@ -1,7 +1,8 @@
 """Choosing a backend by provider name: ``backend_for("anthropic")``.
 
-A provider is named on its own (``"openai"``, ``"anthropic"``, ``"ollama"``,
-``"gemini"``; ``"google"`` is an alias of ``"gemini"``) or with a default model after
+A provider is named on its own (``"openai"``, ``"openai-responses"`` (OpenAI's
+Responses API), ``"anthropic"``, ``"ollama"``, ``"gemini"``; ``"google"`` is an alias of
+``"gemini"``) or with a default model after
 a colon, ``"<provider>:<model>"``: everything after the *first* colon is the model, so
 ``"ollama:llama3.2:1b"`` is Ollama with the model ``llama3.2:1b``.
 
@@ -12,6 +13,8 @@ given:
 provider    key                                 base URL
 ==========  ==================================  =========================================
 openai      ``OPENAI_API_KEY``                  ``LLMFAST_BASE_URL``, ``OPENAI_BASE_URL``
+openai-     ``OPENAI_API_KEY``                  ``LLMFAST_BASE_URL``, ``OPENAI_BASE_URL``
+responses
 anthropic   ``ANTHROPIC_API_KEY``               ``ANTHROPIC_BASE_URL``
 ollama      (none)                              ``OLLAMA_HOST``
 gemini      ``GEMINI_API_KEY``, ``GOOGLE_API_KEY``  (the public endpoint)
@@ -37,7 +40,7 @@ from llmfast.redact import redact_url
 
 __all__ = ["PROVIDERS", "backend_for", "parse_provider"]
 
-PROVIDERS = ("openai", "anthropic", "ollama", "gemini")
+PROVIDERS = ("openai", "openai-responses", "anthropic", "ollama", "gemini")
 """The provider names [`backend_for`][llmfast.backend_for] accepts (plus the alias ``google``)."""
 
 _ALIASES = {"google": "gemini"}
@@ -109,6 +112,10 @@ def backend_for(
     )
     check_credentials(name, url, api_key, headers)
     key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+    if name == "openai-responses":
+        from llmfast.backends.openai_responses import OpenAIResponsesBackend
+
+        return OpenAIResponsesBackend(url, api_key=key, model=model, headers=headers)
     return OpenAIBackend(url, api_key=key, model=model, headers=headers)
 
 

@@ -305,6 +305,9 @@ class ChatCompletion(_Wire):
     usage: Usage | None = None
     system_fingerprint: str | None = None
     service_tier: str | None = None
+    native: dict[str, Any] | None = None
+    """The provider's own result object, for backends that keep it (the Responses
+    backend: the whole response, with its output items and id); ``None`` otherwise."""
     earlier_usage: Usage | None = None
     """Usage the server reported for earlier attempts of this call (a retried stream
     that failed after its usage event, a failover); ``None`` when there was none."""
@@ -393,6 +396,9 @@ class ChatCompletionChunk(_Wire, gc=False):
     usage: Usage | None = None
     system_fingerprint: str | None = None
     error: Any = None
+    native: dict[str, Any] | None = None
+    """On the chunk that finishes a stream, the provider's own final result object
+    (see ``ChatCompletion.native``), for backends that keep it."""
 
     @property
     def text(self) -> str:

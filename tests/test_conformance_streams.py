@@ -39,10 +39,10 @@ from tests.conformance import conformance_dir, stream_cases
 CASES = stream_cases()
 OPENAI_CHAT = [name for name in CASES if name.startswith("openai_chat_")]
 PROVIDER_CASES = [n for n in CASES if n.startswith(("anthropic_", "ollama_", "gemini_"))]
+# The Responses API transcripts run in tests/backends/test_responses_conformance.py.
+RESPONSES_CASES = [n for n in CASES if n.startswith("openai_responses_")]
 # Backends still to come; each of these transcripts is run as soon as its backend exists.
-NOT_YET = {
-    "openai_responses_": "OpenAI Responses API backend not built yet",
-}
+NOT_YET: dict[str, str] = {}
 
 pytestmark = pytest.mark.skipif(conformance_dir() is None, reason="../shared/conformance absent")
 
@@ -140,7 +140,12 @@ async def test_openai_chat_over_http(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", [n for n in CASES if not n.startswith("openai_chat_") and n not in PROVIDER_CASES]
+    "name",
+    [
+        n
+        for n in CASES
+        if not n.startswith("openai_chat_") and n not in PROVIDER_CASES + RESPONSES_CASES
+    ],
 )
 def test_other_providers(name: str) -> None:
     reason = next((why for prefix, why in NOT_YET.items() if name.startswith(prefix)), None)

@@ -18,6 +18,7 @@ from llmfast import Client
 from llmfast.backends.anthropic import AnthropicBackend
 from llmfast.backends.gemini import GeminiBackend
 from llmfast.backends.ollama import OllamaBackend
+from llmfast.backends.openai_responses import OpenAIResponsesBackend
 from llmfast.layers import Retry
 from llmfast.providers import PROVIDERS, backend_for, parse_provider
 from llmfast.testing import MockServer, Reply
@@ -61,6 +62,7 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("openai", llmfast.OpenAIBackend, None),
         ("OpenAI:gpt-4o-mini", llmfast.OpenAIBackend, "gpt-4o-mini"),
+        ("openai-responses:gpt-5", OpenAIResponsesBackend, "gpt-5"),
         ("anthropic:claude-3-5-haiku-latest", AnthropicBackend, "claude-3-5-haiku-latest"),
         ("ollama:llama3.2:1b", OllamaBackend, "llama3.2:1b"),
         ("gemini", GeminiBackend, None),
@@ -77,6 +79,7 @@ def test_default_base_urls(keys: None) -> None:
     urls = {name: backend_for(name).base_url for name in PROVIDERS}  # type: ignore[attr-defined]
     assert urls == {
         "openai": "https://api.openai.com/v1",
+        "openai-responses": "https://api.openai.com/v1",
         "anthropic": "https://api.anthropic.com/v1",
         "ollama": "http://localhost:11434",
         "gemini": "https://generativelanguage.googleapis.com/v1beta",

@@ -89,11 +89,17 @@ class JSONBackend(HTTPBackend):
 
 
 async def respond(
-    backend: HTTPBackend, request: Request, resp: aiohttp.ClientResponse, stream: bool
+    backend: HTTPBackend,
+    request: Request,
+    resp: aiohttp.ClientResponse,
+    stream: bool,
+    parser: StreamParser | None = None,
 ) -> Response:
     """Take ``resp`` in through ``backend``'s decoding hooks (see the module docstring).
 
-    Closes the connection on any failure; releases it once a whole body is read.
+    A stream is read by ``parser`` when given (a backend that keeps the parser's state,
+    to resume a dropped stream), else by a new ``backend.stream_parser()``. Closes the
+    connection on any failure; releases it once a whole body is read.
     """
     try:
         if resp.status >= 300:
@@ -103,9 +109,10 @@ async def respond(
             chunks: AsyncIterator[ChatCompletionChunk]
             if media in backend.stream_types:  # the usual case
                 watchdog = backend.watch(request, resp.close)
-                chunks = read_stream(resp, backend.stream_parser(), watchdog, request.deadline)
+                parser = parser or backend.stream_parser()
+                chunks = read_stream(resp, parser, watchdog, request.deadline)
             else:
-                chunks = await _not_a_stream(backend, request, resp, media)
+                chunks = await _not_a_stream(backend, request, resp, media, parser)
             return Response(request, status=resp.status, headers=resp.headers, chunks=chunks)
         raw = await read_body(resp, backend.pool.config.max_body_bytes, request.deadline)
     except BaseException:
@@ -144,7 +151,11 @@ def _decoded(
 
 
 async def _not_a_stream(
-    backend: HTTPBackend, request: Request, resp: aiohttp.ClientResponse, media: str
+    backend: HTTPBackend,
+    request: Request,
+    resp: aiohttp.ClientResponse,
+    media: str,
+    parser: StreamParser | None = None,
 ) -> AsyncIterator[ChatCompletionChunk]:
     """The chunks of a stream request answered with something other than its stream
     type: a sniffed stream, one JSON body (its chunks), or a ``DecodeError``."""
@@ -159,7 +170,8 @@ async def _not_a_stream(
             kind = sniffed
     if kind == "stream":
         watchdog = backend.watch(request, resp.close)
-        return _prefixed(head or b"", resp, backend.stream_parser(), watchdog, request.deadline)
+        parser = parser or backend.stream_parser()
+        return _prefixed(head or b"", resp, parser, watchdog, request.deadline)
     expected = " or ".join(sorted(types)) + " or JSON"
     if kind == "other":
         raise _intake.not_api_body(media, await _intake.read_some(resp, head or b""), expected)

@@ -41,7 +41,7 @@ from llmfast.batch.abort import AbortPolicy
 from llmfast.batch.items import BatchItem, to_chat_request
 from llmfast.checkpoint import Checkpoint, ErrorInfo, Record, request_hash
 from llmfast.errors import BatchAbortedError, ClientClosedError, ConfigurationError
-from llmfast.types import ChatCompletion, ChatRequest
+from llmfast.types import ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -72,18 +72,21 @@ class BatchResult:
     Attributes:
         index: the item's position in the input (0-based).
         request_hash: a stable hash of the normalized request (as in the checkpoint).
-        request: the request that was (or, when ``resumed``, had been) sent.
+        request: the request that was (or, when ``resumed``, had been) sent (an
+            ``EmbeddingRequest`` only in a provider batch of embeddings).
         completion: the result, or ``None`` when the item failed.
         error: the exception the item failed with, or ``None``.
         resumed: True when the result was read back from the checkpoint.
+        embeddings: the result of an embeddings request (provider batches only).
     """
 
     index: int
     request_hash: str
-    request: ChatRequest
+    request: ChatRequest | EmbeddingRequest
     completion: ChatCompletion | None = None
     error: Exception | None = None
     resumed: bool = False
+    embeddings: EmbeddingResponse | None = None
 
     @property
     def ok(self) -> bool:

@@ -68,6 +68,7 @@ Mode = Literal["native", "tool", "prompted"]
 
 _DEFAULT_MODES: dict[str, Mode] = {
     "openai": "native",
+    "openai-responses": "native",
     "anthropic": "tool",
     "gemini": "native",
     "ollama": "native",
@@ -162,7 +163,7 @@ class Asking:
         self.spec = spec
         self.mode = mode
         self.tool_name = spec.name
-        strict_ok = backend_kind == "openai"
+        strict_ok = backend_kind in ("openai", "openai-responses")
         if mode == "native":
             if strict_ok:
                 self.params: dict[str, Any] = {"response_format": spec.response_format()}

@@ -8,12 +8,14 @@ from .anthropic_format import ANTHROPIC
 from .formats import OPENAI, BadRequest, Route, WireFormat
 from .gemini_format import GEMINI
 from .ollama_format import OLLAMA
+from .responses_format import RESPONSES
 
 __all__ = ["format_of", "resolve"]
 
 _FIXED = {
     "/v1/chat/completions": Route(OPENAI, "chat"),
     "/v1/embeddings": Route(OPENAI, "embed"),
+    "/v1/responses": Route(RESPONSES, "chat"),
     "/v1/messages": Route(ANTHROPIC, "chat"),
     "/v1/messages/count_tokens": Route(ANTHROPIC, "count"),
     "/api/chat": Route(OLLAMA, "chat"),

@@ -23,8 +23,9 @@ from aiohttp.web_protocol import RequestHandler
 from llmfast import _serving
 
 from . import _payloads as p
-from . import hostile
+from . import hostile, responses_store
 from ._answering import Answering, _Abort, _resolve
+from .batch_api import BATCH_PREFIXES, BatchAPI
 from .count_tokens import count_answer
 from .formats import BadRequest
 from .prompt_cache import PromptCacheEcho
@@ -40,7 +41,13 @@ _BAD_JSON = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
     "using your HTTP library correctly.)"
 )
-_ROOTS = {"openai": "/v1", "anthropic": "/v1", "ollama": "", "gemini": "/v1beta"}
+_ROOTS = {
+    "openai": "/v1",
+    "openai-responses": "/v1",
+    "anthropic": "/v1",
+    "ollama": "",
+    "gemini": "/v1beta",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +103,8 @@ class MockServer(Answering):
     Use it as an async context manager (or call `start()` / `close()`). It speaks:
 
     - OpenAI: `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models`;
+    - OpenAI Responses: `POST /v1/responses`, `GET /v1/responses/{id}` (`?stream=true`),
+      `POST /v1/responses/{id}/cancel` (see `responses_store`);
     - Anthropic: `POST /v1/messages`, `POST /v1/messages/count_tokens`;
     - Ollama: `POST /api/chat`, `POST /api/embed`, `GET /api/version`;
     - Gemini: `POST /v1beta/models/{model}:generateContent`,
@@ -135,6 +144,7 @@ class MockServer(Answering):
         self._home: asyncio.AbstractEventLoop | None = None  # the loop of in_thread()
         self._models = p.models_body(model, int(time.time()))
         self._prompt_cache = PromptCacheEcho()
+        self._batches: BatchAPI | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -163,6 +173,9 @@ class MockServer(Answering):
         if runner is None:
             return
         _serving.unregister(self._port)
+        if self._batches is not None:
+            self._batches.close()
+            self._batches = None
         self._closing = True
         for future in self._parked:
             _resolve(future)
@@ -221,6 +234,14 @@ class MockServer(Answering):
         await self.close()
 
     # -- public state ----------------------------------------------------------------
+
+    @property
+    def batches(self) -> BatchAPI:
+        """The provider batch APIs (OpenAI files and batches, Anthropic message batches):
+        their clock, faults and counters (see ``llmfast.testing.batch_api``)."""
+        if self._batches is None:
+            self._batches = BatchAPI(self)
+        return self._batches
 
     @property
     def port(self) -> int:
@@ -333,6 +354,8 @@ class MockServer(Answering):
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         arrived = time.monotonic()
+        if request.path.startswith(BATCH_PREFIXES):
+            return await self.batches.handle(request)
         raw = await request.read()
         bad_json = False
         body: Any = None
@@ -367,6 +390,10 @@ class MockServer(Answering):
         self, request: web.BaseRequest, body: Any, bad_json: bool, number: int
     ) -> web.StreamResponse:
         method, path = request.method, request.path
+        if path.startswith("/v1/responses"):  # the Responses API keeps state (responses_store)
+            if path != "/v1/responses":
+                return await responses_store.answer(self, request, number)
+            responses_store.enter(self)
         route = resolve(method, path, request.query_string)
         if route is None:
             if method == "GET" and path in ("/v1/models", "/v1beta/models", "/api/version"):

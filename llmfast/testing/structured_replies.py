@@ -47,6 +47,20 @@ def _wanted(fmt: str, body: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]
         return forced if forced is not None else None
     if fmt == "gemini":
         return _gemini(body)
+    if fmt == "openai-responses":
+        return _responses(body)
+    return None
+
+
+def _responses(body: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]] | None:
+    text_format = (body.get("text") or {}).get("format") or {}
+    if text_format.get("type") == "json_schema" and isinstance(text_format.get("schema"), dict):
+        return "text", "", text_format["schema"]
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        for item in body.get("tools") or ():
+            if isinstance(item, dict) and item.get("name") == choice.get("name"):
+                return "tool", str(item["name"]), item.get("parameters") or {}
     return None
 
 

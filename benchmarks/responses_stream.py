@@ -1,0 +1,256 @@
+"""CPU per event of an OpenAI Responses stream, in one run: llmfast's Responses backend
+against the raw aiohttp + msgspec floor and against the openai SDK's
+``client.responses.stream``.
+
+    .venv/bin/python benchmarks/responses_stream.py [--repeats 5] [--chunks 64]
+
+One server process replaying the same bytes to every request (a Responses stream of
+``--chunks`` text deltas plus the ~10 framing events of a real one, made once by the
+test server and sent as a raw reply, so the server's own work stays small) and one
+fresh worker process per measurement; clients interleaved within each repeat (raw,
+llmfast, openai, raw, ...), so machine noise hits them alike. Each worker keeps
+``--concurrency`` loops streaming for ``--duration`` seconds after a warm-up and reports
+its CPU time per stream; divided by the events of one stream (counted by the raw
+client) that is CPU µs per event. Prints the medians and their ratios to the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import msgspec
+from servers import ROOT, _read_url, _stop
+
+CLIENTS = ("raw", "llmfast", "openai")
+PROMPT = "hello"
+
+
+class _Event(msgspec.Struct):
+    """The floor decodes what it needs of each event: its type and text delta."""
+
+    type: str
+    delta: str = ""
+
+
+class Raw:
+    """The floor: one aiohttp session, events split by hand, one msgspec decoder."""
+
+    def __init__(self, url: str) -> None:
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000))
+        self._url = url + "/responses"
+        self._body = msgspec.json.encode({"model": "m", "input": PROMPT, "stream": True})
+        self._headers = {"Content-Type": "application/json", "Authorization": "Bearer k"}
+        self._decode = msgspec.json.Decoder(_Event).decode
+
+    async def stream(self) -> tuple[int, str]:
+        decode = self._decode
+        parts: list[str] = []
+        events = 0
+        done = False
+        pending = b""
+        async with self._session.post(self._url, data=self._body, headers=self._headers) as resp:
+            async for data in resp.content.iter_any():
+                blocks = (pending + data).split(b"\n\n") if pending else data.split(b"\n\n")
+                pending = blocks.pop()
+                for block in blocks:
+                    start = block.find(b"data: ")
+                    if start < 0:
+                        continue
+                    event = decode(block[start + 6 :])
+                    events += 1
+                    if event.type == "response.output_text.delta":
+                        parts.append(event.delta)
+                    elif event.type == "response.completed":
+                        done = True
+        if not done:
+            raise RuntimeError("the stream ended before response.completed")
+        return events, "".join(parts)
+
+    async def aclose(self) -> None:
+        await self._session.close()
+
+
+class LLMFast:
+    def __init__(self, url: str) -> None:
+        from llmfast import Client
+        from llmfast.backends.openai_responses import OpenAIResponsesBackend
+
+        self._client = Client(OpenAIResponsesBackend(url, api_key="k", model="m"))
+
+    async def stream(self) -> tuple[int, str]:
+        chunks = 0
+        async with self._client.stream(PROMPT) as stream:
+            async for _ in stream:
+                chunks += 1
+        return chunks, stream.completion.text or ""
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class OpenAISDK:
+    def __init__(self, url: str) -> None:
+        import openai
+
+        self._client = openai.AsyncOpenAI(base_url=url, api_key="k", max_retries=0)
+
+    async def stream(self) -> tuple[int, str]:
+        events = 0
+        async with self._client.responses.stream(model="m", input=PROMPT) as stream:
+            async for _ in stream:
+                events += 1
+            final = await stream.get_final_response()
+        return events, final.output_text
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _make(name: str, url: str) -> Raw | LLMFast | OpenAISDK:
+    if name == "raw":
+        return Raw(url)
+    return LLMFast(url) if name == "llmfast" else OpenAISDK(url)
+
+
+async def _work(name: str, url: str, concurrency: int, duration: float, warmup: float) -> Any:
+    client = _make(name, url)
+    try:
+        expected = None
+        streams = 0
+        measuring = False
+
+        async def loop(until: float) -> None:
+            nonlocal expected, streams
+            while time.monotonic() < until:
+                _, text = await client.stream()
+                if expected is None:
+                    expected = text
+                elif text != expected:
+                    raise RuntimeError(f"{name}: a stream gave {text[:40]!r}...")
+                if measuring:
+                    streams += 1
+
+        await asyncio.gather(*(loop(time.monotonic() + warmup) for _ in range(concurrency)))
+        measuring = True
+        cpu = time.process_time()
+        await asyncio.gather(*(loop(time.monotonic() + duration) for _ in range(concurrency)))
+        cpu = time.process_time() - cpu
+        return {"cpu_us_per_stream": cpu / streams * 1e6, "streams": streams}
+    finally:
+        await client.aclose()
+
+
+async def _count_events(url: str) -> int:
+    raw = Raw(url)
+    try:
+        events, _ = await raw.stream()
+    finally:
+        await raw.aclose()
+    return events
+
+
+async def _serve(chunks: int) -> None:
+    """Serve one captured Responses stream, byte for byte, to every request."""
+    from llmfast.testing import MockServer, Reply
+
+    words = " ".join(f"w{k}" for k in range(chunks))
+    async with MockServer() as capture, aiohttp.ClientSession() as session:
+        body = {"model": "m", "input": words, "stream": True}
+        async with session.post(capture.url + "/responses", json=body) as resp:
+            stream = await resp.read()
+    reply = Reply.raw(stream, content_type="text/event-stream")
+    async with MockServer(default=reply, record=False) as server:
+        print(f"replay server listening on {server.url}", flush=True)
+        await asyncio.Event().wait()
+
+
+@contextlib.contextmanager
+def _replay_server(chunks: int) -> Iterator[str]:
+    command = [sys.executable, __file__, "--serve", str(chunks)]
+    with tempfile.TemporaryFile() as stderr:
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        try:
+            yield _read_url(proc, stderr)
+        finally:
+            _stop(proc)
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+def _run_worker(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--worker", name, "--url", url]
+    command += ["--concurrency", str(args.concurrency), "--duration", str(args.duration)]
+    command += ["--warmup", str(args.warmup)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{name} worker failed:\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--duration", type=float, default=1.5)
+    parser.add_argument("--warmup", type=float, default=0.4)
+    parser.add_argument("--chunks", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--clients", default=",".join(CLIENTS))
+    parser.add_argument("--worker", choices=CLIENTS, help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve is not None:
+        asyncio.run(_serve(args.serve))
+        return 0
+    if args.worker:
+        result = asyncio.run(
+            _work(args.worker, args.url, args.concurrency, args.duration, args.warmup)
+        )
+        print(json.dumps(result))
+        return 0
+    clients = [c for c in args.clients.split(",") if c]
+    figures: dict[str, list[float]] = {name: [] for name in clients}
+    with _replay_server(args.chunks) as url:
+        events = asyncio.run(_count_events(url))
+        for repeat in range(args.repeats):
+            for name in clients:
+                result = _run_worker(name, url, args)
+                per_event = result["cpu_us_per_stream"] / events
+                figures[name].append(per_event)
+                print(
+                    f"[{repeat + 1}/{args.repeats}] {name}: {per_event:.2f} µs/event",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    print(
+        f"\n{args.repeats} interleaved repeats, c={args.concurrency}, {events}-event streams"
+        f" ({args.chunks} text deltas), CPU µs per event"
+    )
+    print("| client | µs/event (median) | ratio to raw (of medians) | median of paired ratios |")
+    print("|---|---:|---:|---:|")
+    base = figures.get("raw")
+    for name in clients:
+        mine = statistics.median(figures[name])
+        if base:
+            floor = statistics.median(base)
+            paired = statistics.median(m / b for m, b in zip(figures[name], base, strict=True))
+            print(f"| {name} | {mine:.2f} | {mine / floor:.2f}x | {paired:.2f}x |")
+        else:
+            print(f"| {name} | {mine:.2f} | | |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

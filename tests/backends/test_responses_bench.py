@@ -1,0 +1,28 @@
+"""Not a benchmark: ``benchmarks/responses_stream.py``'s worker measures a real run of
+the Responses backend against the test server (the CPU per stream it reports is real)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from llmfast.testing import MockServer
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "responses_stream.py"
+
+
+async def test_the_worker_measures_a_short_run() -> None:
+    async with MockServer() as server:
+        command = [sys.executable, str(SCRIPT), "--worker", "llmfast", "--url", server.url]
+        command += ["--concurrency", "2", "--duration", "0.1", "--warmup", "0.05"]
+        proc = await asyncio.create_subprocess_exec(
+            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    assert result["streams"] > 0
+    assert result["cpu_us_per_stream"] > 0
+    assert server.request_count >= result["streams"]
