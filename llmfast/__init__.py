@@ -88,6 +88,7 @@ from llmfast.structured.loop import ToolLoopLimitError, ToolRun
 from llmfast.structured.output import OutputSpec, output_spec
 from llmfast.structured.stream import StructuredStream
 from llmfast.structured.tools import FunctionTool, ToolArgumentsError, tool
+from llmfast.tokens import CountMethod, TokenCount
 from llmfast.transport import (
     Layer,
     Request,
@@ -99,6 +100,7 @@ from llmfast.transport import (
 from llmfast.types import (
     AssistantMessage,
     BaseMessage,
+    CacheMark,
     ChatCompletion,
     ChatCompletionChunk,
     ChatRequest,
@@ -180,6 +182,7 @@ __all__ = [
     "BatchResult",
     "Budget",
     "BudgetExceededError",
+    "CacheMark",
     "ChatAccumulator",
     "ChatCompletion",
     "ChatCompletionChunk",
@@ -196,6 +199,7 @@ __all__ = [
     "ConnectError",
     "ConnectTimeout",
     "ContextLengthError",
+    "CountMethod",
     "DeadlineExceeded",
     "DecodeError",
     "Delta",
@@ -272,6 +276,7 @@ __all__ = [
     "TextPart",
     "Timeout",
     "Timeouts",
+    "TokenCount",
     "Tool",
     "ToolArgumentsError",
     "ToolCall",

@@ -36,6 +36,7 @@ class ChatParams(TypedDict, total=False):
     response_format: Mapping[str, Any]
     reasoning_effort: str
     user: str
+    prompt_cache_key: str
     extra_body: Mapping[str, Any]
 
 

@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from llmfast.backends.base import Backend
-from llmfast.calls import ChatParams, Prompt, resolve_model
+from llmfast.calls import ChatParams, Prompt, chat_request, resolve_model
 from llmfast.client_calls import ClientCalls
 from llmfast.errors import ClientClosedError, ConfigurationError
 from llmfast.events import EventHook
@@ -18,8 +18,9 @@ from llmfast.hooks import fan_out
 from llmfast.layers.retry import Retry
 from llmfast.pool import HTTPPool, PoolConfig, Timeouts
 from llmfast.providers import backend_for
+from llmfast.tokens import CountMethod, TokenCount, count_request
 from llmfast.transport import Layer, Request, Response, Transport
-from llmfast.types import EmbeddingRequest, EmbeddingResponse
+from llmfast.types import EmbeddingRequest, EmbeddingResponse, MessageLike
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -63,6 +64,10 @@ class Client(ClientCalls):
         on_event: a hook every layer reports events to (see ``llmfast.events``).
         stats: ``True`` (or a ``Stats(prices=...)`` of your own) collects every call's
             figures; read them with [`stats`][llmfast.Client.stats]. Called before ``on_event``.
+        prompt_cache: ``"auto"`` puts prompt-cache breakpoints on the longest stable
+            prefix of every request, for a provider that needs them (Anthropic; OpenAI
+            and Gemini cache by themselves). Never part of a request or its cache key.
+            See ``docs/tokens.md``.
 
     Use it as ``async with Client(...) as client:``, or call ``await client.aclose()``.
     A client built from a provider (no ``backend``) that needs an API key and has none
@@ -85,15 +90,26 @@ class Client(ClientCalls):
         timeouts: Timeouts | None = None,
         on_event: EventHook | None = None,
         stats: bool | Stats = False,
+        prompt_cache: Literal["auto"] | None = None,
     ) -> None:
         layers = _layers(layers, max_retries)
+        if prompt_cache not in (None, "auto"):
+            raise ConfigurationError(f"prompt_cache must be 'auto' or None, not {prompt_cache!r}")
         if backend is None:
             backend = backend_for(
                 provider, base_url=base_url, api_key=api_key, model=model, headers=headers
             )
-        elif provider is not None or base_url is not None or api_key is not None or headers:
+            if prompt_cache is not None and hasattr(backend, "prompt_cache"):
+                backend.prompt_cache = prompt_cache
+        elif (
+            provider is not None
+            or base_url is not None
+            or api_key is not None
+            or headers
+            or prompt_cache is not None
+        ):
             raise ConfigurationError(
-                "pass provider/base_url/api_key/headers to the backend, not both"
+                "pass provider/base_url/api_key/headers/prompt_cache to the backend, not both"
             )
         self.backend = backend
         self.model = model or backend.model or os.environ.get("LLMFAST_MODEL") or None
@@ -323,6 +339,32 @@ class Client(ClientCalls):
             model=model,
             **params,
         )
+
+    async def count_tokens(
+        self,
+        prompt: Prompt | None = None,
+        /,
+        *,
+        messages: Sequence[MessageLike] | None = None,
+        model: str | None = None,
+        method: CountMethod | Literal["auto"] = "auto",
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **params: Unpack[ChatParams],
+    ) -> TokenCount:
+        """The input tokens ``chat`` would send for this prompt (same arguments), as a
+        [`TokenCount`][llmfast.TokenCount] that says how they were counted: ``"exact"``
+        by the provider's endpoint (Anthropic, Gemini), ``"tiktoken"`` for OpenAI models
+        with the ``tokens`` extra, else ``"estimate"``. ``method=`` asks for one (a
+        method not available raises ``ConfigurationError``). An exact count is one
+        request straight to the backend: no layer (cache, retry, rate limit) sees it."""
+        self._check_open()
+        request = Request(
+            chat_request(prompt, messages, model, self.model, params, "count_tokens"),
+            headers=headers,
+            deadline=self._deadline(timeout),
+        )
+        return await count_request(self.backend, request, method)
 
     async def send(self, request: Request) -> Response:
         """Send a prepared [`Request`][llmfast.transport.Request] through the layers; returns the

@@ -29,13 +29,14 @@ from collections.abc import (
     Sequence,
 )
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from llmfast._loop_thread import LoopThread, local_ports, shutdown
 from llmfast.client import Client, Prompt
 from llmfast.errors import ClientClosedError
 from llmfast.stream import ChatStream
 from llmfast.sync_stream import SyncBatch, SyncChatStream
+from llmfast.tokens import CountMethod, TokenCount
 from llmfast.types import ChatCompletion, EmbeddingResponse, MessageLike
 
 if TYPE_CHECKING:
@@ -268,6 +269,32 @@ class SyncClient:
             headers=headers,
             timeout=timeout,
             cache=cache,
+        )
+        return runner.call(coro)
+
+    def count_tokens(
+        self,
+        prompt: Prompt | None = None,
+        /,
+        *,
+        messages: Sequence[MessageLike] | None = None,
+        model: str | None = None,
+        method: CountMethod | Literal["auto"] = "auto",
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **params: Unpack[ChatParams],
+    ) -> TokenCount:
+        """The input tokens of a prompt (see
+        [`Client.count_tokens`][llmfast.Client.count_tokens])."""
+        client, runner = self._start()
+        coro = client.count_tokens(
+            prompt,
+            messages=messages,
+            model=model,
+            method=method,
+            headers=headers,
+            timeout=timeout,
+            **params,
         )
         return runner.call(coro)
 

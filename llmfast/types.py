@@ -18,6 +18,7 @@ from llmfast.usage import Usage
 __all__ = [
     "AssistantMessage",
     "BaseMessage",
+    "CacheMark",
     "ChatCompletion",
     "ChatCompletionChunk",
     "ChatRequest",
@@ -58,6 +59,17 @@ class _Wire(msgspec.Struct, omit_defaults=True):
     """Base for wire structs: ``None``/default fields are left out when encoding."""
 
 
+CacheMark = bool | Literal["5m", "1h"] | dict[str, Any]
+"""A prompt-cache breakpoint (``cache=`` on a part, message or tool): ``True`` (the
+provider's default lifetime), ``"5m"`` or ``"1h"``, or Anthropic's own
+``{"type": "ephemeral", "ttl": ...}``. On the wire and in plain dicts the key is
+``cache_control``. See ``docs/tokens.md``."""
+
+
+def _cache_field() -> Any:
+    return msgspec.field(default=None, name="cache_control")
+
+
 # --- content parts ---------------------------------------------------------------
 
 
@@ -65,6 +77,8 @@ class TextPart(_Wire, tag_field="type", tag="text"):
     """A text content part."""
 
     text: str
+    cache: CacheMark | None = _cache_field()
+    """Cache the prompt up to and including this part (Anthropic; see ``CacheMark``)."""
 
 
 class ImageURL(_Wire):
@@ -78,6 +92,8 @@ class ImagePart(_Wire, tag_field="type", tag="image_url"):
     """An image content part."""
 
     image_url: ImageURL
+    cache: CacheMark | None = _cache_field()
+    """Cache the prompt up to and including this part (Anthropic; see ``CacheMark``)."""
 
 
 ContentPart = TextPart | ImagePart
@@ -115,6 +131,8 @@ class Tool(_Wire):
 
     function: FunctionDefinition
     type: str = "function"
+    cache: CacheMark | None = _cache_field()
+    """Cache the tools up to and including this one (Anthropic; see ``CacheMark``)."""
 
 
 # --- messages --------------------------------------------------------------------
@@ -130,6 +148,8 @@ class SystemMessage(BaseMessage, tag_field="role", tag="system"):
 
     content: str | list[TextPart]
     name: str | None = None
+    cache: CacheMark | None = _cache_field()
+    """Cache the prompt up to the end of this message (Anthropic; see ``CacheMark``)."""
 
 
 class DeveloperMessage(BaseMessage, tag_field="role", tag="developer"):
@@ -137,6 +157,8 @@ class DeveloperMessage(BaseMessage, tag_field="role", tag="developer"):
 
     content: str | list[TextPart]
     name: str | None = None
+    cache: CacheMark | None = _cache_field()
+    """Cache the prompt up to the end of this message (Anthropic; see ``CacheMark``)."""
 
 
 class UserMessage(BaseMessage, tag_field="role", tag="user"):
@@ -144,6 +166,8 @@ class UserMessage(BaseMessage, tag_field="role", tag="user"):
 
     content: str | list[ContentPart]
     name: str | None = None
+    cache: CacheMark | None = _cache_field()
+    """Cache the prompt up to the end of this message (Anthropic; see ``CacheMark``)."""
 
 
 class AssistantMessage(BaseMessage, tag_field="role", tag="assistant"):
@@ -153,6 +177,8 @@ class AssistantMessage(BaseMessage, tag_field="role", tag="assistant"):
     tool_calls: list[ToolCall] | None = None
     refusal: str | None = None
     name: str | None = None
+    cache: CacheMark | None = _cache_field()
+    """Cache the prompt up to the end of this message (Anthropic; see ``CacheMark``)."""
 
 
 class ToolMessage(BaseMessage, tag_field="role", tag="tool"):
@@ -160,6 +186,8 @@ class ToolMessage(BaseMessage, tag_field="role", tag="tool"):
 
     content: str | list[TextPart]
     tool_call_id: str
+    cache: CacheMark | None = _cache_field()
+    """Cache the prompt up to the end of this message (Anthropic; see ``CacheMark``)."""
 
 
 Message = SystemMessage | DeveloperMessage | UserMessage | AssistantMessage | ToolMessage
@@ -197,6 +225,8 @@ class ChatRequest(_Wire, kw_only=True):
     response_format: Mapping[str, Any] | None = None
     reasoning_effort: str | None = None
     user: str | None = None
+    prompt_cache_key: str | None = None
+    """OpenAI's prompt-cache routing hint (sent by the OpenAI-compatible backend only)."""
     extra_body: Mapping[str, Any] | None = None
 
 

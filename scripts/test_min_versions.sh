@@ -2,8 +2,8 @@
 # The integrations at the LOWEST versions their ranges allow. scripts/test.sh runs the
 # suite against the latest releases; this runs the integration tests in a separate venv
 # (.venv-min) where every requirement of the integration extras (`pydantic-ai`,
-# `langchain`) and the integration packages of the `test` extra (openai, langchain*,
-# pydantic-ai*) is installed at its `>=` lower bound (`pkg==lower`), read from
+# `langchain`) and the integration packages of the `test` extra (openai, anthropic,
+# langchain*, pydantic-ai*) is installed at its `>=` lower bound (`pkg==lower`), read from
 # pyproject.toml. Prints how long it took. Honours $PYTHON (default python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +29,7 @@ from packaging.requirements import Requirement
 with open("pyproject.toml", "rb") as f:
     groups = tomllib.load(f)["project"]["optional-dependencies"]
 INTEGRATIONS = ("pydantic-ai", "langchain")
-IN_TEST = re.compile(r"^(openai|langchain.*|pydantic-ai.*)$")
+IN_TEST = re.compile(r"^(openai|anthropic|langchain.*|pydantic-ai.*)$")
 extras = [name for name in INTEGRATIONS if name in groups]
 wanted = [r for name in extras for r in groups[name]]
 wanted += [r for r in groups.get("test", []) if IN_TEST.match(Requirement(r).name.lower())]
@@ -48,10 +48,10 @@ echo "lowest: $pins"
 $py -m pip install --quiet -e ".[$extras]"
 # shellcheck disable=SC2086  # one argument per requirement
 $py -m pip install --quiet $pins
-$py -m pip list --format=freeze 2>/dev/null | grep -iE '^(openai|langchain[a-z-]*|pydantic-ai[a-z-]*)==' || true
+$py -m pip list --format=freeze 2>/dev/null | grep -iE '^(openai|anthropic|langchain[a-z-]*|pydantic-ai[a-z-]*)==' || true
 
 dirs=()
-for dir in tests/integrations tests/facade; do
+for dir in tests/integrations tests/facade tests/gateway; do
     [ -d "$dir" ] && dirs+=("$dir")
 done
 status=0

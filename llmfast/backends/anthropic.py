@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from llmfast.backends._anthropic_wire import PROVIDER, AnthropicStreamParser, completion_from
 from llmfast.backends._convert import (
@@ -26,13 +26,22 @@ from llmfast.backends._convert import (
     to_messages,
     to_tools,
 )
+from llmfast.backends._count import anthropic_count, count_body, post_count
 from llmfast.backends._http import url
+from llmfast.backends._prompt_cache import (
+    anthropic_system,
+    control,
+    mark_last,
+    min_cacheable_tokens,
+    place_breakpoints,
+)
 from llmfast.backends._respond import JSONBackend
 from llmfast.errors import (
     APIStatusError,
     UnsupportedParameterError,
     error_for_status,
 )
+from llmfast.transport import Request
 from llmfast.types import (
     AssistantMessage,
     ChatCompletion,
@@ -78,6 +87,11 @@ class AnthropicBackend(JSONBackend):
         version: the ``anthropic-version`` header.
         default_max_tokens: ``max_tokens`` for requests that set neither ``max_tokens``
             nor ``max_completion_tokens`` (the API requires one).
+        prompt_cache: ``"auto"`` puts prompt-cache breakpoints on the longest stable
+            prefix of every request (see ``docs/tokens.md``); ``None`` sends only the
+            ``cache=`` marks the request carries.
+        prompt_cache_ttl: the lifetime of the automatic breakpoints (``"5m"`` or
+            ``"1h"``; default: the API's, five minutes).
     """
 
     kind = PROVIDER
@@ -92,6 +106,8 @@ class AnthropicBackend(JSONBackend):
         headers: Mapping[str, str] | None = None,
         version: str = DEFAULT_VERSION,
         default_max_tokens: int = DEFAULT_MAX_TOKENS,
+        prompt_cache: Literal["auto"] | None = None,
+        prompt_cache_ttl: Literal["5m", "1h"] | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY")
         auth = {"anthropic-version": version}
@@ -101,7 +117,12 @@ class AnthropicBackend(JSONBackend):
         if default_max_tokens < 1:
             raise ValueError("default_max_tokens must be >= 1")
         self.default_max_tokens = default_max_tokens
+        if prompt_cache not in (None, "auto"):
+            raise ValueError(f"prompt_cache must be 'auto' or None, not {prompt_cache!r}")
+        self.prompt_cache = prompt_cache
+        self._auto_mark = control(prompt_cache_ttl or True)
         self._messages_url = url(self.base_url + "/messages")
+        self._count_url = url(self.base_url + "/messages/count_tokens")
 
     def chat_call(self, body: ChatRequest, stream: bool) -> tuple[Any, bytes]:
         data = ENCODE(self.wire_body(body))
@@ -141,7 +162,16 @@ class AnthropicBackend(JSONBackend):
             wire["tool_choice"] = choice
         if body.user is not None:
             wire["metadata"] = {"user_id": body.user}
-        return merge_extra(wire, body.extra_body)
+        wire = merge_extra(wire, body.extra_body)
+        if self.prompt_cache == "auto":
+            min_tokens = min_cacheable_tokens(body.model)
+            place_breakpoints(wire, mark=self._auto_mark, min_tokens=min_tokens)
+        return wire
+
+    async def count_tokens(self, request: Request, /) -> int:
+        """The input tokens of ``request`` (a chat), by ``POST /v1/messages/count_tokens``."""
+        body = count_body(self.wire_body(request.body))  # type: ignore[arg-type]
+        return await post_count(self, request, self._count_url, ENCODE(body), anthropic_count)
 
     def embed_call(self, body: EmbeddingRequest) -> tuple[Any, bytes]:
         raise UnsupportedParameterError(
@@ -168,14 +198,14 @@ class AnthropicBackend(JSONBackend):
 # -- request mapping ---------------------------------------------------------------------
 
 
-def _messages(body: ChatRequest) -> tuple[str | None, list[dict[str, Any]]]:
+def _messages(body: ChatRequest) -> tuple[str | list[Any] | None, list[dict[str, Any]]]:
     """``system`` and the alternating ``messages`` (consecutive same-role turns merged)."""
-    system: list[str] = []
+    system: list[Any] = []
     out: list[dict[str, Any]] = []
     for message in to_messages(body.messages):
         kind = type(message)
         if kind is SystemMessage or kind is DeveloperMessage:
-            system.append(text_of(message.content))
+            system.append(message)
             continue
         if kind is UserMessage:
             role = "user"
@@ -193,18 +223,28 @@ def _messages(body: ChatRequest) -> tuple[str | None, list[dict[str, Any]]]:
             assert isinstance(message, AssistantMessage)
             role = "assistant"
             blocks = _assistant_blocks(message)
+        if message.cache is not None:
+            mark_last(blocks, message.cache)
         if out and out[-1]["role"] == role:
             out[-1]["content"].extend(blocks)
         else:
             out.append({"role": role, "content": blocks})
     for turn in out:
         content = turn["content"]
-        if len(content) == 1 and content[0]["type"] == "text":
+        if len(content) == 1 and content[0]["type"] == "text" and "cache_control" not in content[0]:
             turn["content"] = content[0]["text"]
-    return ("\n\n".join(system) if system else None), out
+    return anthropic_system(system), out
 
 
 def _user_block(part: TextPart | ImagePart) -> dict[str, Any]:
+    block = _plain_block(part)
+    wire = None if part.cache is None else control(part.cache)
+    if wire is not None:
+        block["cache_control"] = wire
+    return block
+
+
+def _plain_block(part: TextPart | ImagePart) -> dict[str, Any]:
     if type(part) is TextPart:
         return {"type": "text", "text": part.text}
     assert isinstance(part, ImagePart)
@@ -239,11 +279,15 @@ def _tools(tools: Any) -> list[Any]:
         if isinstance(tool, Mapping) and "function" not in tool:
             out.append(tool)  # e.g. {"type": "web_search_20250305", "name": "web_search"}
             continue
-        function = to_tools([tool])[0].function
+        typed = to_tools([tool])[0]
+        function = typed.function
         spec: dict[str, Any] = {"name": function.name}
         if function.description is not None:
             spec["description"] = function.description
         spec["input_schema"] = function.parameters or {"type": "object", "properties": {}}
+        wire = None if typed.cache is None else control(typed.cache)
+        if wire is not None:
+            spec["cache_control"] = wire
         out.append(spec)
     return out
 

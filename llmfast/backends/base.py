@@ -48,7 +48,13 @@ __all__ = ["Backend", "HTTPBackend"]
 
 @runtime_checkable
 class Backend(Protocol):
-    """A Transport that talks to one provider. See ``docs/backends.md``."""
+    """A Transport that talks to one provider. See ``docs/backends.md``.
+
+    Optional capability: ``async def count_tokens(self, request) -> int``, an exact
+    count of a chat request's input tokens by the provider's endpoint
+    ([`TokenCounter`][llmfast.tokens.TokenCounter]; used by
+    [`Client.count_tokens`][llmfast.Client.count_tokens]).
+    """
 
     kind: str
     model: str | None

@@ -28,6 +28,7 @@ from llmfast.backends._convert import (
     to_tools,
     tool_names_by_id,
 )
+from llmfast.backends._count import gemini_count, gemini_count_body, post_count
 from llmfast.backends._gemini_wire import (
     PROVIDER,
     GeminiStreamParser,
@@ -38,6 +39,7 @@ from llmfast.backends._http import decode, url
 from llmfast.backends._respond import JSONBackend
 from llmfast.errors import APIStatusError, ConfigurationError, UnsupportedParameterError
 from llmfast.pool import USER_AGENT
+from llmfast.transport import Request
 from llmfast.types import (
     AssistantMessage,
     ChatCompletion,
@@ -141,6 +143,14 @@ class GeminiBackend(JSONBackend):
         if config:
             wire["generationConfig"] = config
         return merge_extra(wire, body.extra_body, nested=("generationConfig",))
+
+    async def count_tokens(self, request: Request, /) -> int:
+        """The input tokens of ``request`` (a chat), by ``models/{model}:countTokens``."""
+        body: ChatRequest = request.body  # type: ignore[assignment]
+        data = ENCODE(gemini_count_body(body.model, self.wire_body(body)))
+        return await post_count(
+            self, request, self._url(body.model, "countTokens"), data, gemini_count
+        )
 
     def embed_call(self, body: EmbeddingRequest) -> tuple[Any, bytes]:
         if body.encoding_format == "base64":

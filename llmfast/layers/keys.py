@@ -17,7 +17,9 @@ The cache and the coalescing layer both key a request by
   parameters) is part of the key, the model too.
 
 Never part of the key: the API key and every header, timeouts, the deadline, the
-event hook and ``request.context``.
+event hook and ``request.context``; nor what only steers the provider's prompt cache
+(``cache=`` marks, ``cache_control`` keys of messages, parts and tools, and
+``prompt_cache_key``): they change the cost of an answer, never the answer.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ _blake2b = hashlib.blake2b
 _SECRET_QUERY = frozenset(
     {"key", "api_key", "api-key", "apikey", "access_token", "token", "sig", "signature"}
 )
+
+_NOT_KEYED = frozenset({"cache_control"})
+"""Struct fields left out of the canonical form (prompt-cache breakpoints)."""
 
 _Normalize = Callable[[Any], Any]
 _NO_DEFAULT: Any = object()
@@ -86,7 +91,11 @@ def _default(field: mi.Field) -> Any:
 
 
 def _compile_struct(t: mi.StructType) -> _Normalize:
-    fields = {field.encode_name: (_compile(field.type), _default(field)) for field in t.fields}
+    fields = {
+        field.encode_name: (_compile(field.type), _default(field))
+        for field in t.fields
+        if field.encode_name not in _NOT_KEYED
+    }
     tag_field = t.tag_field
 
     def normalize(value: Any) -> Any:
@@ -96,6 +105,8 @@ def _compile_struct(t: mi.StructType) -> _Normalize:
         for name, item in value.items():
             field = fields.get(name)
             if field is None:
+                if name in _NOT_KEYED:
+                    continue
                 if name != tag_field:
                     raise _Lossy
                 out[name] = item
@@ -171,6 +182,7 @@ def _canonical_chat(body: ChatRequest) -> ChatRequest:
         presence_penalty=_float(body.presence_penalty),
         frequency_penalty=_float(body.frequency_penalty),
         extra_body=body.extra_body or None,
+        prompt_cache_key=None,
     )
 
 

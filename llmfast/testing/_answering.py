@@ -15,6 +15,7 @@ from multidict import CIMultiDict
 from . import _payloads as p
 from . import hostile
 from .formats import OPENAI, Answer, Route, StreamPlan, WireFormat
+from .prompt_cache import PromptCacheEcho
 from .replies import Reply, split_tokens
 from .structured_replies import structured_reply
 
@@ -41,6 +42,7 @@ class Answering:
     _call_count: int
     _parked: set[asyncio.Future[None]]
     _closing: bool
+    _prompt_cache: PromptCacheEcho
 
     async def _chat(
         self,
@@ -57,6 +59,8 @@ class Answering:
         call = fmt.chat_call(route, body)
         if not call.model:
             call = dataclasses.replace(call, model=self.model)
+        if fmt.name == "anthropic":  # breakpoints get Anthropic's cache figures
+            call = self._prompt_cache.account(call)
         stream = call.stream
         if reply.kind == "stream_error" and not stream:
             return self._json(500, fmt.reply_error(reply, 500), number, reply.headers, fmt)

@@ -13,6 +13,7 @@ from typing import Any
 
 from . import _payloads as p
 from .formats import Answer, BadRequest, ChatCall, Route, StreamPlan, WireFormat
+from .prompt_cache import with_prompt_cache
 from .replies import ErrorSpec, Reply, split_tokens
 
 __all__ = ["ANTHROPIC", "AnthropicFormat"]
@@ -106,14 +107,15 @@ class AnthropicFormat(WireFormat):
             body=body,
         )
 
-    def _usage(self, call: ChatCall, output: int, answer: Answer) -> dict[str, int]:
+    def _usage(self, call: ChatCall, output: int, answer: Answer) -> dict[str, Any]:
         read, write = answer.cached_tokens, answer.cache_write_tokens
-        return {  # cache tokens are reported beside input_tokens, not in it
+        usage = {  # cache tokens are reported beside input_tokens, not in it
             "input_tokens": call.prompt_tokens - read - write,
             "cache_creation_input_tokens": write,
             "cache_read_input_tokens": read,
             "output_tokens": output,
         }
+        return with_prompt_cache(usage, call.prompt_cache)
 
     def _message(self, call: ChatCall, answer: Answer, content: list[Any]) -> dict[str, Any]:
         reason = answer.finish_reason

@@ -46,6 +46,8 @@ class ChatCall:
     user_text: str
     prompt_tokens: int
     body: dict[str, Any]
+    prompt_cache: Any = None
+    """The request's prompt-cache figures (a ``prompt_cache.PromptCacheUsage``), if any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,7 @@ class Route:
     """Which format and endpoint a request path is (`model`/`stream` when the path says)."""
 
     fmt: WireFormat
-    kind: Literal["chat", "embed"]
+    kind: Literal["chat", "embed", "count"]
     model: str | None = None
     stream: bool | None = None
     batch: bool = True

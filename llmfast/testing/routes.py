@@ -17,6 +17,7 @@ _FIXED = {
     "/v1/embeddings": Route(OPENAI, "embed"),
     "/v1/responses": Route(RESPONSES, "chat"),
     "/v1/messages": Route(ANTHROPIC, "chat"),
+    "/v1/messages/count_tokens": Route(ANTHROPIC, "count"),
     "/api/chat": Route(OLLAMA, "chat"),
     "/api/embed": Route(OLLAMA, "embed"),
 }
@@ -40,6 +41,8 @@ def resolve(method: str, path: str, query: str) -> Route | None:
         if "alt=sse" not in query.split("&"):
             raise BadRequest("the mock server streams Gemini responses with ?alt=sse only")
         return Route(GEMINI, "chat", model, stream=True)
+    if action == "countTokens":
+        return Route(GEMINI, "count", model)
     if action in ("embedContent", "batchEmbedContents"):
         return Route(GEMINI, "embed", model, batch=action == "batchEmbedContents")
     return None

@@ -26,7 +26,9 @@ from . import _payloads as p
 from . import hostile, responses_store
 from ._answering import Answering, _Abort, _resolve
 from .batch_api import BATCH_PREFIXES, BatchAPI
+from .count_tokens import count_answer
 from .formats import BadRequest
+from .prompt_cache import PromptCacheEcho
 from .replies import Reply
 from .routes import format_of, resolve
 
@@ -103,10 +105,10 @@ class MockServer(Answering):
     - OpenAI: `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models`;
     - OpenAI Responses: `POST /v1/responses`, `GET /v1/responses/{id}` (`?stream=true`),
       `POST /v1/responses/{id}/cancel` (see `responses_store`);
-    - Anthropic: `POST /v1/messages`;
+    - Anthropic: `POST /v1/messages`, `POST /v1/messages/count_tokens`;
     - Ollama: `POST /api/chat`, `POST /api/embed`, `GET /api/version`;
     - Gemini: `POST /v1beta/models/{model}:generateContent`,
-      `:streamGenerateContent?alt=sse`, `:embedContent`, `:batchEmbedContents`,
+      `:streamGenerateContent?alt=sse`, `:embedContent`, `:batchEmbedContents`, `:countTokens`,
       `GET /v1beta/models`.
 
     Every chat and embeddings request takes the next enqueued `Reply`, or `default`
@@ -141,6 +143,7 @@ class MockServer(Answering):
         self._runner: web.ServerRunner | None = None
         self._home: asyncio.AbstractEventLoop | None = None  # the loop of in_thread()
         self._models = p.models_body(model, int(time.time()))
+        self._prompt_cache = PromptCacheEcho()
         self._batches: BatchAPI | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -321,6 +324,7 @@ class MockServer(Answering):
         self._request_count = 0
         self._connection_count = 0
         self._call_count = 0
+        self._prompt_cache.clear()
 
     async def wait_for_requests(self, n: int, timeout: float = 5.0) -> None:
         """Return once `request_count >= n`; raise `TimeoutError` after `timeout` seconds."""
@@ -399,6 +403,8 @@ class MockServer(Answering):
             return self._json(404, fmt.error_body(404, error), number, fmt=fmt)
         if bad_json or not isinstance(body, dict):
             raise BadRequest(_BAD_JSON)
+        if route.kind == "count":
+            return self._json(200, count_answer(route, body), number, fmt=route.fmt)
         reply = self._queue.popleft() if self._queue else self.default
         if reply.delay:
             await self._park(reply.delay)

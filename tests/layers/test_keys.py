@@ -179,7 +179,7 @@ CHANGES: dict[str, _Change] = {
     "message name": lambda b: _replace(b, messages=[b.messages[0], UserMessage("hello", "bo")]),
     "message order": lambda b: _replace(b, messages=list(reversed(b.messages))),
     "unknown message key": lambda b: _replace(
-        b, messages=[b.messages[0], {"role": "user", "content": "hello", "cache_control": 1}]
+        b, messages=[b.messages[0], {"role": "user", "content": "hello", "x_unknown": 1}]
     ),
     "temperature": lambda b: _replace(b, temperature=0.5),
     "top_p": lambda b: _replace(b, top_p=0.9),
