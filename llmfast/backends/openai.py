@@ -236,7 +236,8 @@ class _ChatStreamParser(ChunkParser):
         if done:
             del items[-1]
         try:  # the usual case: plain payloads, decoded in one C-level pass
-            chunks: list[ChatCompletionChunk] = list(map(_decode_chunk, items))
+            # (an SSEEvent among them raises TypeError: the exact path takes it then)
+            chunks: list[ChatCompletionChunk] = list(map(_decode_chunk, items))  # type: ignore[arg-type]
         except Exception:  # anything unusual: the exact path, one item at a time
             start = len(out)
             for item in items:
