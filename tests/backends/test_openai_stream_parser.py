@@ -92,8 +92,8 @@ def test_fast_path_matches_the_exact_model(
     error: type[LLMFastError] | None = None
     bounds = sorted({0, len(body), *(c for c in cuts if c < len(body))})
     try:
-        for start, end in pairwise(bounds):
-            got += parser.feed(body[start:end])
+        for low, high in pairwise(bounds):
+            got += parser.feed(body[low:high])
             if parser.failure is not None:
                 raise parser.failure
             if parser.done:
