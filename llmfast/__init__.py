@@ -35,6 +35,7 @@ from llmfast.errors import (
     AuthenticationError,
     BadRequestError,
     BatchAbortedError,
+    BudgetExceededError,
     CircuitOpenError,
     ClientClosedError,
     ConfigurationError,
@@ -78,6 +79,7 @@ from llmfast.events import Event, EventHook, emit
 from llmfast.hooks import fan_out
 from llmfast.log import LoggingHook
 from llmfast.pool import HTTPPool, PoolConfig, Timeouts
+from llmfast.prices import Prices
 from llmfast.providers import backend_for
 from llmfast.stats import Price, Stats, StatsSnapshot
 from llmfast.stream import ChatStream
@@ -140,10 +142,12 @@ _LAZY = {
     "Batch": "llmfast.batch",
     "BatchResult": "llmfast.batch",
     "OpenTelemetry": "llmfast.otel",
+    "Budget": "llmfast.layers.budget",
 }
 
 if TYPE_CHECKING:
     from llmfast.batch import Batch, BatchResult
+    from llmfast.layers.budget import Budget
     from llmfast.otel import OpenTelemetry
     from llmfast.router import Route, Router
     from llmfast.sync import SyncClient
@@ -167,6 +171,8 @@ __all__ = [
     "Batch",
     "BatchAbortedError",
     "BatchResult",
+    "Budget",
+    "BudgetExceededError",
     "ChatAccumulator",
     "ChatCompletion",
     "ChatCompletionChunk",
@@ -226,6 +232,7 @@ __all__ = [
     "PermissionDeniedError",
     "PoolConfig",
     "Price",
+    "Prices",
     "QueueFullError",
     "QueueTimeout",
     "RateLimitError",

@@ -10,7 +10,7 @@ from llmfast._error_body import excerpt
 from llmfast.errors import LLMFastError
 
 if TYPE_CHECKING:
-    from llmfast.types import ChatCompletion, ChatCompletionChunk
+    from llmfast.types import ChatCompletion, ChatCompletionChunk, Usage
 
 
 class DecodeError(LLMFastError):
@@ -42,7 +42,11 @@ class StreamEventError(StreamError):
     Attributes:
         error: the error payload as sent (usually a dict with ``message``/``type``/``code``).
         status: the HTTP-like status the payload carried, when it had one.
+        usage: the usage the stream reported before the error (Anthropic's
+            ``message_start``), when it did: that attempt still counts.
     """
+
+    usage: Usage | None = None
 
     def __init__(self, error: Any, *, status: int | None = None) -> None:
         self.error = error

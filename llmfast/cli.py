@@ -1,10 +1,11 @@
-"""The ``llmfast`` command: ``chat``, ``batch`` and ``serve-mock``.
+"""The ``llmfast`` command: ``chat``, ``batch``, ``serve`` and ``serve-mock``.
 
 ::
 
     llmfast chat "Say hello"                       # streams the answer
     echo "Say hello" | llmfast chat                # the prompt from stdin
     llmfast batch in.jsonl -o out.jsonl --concurrency 64 --rpm 500
+    llmfast serve --config gateway.toml            # the gateway (see docs/gateway.md)
     llmfast serve-mock --port 8000                 # a local OpenAI-compatible test server
 
 Exit status: 0 success, 1 a call failed (or some batch items did), 2 bad usage or
@@ -129,6 +130,12 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser(
+        "serve",
+        help="run the gateway: an OpenAI-compatible server over llmfast's layers",
+        add_help=False,
+        description="See `llmfast serve --help`.",
+    )
+    commands.add_parser(
         "serve-mock",
         help="serve llmfast's local OpenAI-compatible test server",
         add_help=False,
@@ -161,6 +168,10 @@ def _positive_float(text: str) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["serve"]:
+        from llmfast.gateway.cli import main as serve
+
+        return serve(args_list[1:])
     if args_list[:1] == ["serve-mock"]:
         from llmfast.testing.__main__ import main as serve_mock
 

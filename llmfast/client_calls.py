@@ -21,6 +21,7 @@ from llmfast.structured.stream import StructuredStream
 from llmfast.structured.tools import FunctionTool
 from llmfast.transport import Request, Response
 from llmfast.types import ChatCompletion, MessageLike
+from llmfast.usage import with_earlier_usage
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -165,6 +166,8 @@ class ClientCalls:
             return observed
         response = await self._send(request)
         result: ChatCompletion = await response.collect()
+        if request.earlier_usage is not None:
+            return with_earlier_usage(result, request)
         return result
 
     @overload
@@ -358,6 +361,8 @@ class ClientCalls:
         try:
             response = await self._send(request)
             result = await response.collect()
+            if request.earlier_usage is not None:
+                result = with_earlier_usage(result, request)
         except BaseException as exc:
             emit(request, "done", time.monotonic() - started, **call_summary(request, exc))
             raise

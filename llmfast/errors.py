@@ -22,6 +22,7 @@ which llmfast never swallows)::
     ├── QueueFullError                       a limiter's wait queue is full
     ├── RequestTooLargeError                 larger than the whole token budget
     ├── LimiterUnavailableError              a shared (Redis) limiter cannot be reached
+    ├── BudgetExceededError                  a Budget would be overspent: not sent
     ├── BatchAbortedError                    a batch stopped: every item would fail the same way
     ├── APIStatusError                       the server answered with an HTTP error
     │   ├── BadRequestError           400
@@ -63,6 +64,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BatchAbortedError",
+    "BudgetExceededError",
     "CircuitOpenError",
     "ClientClosedError",
     "ConfigurationError",
@@ -339,6 +341,7 @@ class OverloadedError(ServerError):
 
 # The rest of the tree lives in modules of its own, re-exported here: this is the one
 # place to import them from (their __module__ says so too).
+from llmfast._errors_budget import BudgetExceededError  # noqa: E402
 from llmfast._errors_output import (  # noqa: E402
     OutputError,
     OutputRefusedError,

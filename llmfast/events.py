@@ -20,11 +20,15 @@ Event names used by llmfast's layers (``data`` keys in brackets):
 ``cache.error``        a cache entry could not be read or written [key, error]
 ``coalesce.join``      joined an identical call already in flight [key]
 ``breaker.state``      a circuit breaker changed state [backend, state]
+``budget.exceeded``    a Budget refused an attempt before it was sent [budget, spent]
 ``fallback``           moving on to another backend [backend, error]
 ``first_chunk``        the first chunk reached the caller (elapsed: since the call began)
 ``done``               the call ended (elapsed: its wall time) [kind, model, stream,
                        outcome ("ok", "closed" or the error's class), prompt_tokens,
-                       completion_tokens, finish_reasons; streams also chunks, max_gap]
+                       completion_tokens, cache_read_tokens, cache_write_tokens,
+                       reasoning_tokens (all attempts' totals), usage (the final
+                       attempt's ``Usage``), earlier_usage (earlier attempts'),
+                       finish_reasons; streams also chunks, max_gap]
 =====================  =====================================================
 """
 
@@ -33,6 +37,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from llmfast.types import Usage
+from llmfast.usage import add_usage, error_usage
 
 if TYPE_CHECKING:
     from llmfast.transport import Request
@@ -82,12 +89,21 @@ def call_summary(
     """The ``data`` of a ``done`` event: what was called and how it ended."""
     if outcome is None:
         outcome = "ok" if error is None else type(error).__name__
+    if usage is None and error is not None:
+        usage = error_usage(error)
+    earlier = request.earlier_usage
+    total = add_usage(usage, earlier) if isinstance(usage, Usage) or usage is None else usage
     return {
         "kind": request.kind,
         "model": request.body.model,
         "stream": request.stream,
         "outcome": outcome,
-        "prompt_tokens": getattr(usage, "prompt_tokens", None),
-        "completion_tokens": getattr(usage, "completion_tokens", None),
+        "prompt_tokens": getattr(total, "prompt_tokens", None),
+        "completion_tokens": getattr(total, "completion_tokens", None),
+        "cache_read_tokens": getattr(total, "cache_read_tokens", None),
+        "cache_write_tokens": getattr(total, "cache_write_tokens", None),
+        "reasoning_tokens": getattr(total, "reasoning_tokens", None),
+        "usage": usage,
+        "earlier_usage": earlier,
         "finish_reasons": finish_reasons,
     }

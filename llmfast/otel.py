@@ -37,6 +37,11 @@ __all__ = ["OpenTelemetry"]
 
 _PENDING_LIMIT = 10_000  # calls with events but no `done` yet
 _PROVIDERS = {"gemini": "gcp.gemini"}  # llmfast backend kind -> gen_ai.provider.name
+_CACHE_ATTRIBUTES = (
+    ("cache_read_tokens", "gen_ai.usage.cache_read.input_tokens"),
+    ("cache_write_tokens", "gen_ai.usage.cache_creation.input_tokens"),
+    ("reasoning_tokens", "llmfast.usage.reasoning_tokens"),
+)
 _OPERATIONS = {"chat": "chat", "embed": "embeddings"}
 _PARAMETERS = {  # ChatRequest field -> gen_ai.request.* attribute
     "temperature": "gen_ai.request.temperature",
@@ -216,6 +221,9 @@ class OpenTelemetry:
                     self._tokens.record(
                         tokens, {**metric_attributes, "gen_ai.token.type": token_type}
                     )
+        for key, attribute in _CACHE_ATTRIBUTES:  # parts of input_tokens (all attempts')
+            if data.get(key):
+                attributes[attribute] = data[key]
         finish_reasons = data.get("finish_reasons")
         if finish_reasons:
             attributes["gen_ai.response.finish_reasons"] = [str(r) for r in finish_reasons]

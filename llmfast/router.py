@@ -25,6 +25,7 @@ from llmfast.layers.breaker import CircuitBreaker, CircuitBreakerLayer
 from llmfast.layers.retry_policy import RetryPolicy
 from llmfast.pool import HTTPPool
 from llmfast.transport import Request, Response, Transport, commit_first_chunk
+from llmfast.usage import record_earlier
 
 __all__ = ["Route", "Router"]
 
@@ -171,6 +172,7 @@ class Router:
                     if not self._falls_over(exc):
                         raise
                     last_error = exc
+                    record_earlier(request, exc)  # the attempt given up still counts
                     emit(
                         request,
                         "fallback",
@@ -184,6 +186,7 @@ class Router:
 
     async def _send_to(self, state: _RouteState, request: Request) -> Response:
         model = state.route.model
+        original = request
         if model is not None and model != request.body.model:
             request = Request(
                 msgspec.structs.replace(request.body, model=model),
@@ -193,12 +196,15 @@ class Router:
                 on_event=request.on_event,
                 context=request.context,
             )
+            request.earlier_usage = original.earlier_usage
         state.in_flight += 1
         try:
             response = await commit_first_chunk(await state.transport.send(request))
         except BaseException:
             state.in_flight -= 1
+            original.earlier_usage = request.earlier_usage
             raise
+        original.earlier_usage = request.earlier_usage
         if not response.stream:
             state.in_flight -= 1
             return response

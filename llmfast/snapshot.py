@@ -21,13 +21,19 @@ __all__ = [
 
 
 class ModelUsage(msgspec.Struct, frozen=True):
-    """One model's calls, the tokens they were billed and their cost (``None`` when
-    the model is not in the price table)."""
+    """One model's calls, the tokens they were billed (every attempt's) and their cost
+    (``None`` when the model has no price). ``cache_read_tokens``, ``cache_write_tokens``
+    are parts of ``input_tokens``, ``reasoning_tokens`` of ``output_tokens``;
+    ``prompt_cache_hit_ratio`` is cache_read_tokens / input_tokens."""
 
     calls: int
     input_tokens: int
     output_tokens: int
     cost: float | None
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    prompt_cache_hit_ratio: float | None = None
 
 
 class CacheStats(msgspec.Struct, frozen=True):
@@ -79,8 +85,15 @@ class StatsSnapshot(msgspec.Struct, frozen=True):
         max_gap: the longest wait between two chunks of any stream.
         input_tokens / output_tokens: tokens billed, as the provider reported them
             (calls served by the cache or by joining an identical call cost nothing).
-        cost: estimated from the price table; ``None`` when a model with tokens has no
-            price (listed in ``unpriced_models``). models: the same, per model.
+        cost: dollars, from your prices or the built-in table, every attempt priced;
+            ``None`` when a model with tokens has no price (listed in
+            ``unpriced_models``). models: the same, per model.
+        cache_read_tokens / cache_write_tokens: the parts of ``input_tokens`` read from
+            and written to providers' prompt caches; reasoning_tokens: the part of
+            ``output_tokens`` spent reasoning.
+        prompt_cache_hit_ratio: cache_read_tokens / input_tokens (``None`` before any).
+        price_data: the built-in price data's version (``"genai-prices 0.2.3"``), ``None``
+            without it.
     """
 
     since: float
@@ -102,6 +115,11 @@ class StatsSnapshot(msgspec.Struct, frozen=True):
     ratelimit: RateLimitStats
     breakers: BreakerStats
     fallbacks: int
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    prompt_cache_hit_ratio: float | None = None
+    price_data: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dicts and lists, e.g. for ``json.dumps``."""
@@ -148,6 +166,8 @@ def _describe(s: StatsSnapshot) -> str:
         cost += f" (no price for {', '.join(s.unpriced_models)})"
     c = s.cache
     ratio = "-" if c.hit_ratio is None else f"{c.hit_ratio:.1%}"
+    hit = s.prompt_cache_hit_ratio
+    prompt_ratio = "-" if hit is None else f"{hit:.1%}"
     r = s.retry
     failed = f" ({_counts(r.errors)})" if r.errors else ""
     limit = s.ratelimit
@@ -158,7 +178,10 @@ def _describe(s: StatsSnapshot) -> str:
         f"  latency      {_spread(s.latency)}",
         f"  first chunk  {_spread(s.first_chunk)}",
         f"  max gap      {_seconds(s.max_gap)}",
-        f"  tokens       in {s.input_tokens:,}  out {s.output_tokens:,}  cost {cost}",
+        f"  tokens       in {s.input_tokens:,}  out {s.output_tokens:,}  cost {cost}"
+        + (f" [{s.price_data}]" if s.price_data else ""),
+        f"  prompt cache {s.cache_read_tokens:,} read ({prompt_ratio} of input),"
+        f" {s.cache_write_tokens:,} written; reasoning {s.reasoning_tokens:,}",
         f"  cache        {c.hits} hits, {c.misses} misses ({ratio} hit ratio),"
         f" {c.stores} stores, {c.errors} errors",
         f"  coalesced    {s.coalesced} calls joined one in flight",

@@ -3,10 +3,14 @@ what it cost.
 
 ::
 
-    stats = Stats(prices={"gpt-4o-mini": Price(input=0.15, output=0.60)})
+    stats = Stats(prices={"my-finetune": Price(input=0.30, output=1.20)})
     client = llmfast.Client(model="gpt-4o-mini", on_event=stats)
     ...
     print(stats.snapshot())  # counts, latency p50/p90/p99, tokens, cost, cache, retries
+
+Cost comes from your prices, else from the built-in table (``llmfast[prices]``, see
+[`Prices`][llmfast.prices.Prices]), priced per attempt (so long-context tiers and batch
+rates apply per request) and summed over every attempt of a call.
 
 Latencies go into a bounded log-scale [`Histogram`][llmfast.stats.Histogram] (fixed memory, O(1) per
 call), so a client may run for months. Events arrive on the event loop; a snapshot may
@@ -15,16 +19,15 @@ be taken from any thread (a lock keeps it consistent). See ``docs/observability.
 
 from __future__ import annotations
 
-import math
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import NamedTuple
 
-from llmfast.errors import ConfigurationError
 from llmfast.events import Event
 from llmfast.histogram import Histogram, Percentiles
+from llmfast.prices import Price, Prices, builtin_loaded
 from llmfast.redact import redact_text
 from llmfast.snapshot import (
     BreakerStats,
@@ -35,6 +38,7 @@ from llmfast.snapshot import (
     StatsSnapshot,
 )
 from llmfast.transport import Request
+from llmfast.types import Usage
 
 __all__ = [
     "BreakerStats",
@@ -43,6 +47,7 @@ __all__ = [
     "ModelUsage",
     "Percentiles",
     "Price",
+    "Prices",
     "RateLimitStats",
     "RetryStats",
     "Stats",
@@ -52,29 +57,40 @@ __all__ = [
 _PENDING_LIMIT = 10_000  # calls remembered between a cache hit / coalesced join and `done`
 
 
-class Price(NamedTuple):
-    """What a model costs per million tokens; the estimated cost is in the same unit."""
-
-    input: float
-    output: float
-
-
 class Stats:
     """An event hook (pass it as ``Client(on_event=...)``) that aggregates every call.
 
     Args:
-        prices: per model, a [`Price`][llmfast.stats.Price] (or ``(input, output)``) per million
-            tokens. A model not in it gets no cost (``None``), never a guess.
+        prices: per model, a [`Price`][llmfast.prices.Price] (or ``(input, output)``) per
+            million tokens; they win over the built-in table.
+        builtin_prices: also price models from the built-in table when genai-prices is
+            installed (``llmfast[prices]``; loaded once, here). A model priced nowhere
+            gets no cost (``None``), never a guess. Or pass your own
+            [`Prices`][llmfast.prices.Prices] as ``prices``.
         histogram: builds each latency histogram (default [`Histogram`][llmfast.stats.Histogram]).
     """
 
     def __init__(
         self,
         *,
-        prices: Mapping[str, Price | tuple[float, float]] | None = None,
+        prices: Prices | Mapping[str, Price | tuple[float, float]] | None = None,
+        builtin_prices: bool = True,
         histogram: Callable[[], Histogram] = Histogram,
     ) -> None:
-        self.prices: Mapping[str, Price] = MappingProxyType(_check_prices(prices or {}))
+        # Made inside a running loop (``Client(stats=True)`` in async code), the table is
+        # not imported there: calls are priced when it loads (``load_prices``, or the
+        # first ``snapshot``).
+        defer = builtin_prices and not isinstance(prices, Prices) and not builtin_loaded()
+        defer = defer and _loop_running()
+        table = (
+            prices
+            if isinstance(prices, Prices)
+            else Prices(prices, builtin=builtin_prices and not defer)
+        )
+        self.price_table = table
+        self._deferred = defer
+        self._unpriced: list[tuple[_Tally, Usage, str]] = []
+        self.prices: Mapping[str, Price] = MappingProxyType(table.overrides)
         self._histogram = histogram
         self._lock = threading.Lock()
         self._handlers: dict[str, Callable[[Event], None]] = {
@@ -109,7 +125,7 @@ class Stats:
             self._latency = self._histogram()
             self._ttfc = self._histogram()
             self._max_gap: float | None = None
-            self._models: dict[str, list[int]] = {}  # model -> [calls, input, output]
+            self._models: dict[str, _Tally] = {}
             self._free: dict[Request, None] = {}  # served by the cache or a shared call
             self._cache = [0, 0, 0, 0]  # hits, misses, stores, errors
             self._coalesced = 0
@@ -121,6 +137,7 @@ class Stats:
             self._breaker_changes = 0
             self._breaker_states: dict[str, str] = {}
             self._fallbacks = 0
+            self._unpriced.clear()
 
     # -- the events ---------------------------------------------------------------------
 
@@ -135,14 +152,49 @@ class Stats:
         gap = data.get("max_gap")
         if gap is not None and data.get("chunks", 0) > 1:
             self._max_gap = gap if self._max_gap is None else max(self._max_gap, gap)
-        model = self._models.setdefault(str(data.get("model")), [0, 0, 0])
-        model[0] += 1
+        name = str(data.get("model"))
+        tally = self._models.get(name)
+        if tally is None:
+            tally = self._models[name] = _Tally()
+        tally.calls += 1
         free = self._free
         if free and event.request in free:
             del free[event.request]
             return
-        model[1] += data.get("prompt_tokens") or 0
-        model[2] += data.get("completion_tokens") or 0
+        if "usage" not in data:  # a `done` made without llmfast's call_summary
+            usage = Usage(data.get("prompt_tokens") or 0, data.get("completion_tokens") or 0)
+            self._add(tally, usage, name)
+            return
+        for reported in (data["usage"], data.get("earlier_usage")):  # each priced apart
+            if reported is None:
+                continue
+            if type(reported) is not Usage:  # embeddings: input tokens only
+                reported = Usage(getattr(reported, "prompt_tokens", 0) or 0)
+            self._add(tally, reported, name)
+
+    def _add(self, tally: _Tally, usage: Usage, model: str) -> None:
+        if self._deferred and model not in self.prices:  # priced once the table loads
+            if len(self._unpriced) < _PENDING_LIMIT:
+                tally.add(usage, 0.0)
+                self._unpriced.append((tally, usage, model))
+            else:
+                tally.add(usage, None)
+            return
+        tally.add(usage, self.price_table.cost(usage, model))
+
+    def load_prices(self) -> None:
+        """Load the built-in price table now, if this ``Stats`` was made inside a running
+        event loop (where importing it would stall the loop): e.g.
+        ``await asyncio.to_thread(stats.load_prices)``. The first ``snapshot`` does it
+        otherwise. Calls made meanwhile are priced then."""
+        if not self._deferred:
+            return
+        self.price_table.use_builtin()  # the import, outside the lock
+        with self._lock:
+            self._deferred = False
+            for tally, usage, model in self._unpriced:
+                tally.charge(self.price_table.cost(usage, model))
+            self._unpriced.clear()
 
     def _on_first_chunk(self, event: Event) -> None:
         if event.elapsed is not None:
@@ -202,22 +254,33 @@ class Stats:
 
     def snapshot(self) -> StatsSnapshot:
         """An immutable, consistent copy of the figures so far (safe from any thread)."""
+        self.load_prices()
         with self._lock:
             models: dict[str, ModelUsage] = {}
             unpriced: list[str] = []
             total_cost: float | None = 0.0
-            for name, (calls, input_tokens, output_tokens) in self._models.items():
-                price = self.prices.get(name)
-                cost = None
-                if price is not None:
-                    cost = (input_tokens * price.input + output_tokens * price.output) / 1e6
-                elif input_tokens or output_tokens:
+            for name, t in self._models.items():
+                cost = t.cost
+                if not (t.input or t.output) and self.price_table.price(name) is None:
+                    cost = None  # nothing billed, but no price either: not a known 0
+                if cost is None and (t.input or t.output):
                     unpriced.append(name)
-                models[name] = ModelUsage(calls, input_tokens, output_tokens, cost)
+                models[name] = ModelUsage(
+                    t.calls,
+                    t.input,
+                    t.output,
+                    cost,
+                    t.cache_read,
+                    t.cache_write,
+                    t.reasoning,
+                    t.cache_read / t.input if t.input else None,
+                )
                 if cost is not None and total_cost is not None:
                     total_cost += cost
             if unpriced:
                 total_cost = None
+            input_total = sum(m.input_tokens for m in models.values())
+            cache_read = sum(m.cache_read_tokens for m in models.values())
             hits, misses, stores, cache_errors = self._cache
             lookups = hits + misses
             calls = errors = 0
@@ -237,7 +300,7 @@ class Stats:
                 latency=self._latency.summary(),
                 first_chunk=self._ttfc.summary(),
                 max_gap=self._max_gap,
-                input_tokens=sum(m.input_tokens for m in models.values()),
+                input_tokens=input_total,
                 output_tokens=sum(m.output_tokens for m in models.values()),
                 cost=total_cost,
                 unpriced_models=tuple(unpriced),
@@ -260,23 +323,43 @@ class Stats:
                     self._breaker_changes, MappingProxyType(dict(self._breaker_states))
                 ),
                 fallbacks=self._fallbacks,
+                cache_read_tokens=cache_read,
+                cache_write_tokens=sum(m.cache_write_tokens for m in models.values()),
+                reasoning_tokens=sum(m.reasoning_tokens for m in models.values()),
+                prompt_cache_hit_ratio=cache_read / input_total if input_total else None,
+                price_data=self.price_table.version,
             )
 
     def __repr__(self) -> str:
-        return f"<Stats prices for {len(self.prices)} models>"
+        return f"<Stats prices for {len(self.prices)} models, table={self.price_table.version}>"
 
 
-def _check_prices(prices: Mapping[str, Price | tuple[float, float]]) -> dict[str, Price]:
-    checked: dict[str, Price] = {}
-    for model, price in prices.items():
-        try:
-            input_price, output_price = price
-            price = Price(float(input_price), float(output_price))
-        except (TypeError, ValueError):
-            raise ConfigurationError(
-                f"the price of {model!r} must be Price(input=..., output=...)"
-            ) from None
-        if not all(math.isfinite(p) and p >= 0 for p in price):
-            raise ConfigurationError(f"the price of {model!r} must be finite and >= 0")
-        checked[str(model)] = price
-    return checked
+class _Tally:
+    """One model's figures: calls, tokens by kind, and the cost of every priced attempt
+    (``None`` once one could not be priced)."""
+
+    __slots__ = ("cache_read", "cache_write", "calls", "cost", "input", "output", "reasoning")
+
+    def __init__(self) -> None:
+        self.calls = self.input = self.output = 0
+        self.cache_read = self.cache_write = self.reasoning = 0
+        self.cost: float | None = 0.0
+
+    def add(self, usage: Usage, cost: float | None) -> None:
+        self.input += usage.prompt_tokens
+        self.output += usage.completion_tokens
+        self.cache_read += usage.cache_read_tokens
+        self.cache_write += usage.cache_write_tokens
+        self.reasoning += usage.reasoning_tokens
+        self.charge(cost)
+
+    def charge(self, cost: float | None) -> None:
+        self.cost = None if cost is None or self.cost is None else self.cost + cost
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -224,7 +224,10 @@ class ChatStream:
     def _accumulate(self) -> ChatCompletion:
         accumulator = ChatAccumulator()
         accumulator.extend(self._chunks)
-        return accumulator.result()
+        result = accumulator.result()
+        if self._request.earlier_usage is not None:
+            result.earlier_usage = self._request.earlier_usage  # a fresh result: ours
+        return result
 
     async def aclose(self) -> None:
         """Release the connection; safe to call more than once."""

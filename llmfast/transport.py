@@ -20,6 +20,7 @@ from llmfast.types import (
     ChatRequest,
     EmbeddingRequest,
     EmbeddingResponse,
+    Usage,
 )
 
 __all__ = [
@@ -52,9 +53,12 @@ class Request:
             (covers queueing, every retry and every fallback); ``None``: no deadline.
         on_event: the hook layers report events to (see ``llmfast.events``).
         context: free-form per-call data that layers may read and write.
+        earlier_usage: usage the server reported for attempts a layer discarded (a
+            retried stream that failed after its usage event, a failover); the client
+            puts it on the completion (``ChatCompletion.earlier_usage``).
     """
 
-    __slots__ = ("body", "context", "deadline", "headers", "on_event", "stream")
+    __slots__ = ("body", "context", "deadline", "earlier_usage", "headers", "on_event", "stream")
 
     def __init__(
         self,
@@ -72,6 +76,7 @@ class Request:
         self.deadline = deadline
         self.on_event = on_event
         self.context = context
+        self.earlier_usage: Usage | None = None
 
     @property
     def kind(self) -> Literal["chat", "embed"]:

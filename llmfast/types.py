@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from llmfast.usage import Usage
+
 __all__ = [
     "AssistantMessage",
     "BaseMessage",
@@ -212,16 +214,6 @@ class EmbeddingRequest(_Wire, kw_only=True):
 # --- responses -------------------------------------------------------------------
 
 
-class Usage(_Wire):
-    """Token counts. The ``*_details`` dicts are kept as the provider sent them."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-    prompt_tokens_details: dict[str, Any] | None = None
-    completion_tokens_details: dict[str, Any] | None = None
-
-
 class TopLogprob(_Wire):
     """One alternative token and its log probability."""
 
@@ -283,6 +275,17 @@ class ChatCompletion(_Wire):
     usage: Usage | None = None
     system_fingerprint: str | None = None
     service_tier: str | None = None
+    earlier_usage: Usage | None = None
+    """Usage the server reported for earlier attempts of this call (a retried stream
+    that failed after its usage event, a failover); ``None`` when there was none."""
+
+    @property
+    def total_usage(self) -> Usage | None:
+        """The whole call's usage: ``usage`` (the final attempt's) plus ``earlier_usage``."""
+        earlier = self.earlier_usage
+        if earlier is None:
+            return self.usage
+        return earlier if self.usage is None else self.usage + earlier
 
     @property
     def message(self) -> ResponseMessage:

@@ -174,6 +174,9 @@ def _anthropic_usage(usage: dict[str, Any] | None) -> dict[str, Any] | None:
         if "cache_creation" in usage:
             details["cache_creation"] = usage["cache_creation"]
         out["prompt_tokens_details"] = details
+    for key in ("server_tool_use", "service_tier"):  # kept as sent
+        if usage.get(key) is not None:
+            out.setdefault("prompt_tokens_details", {})[key] = usage[key]
     return out
 
 

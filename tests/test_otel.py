@@ -310,3 +310,18 @@ def test_importing_llmfast_and_the_module_does_not_import_opentelemetry() -> Non
         "assert not any(m.startswith('opentelemetry') for m in sys.modules), 'imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+async def test_spans_carry_the_prompt_cache_figures(
+    server: MockServer, telemetry: Telemetry
+) -> None:
+    server.enqueue(Reply.text("cached answer").with_cache(read=3))
+    async with client_for(server, telemetry) as client:
+        reply = await client.chat("one two three four five")
+    (span,) = telemetry.finished()
+    attributes = dict(span.attributes or {})
+    assert reply.usage is not None
+    assert reply.usage.cache_read_tokens == 3
+    assert attributes["gen_ai.usage.cache_read.input_tokens"] == 3
+    assert attributes["gen_ai.usage.input_tokens"] == reply.usage.input_tokens
+    assert "gen_ai.usage.cache_creation.input_tokens" not in attributes  # none written

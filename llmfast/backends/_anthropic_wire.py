@@ -76,6 +76,8 @@ class _Usage(msgspec.Struct):
     cache_creation_input_tokens: int | None = None
     cache_read_input_tokens: int | None = None
     cache_creation: dict[str, Any] | None = None
+    server_tool_use: dict[str, Any] | None = None
+    service_tier: str | None = None
 
 
 class _Block(msgspec.Struct):
@@ -127,9 +129,13 @@ def error_status(error: Any) -> int | None:
 
 
 def usage_from(usage: _Usage) -> Usage:
-    """Anthropic usage → ``Usage``: prompt tokens include cache reads and writes, which
-    are also reported as ``prompt_tokens_details`` ``cached_tokens`` /
-    ``cache_creation_tokens`` (with Anthropic's ``cache_creation`` breakdown)."""
+    """Anthropic usage → ``Usage``: prompt tokens include cache reads and writes (which
+    Anthropic reports *beside* ``input_tokens``); they are also reported as
+    ``prompt_tokens_details`` ``cached_tokens`` / ``cache_creation_tokens``, with
+    Anthropic's ``cache_creation`` breakdown (5-minute and 1-hour writes),
+    ``server_tool_use`` and ``service_tier`` as sent. Anthropic's ``input_tokens`` is
+    ``Usage.uncached_input_tokens``; thinking tokens are part of ``output_tokens`` and
+    not reported apart."""
     read = usage.cache_read_input_tokens
     created = usage.cache_creation_input_tokens
     prompt = (usage.input_tokens or 0) + (read or 0) + (created or 0)
@@ -139,6 +145,12 @@ def usage_from(usage: _Usage) -> Usage:
         details = {"cached_tokens": read or 0, "cache_creation_tokens": created or 0}
         if usage.cache_creation is not None:
             details["cache_creation"] = usage.cache_creation
+    if usage.server_tool_use is not None or usage.service_tier is not None:
+        details = details or {}
+        if usage.server_tool_use is not None:
+            details["server_tool_use"] = usage.server_tool_use
+        if usage.service_tier is not None:
+            details["service_tier"] = usage.service_tier
     return Usage(prompt, output, prompt + output, prompt_tokens_details=details)
 
 
@@ -244,6 +256,8 @@ class AnthropicStreamParser(ChunkParser):
         if self._role:  # message_start makes no chunk: the first chunk is the first content
             self._role = False
             choice.delta.role = "assistant"
+            if usage is None and self._usage is not None:  # message_start's: the input
+                usage = usage_from(self._usage)  # tokens count even if the stream breaks
         return ChatCompletionChunk(
             id=self._id,
             created=self._created,
@@ -291,7 +305,10 @@ class AnthropicStreamParser(ChunkParser):
             self._id, self._model, self._created = message.id, message.model, now()
             self._usage = message.usage
         elif kind == "error":
-            raise StreamEventError(event.error, status=error_status(event.error))
+            error = StreamEventError(event.error, status=error_status(event.error))
+            if self._usage is not None:  # message_start came: that attempt counts
+                error.usage = usage_from(self._usage)
+            raise error
         return None
 
     def _block_start(self, event: _Event) -> ChatCompletionChunk | None:

@@ -91,6 +91,11 @@ class _Candidate(msgspec.Struct, rename="camel"):
     index: int = 0
 
 
+class _Modality(msgspec.Struct, rename="camel"):
+    modality: str = ""
+    token_count: int = 0
+
+
 class _UsageMetadata(msgspec.Struct, rename="camel"):
     prompt_token_count: int = 0
     candidates_token_count: int = 0
@@ -98,6 +103,8 @@ class _UsageMetadata(msgspec.Struct, rename="camel"):
     thoughts_token_count: int | None = None
     cached_content_token_count: int | None = None
     tool_use_prompt_token_count: int | None = None
+    prompt_tokens_details: list[_Modality] | None = None
+    candidates_tokens_details: list[_Modality] | None = None
 
 
 class _PromptFeedback(msgspec.Struct, rename="camel"):
@@ -153,20 +160,48 @@ def _retry_delay(details: Any) -> float | None:
 
 
 def usage_from(meta: _UsageMetadata) -> Usage:
-    """Gemini usage metadata → ``Usage``: completion tokens include thinking tokens
-    (``completion_tokens_details.reasoning_tokens``); cached tokens are reported as
-    ``prompt_tokens_details.cached_tokens``."""
+    """Gemini usage metadata → ``Usage``: prompt tokens include the cached content
+    (``cachedContentTokenCount``, as ``prompt_tokens_details.cached_tokens``) and the
+    tool-use prompt; completion tokens include thinking tokens
+    (``completion_tokens_details.reasoning_tokens``); audio, image and video counts
+    per modality become ``audio_tokens``, ``image_tokens``, ``video_tokens``."""
     thoughts = meta.thoughts_token_count
-    prompt = meta.prompt_token_count + (meta.tool_use_prompt_token_count or 0)
+    tool_prompt = meta.tool_use_prompt_token_count
+    prompt = meta.prompt_token_count + (tool_prompt or 0)
     output = meta.candidates_token_count + (thoughts or 0)
     cached = meta.cached_content_token_count
+    details = _modalities(meta.prompt_tokens_details)
+    if cached is not None:
+        details = details or {}
+        details["cached_tokens"] = cached
+    if tool_prompt is not None:
+        details = details or {}
+        details["tool_use_prompt_tokens"] = tool_prompt
+    completion = _modalities(meta.candidates_tokens_details)
+    if thoughts is not None:
+        completion = completion or {}
+        completion["reasoning_tokens"] = thoughts
     return Usage(
         prompt,
         output,
         meta.total_token_count or prompt + output,
-        prompt_tokens_details=None if cached is None else {"cached_tokens": cached},
-        completion_tokens_details=None if thoughts is None else {"reasoning_tokens": thoughts},
+        prompt_tokens_details=details,
+        completion_tokens_details=completion,
     )
+
+
+def _modalities(parts: list[_Modality] | None) -> dict[str, Any] | None:
+    """Gemini's per-modality counts (``AUDIO``, ``IMAGE``...) as ``audio_tokens``,
+    ``image_tokens``... (text is the rest, not repeated)."""
+    if not parts:
+        return None
+    out: dict[str, Any] = {}
+    for part in parts:
+        kind = part.modality.lower()
+        if kind and kind not in ("text", "modality_unspecified"):
+            key = f"{kind}_tokens"
+            out[key] = out.get(key, 0) + part.token_count
+    return out or None
 
 
 def _finish(reason: str, tools: bool) -> str:

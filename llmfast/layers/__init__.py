@@ -17,6 +17,8 @@ _LAZY = {
     "RETRY_STATUSES": "llmfast.layers.retry_policy",
     "BatchEmbed": "llmfast.layers.batch_embed",
     "BatchEmbedLayer": "llmfast.layers.batch_embed",
+    "Budget": "llmfast.layers.budget",
+    "BudgetLayer": "llmfast.layers.budget",
     "Cache": "llmfast.layers.cache",
     "CacheEntry": "llmfast.layers.cache",
     "CacheLayer": "llmfast.layers.cache",
@@ -44,6 +46,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from llmfast.layers.batch_embed import BatchEmbed, BatchEmbedLayer
     from llmfast.layers.breaker import CircuitBreaker, CircuitBreakerLayer
+    from llmfast.layers.budget import Budget, BudgetLayer
     from llmfast.layers.cache import Cache, CacheEntry, CacheLayer, CacheMode
     from llmfast.layers.cache_stores import (
         CacheStore,
@@ -75,6 +78,8 @@ __all__ = [
     "RETRY_STATUSES",
     "BatchEmbed",
     "BatchEmbedLayer",
+    "Budget",
+    "BudgetLayer",
     "Cache",
     "CacheEntry",
     "CacheLayer",

@@ -19,7 +19,7 @@ from llmfast.errors import APIStatusError, RateLimitError, RequestTooLargeError
 from llmfast.layers.ratelimit_config import RateLimit
 from llmfast.layers.ratelimit_stream import PermitStream
 from llmfast.limits.admission import Admission
-from llmfast.limits.budget import Budget, LocalBudget, Ticket
+from llmfast.limits.budget import LimitBudget, LocalBudget, Ticket
 from llmfast.limits.headers import parse_rate_limit_headers
 from llmfast.limits.hints import ServerHints
 from llmfast.transport import Request, Response, Transport, TransportLayer
@@ -38,7 +38,7 @@ class RateLimitLayer(TransportLayer):
         self.config = config
         clock = self._clock = config.clock
         make = LocalBudget if config.store is None else config.store.budget
-        self.budget: Budget = make(
+        self.budget: LimitBudget = make(
             requests=config.rpm,
             tokens=config.tpm,
             period=config.period,

@@ -25,6 +25,7 @@ from llmfast.transport import (
     TransportLayer,
     commit_first_chunk,
 )
+from llmfast.usage import record_earlier
 
 __all__ = ["Retry", "RetryLayer", "set_testing"]
 
@@ -155,6 +156,7 @@ class RetryLayer(TransportLayer):
             raise error  # the server asks for longer than we may wait: give up now
         if policy.max_elapsed is not None and now + delay - attempts.started > policy.max_elapsed:
             raise error
+        record_earlier(request, error)  # a discarded attempt's reported usage still counts
         if request.on_event is not None:
             emit(request, "retry", delay, attempt=attempts.count, delay=delay, reason=reason)
         sleep = self.config.sleep

@@ -11,7 +11,7 @@ from llmfast._lazy import lazy_getattr
 
 _LAZY = {
     "Admission": "llmfast.limits.admission",
-    "Budget": "llmfast.limits.budget",
+    "LimitBudget": "llmfast.limits.budget",
     "CharEstimator": "llmfast.limits.estimate",
     "LocalBudget": "llmfast.limits.budget",
     "RateLimitHeaders": "llmfast.limits.headers",
@@ -29,7 +29,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from llmfast.limits.admission import Admission
-    from llmfast.limits.budget import Budget, LocalBudget
+    from llmfast.limits.budget import LimitBudget, LocalBudget
     from llmfast.limits.estimate import (
         CharEstimator,
         TiktokenEstimator,
@@ -56,8 +56,8 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Admission",
-    "Budget",
     "CharEstimator",
+    "LimitBudget",
     "LocalBudget",
     "RateLimitHeaders",
     "RedisBudget",

@@ -17,7 +17,7 @@ from typing import Any
 
 from llmfast.errors import DeadlineExceeded, QueueFullError, QueueTimeout, Timeout
 from llmfast.events import emit
-from llmfast.limits.budget import Budget, Clock, Ticket
+from llmfast.limits.budget import Clock, LimitBudget, Ticket
 from llmfast.limits.hints import ServerHints
 from llmfast.transport import Request
 
@@ -53,7 +53,7 @@ class Admission:
 
     def __init__(
         self,
-        budget: Budget,
+        budget: LimitBudget,
         hints: ServerHints | None,
         *,
         concurrency: int | None,

@@ -12,14 +12,14 @@ from typing import Protocol
 
 from llmfast.limits.window import Entry, SlidingWindow
 
-__all__ = ["Budget", "Clock", "LocalBudget", "LocalTicket", "Ticket"]
+__all__ = ["Clock", "LimitBudget", "LocalBudget", "LocalTicket", "Ticket"]
 
 Clock = Callable[[], float]
 Ticket = object
-"""What a budget returns for an admission; passed back to ``Budget.correct``."""
+"""What a budget returns for an admission; passed back to ``LimitBudget.correct``."""
 
 
-class Budget(Protocol):
+class LimitBudget(Protocol):
     """The shared state of the limits."""
 
     request_limit: int | None

@@ -133,7 +133,7 @@ class _Admitted:
 
 
 class RedisBudget:
-    """A ``Budget`` kept in Redis, with this process's own admissions mirrored in a
+    """A ``LimitBudget`` kept in Redis, with this process's own admissions mirrored in a
     local budget: the fallback when Redis is unreachable starts from them."""
 
     def __init__(

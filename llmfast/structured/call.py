@@ -137,7 +137,8 @@ class Output(Generic[T]):
 class StructuredCompletion(ChatCompletion, Generic[T], kw_only=True):
     """A completion with its decoded, validated ``output``.
 
-    ``usage`` is the sum over every attempt of the call; ``attempts`` counts them.
+    ``usage`` is the sum over every attempt of the call (re-asks and retried attempts
+    included, so it equals ``total_usage``); ``attempts`` counts them.
     """
 
     output: T
@@ -348,7 +349,7 @@ async def structured_chat(
     for attempt in range(1, max_attempts + 1):
         remaining = None if deadline is None else max(deadline - time.monotonic(), 0.001)
         reply = await client.chat(messages, timeout=remaining, **params)
-        usage = add_usage(usage, reply.usage)
+        usage = add_usage(usage, reply.total_usage)
         text, call_id = asking.reply_text(reply, usage)
         try:
             value = spec.parse(text)
@@ -363,7 +364,8 @@ async def structured_chat(
             messages = [*messages, *asking.reask(text, call_id, exc)]
             continue
         fields = msgspec.structs.asdict(reply)
-        fields["usage"] = usage
+        fields["usage"] = usage  # every attempt's, so nothing is earlier
+        fields["earlier_usage"] = None
         return StructuredCompletion(**fields, output=value, attempts=attempt)
     why = attempts[-1].error if attempts else "no reply"
     raise OutputValidationError(

@@ -90,7 +90,7 @@ async def run_tools(
     every_call: list[ToolCall] = []
     for step in range(1, max_steps + 1):
         reply = await client.chat(messages, **params)
-        usage = add_usage(usage, reply.usage)
+        usage = add_usage(usage, reply.total_usage)
         calls = reply.tool_calls
         message = AssistantMessage(content=reply.text, tool_calls=calls or None)
         messages.append(message)

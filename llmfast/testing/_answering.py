@@ -73,8 +73,10 @@ class Answering:
             pieces = split_tokens(text, reply.chunk_size) if stream else ()
         reasoning = reply.reasoning
         completion = p.count_words(text or "") + sum(p.count_words(c.arguments) for c in calls)
-        if reasoning is not None:
-            completion += p.count_words(reasoning)
+        thoughts = 0 if reasoning is None else p.count_words(reasoning)
+        completion += thoughts
+        cached = min(reply.cached_tokens, call.prompt_tokens)
+        written = min(reply.cache_write_tokens, call.prompt_tokens - cached)
         answer = Answer(
             number=number,
             created=int(time.time()),
@@ -85,6 +87,9 @@ class Answering:
             ids=tuple(c.id or self._next_call_id(fmt) for c in calls),
             finish_reason=None if kind == "unfinished" else reply.finish_reason,
             completion_tokens=completion,
+            reasoning_tokens=thoughts,
+            cached_tokens=cached,
+            cache_write_tokens=written,
         )
         if not stream:
             data = fmt.chat_body(call, answer)

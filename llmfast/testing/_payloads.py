@@ -73,13 +73,26 @@ def prompt_tokens(messages: Any) -> int:
     return sum(count_words(text_of(m.get("content"))) for m in messages if isinstance(m, dict))
 
 
-def usage(prompt: int, completion: int) -> Json:
-    """An OpenAI `usage` object."""
-    return {
+def usage(prompt: int, completion: int, answer: Any = None, n: int = 1) -> Json:
+    """An OpenAI `usage` object; with the answer's cached and reasoning tokens (as
+    `prompt_tokens_details` / `completion_tokens_details`) when it has some."""
+    out: Json = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
+    cached = getattr(answer, "cached_tokens", 0)
+    if cached:
+        out["prompt_tokens_details"] = {"cached_tokens": min(cached, prompt), "audio_tokens": 0}
+    reasoning = getattr(answer, "reasoning_tokens", 0)
+    if reasoning:
+        out["completion_tokens_details"] = {
+            "reasoning_tokens": reasoning * n,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        }
+    return out
 
 
 def completion_body(

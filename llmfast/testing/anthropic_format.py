@@ -106,11 +106,12 @@ class AnthropicFormat(WireFormat):
             body=body,
         )
 
-    def _usage(self, call: ChatCall, output: int) -> dict[str, int]:
-        return {
-            "input_tokens": call.prompt_tokens,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
+    def _usage(self, call: ChatCall, output: int, answer: Answer) -> dict[str, int]:
+        read, write = answer.cached_tokens, answer.cache_write_tokens
+        return {  # cache tokens are reported beside input_tokens, not in it
+            "input_tokens": call.prompt_tokens - read - write,
+            "cache_creation_input_tokens": write,
+            "cache_read_input_tokens": read,
             "output_tokens": output,
         }
 
@@ -124,7 +125,7 @@ class AnthropicFormat(WireFormat):
             "content": content,
             "stop_reason": None if reason is None else STOP_REASONS.get(reason, reason),
             "stop_sequence": None,
-            "usage": self._usage(call, answer.completion_tokens),
+            "usage": self._usage(call, answer.completion_tokens, answer),
         }
 
     def chat_body(self, call: ChatCall, answer: Answer) -> bytes:
@@ -149,7 +150,7 @@ class AnthropicFormat(WireFormat):
     def chat_stream(self, call: ChatCall, answer: Answer) -> StreamPlan:
         start = self._message(call, answer, [])
         start["stop_reason"] = None
-        start["usage"] = self._usage(call, 1)
+        start["usage"] = self._usage(call, 1, answer)
         events = [_event("message_start", {"type": "message_start", "message": start})]
         index = 0
         if answer.reasoning is not None:

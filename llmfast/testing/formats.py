@@ -62,6 +62,12 @@ class Answer:
     ids: tuple[str, ...]
     finish_reason: str | None
     completion_tokens: int
+    reasoning_tokens: int = 0
+    """Part of ``completion_tokens``."""
+    cached_tokens: int = 0
+    """Prompt tokens read from the prompt cache (part of the prompt)."""
+    cache_write_tokens: int = 0
+    """Prompt tokens written to the prompt cache (part of the prompt)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +205,7 @@ class OpenAIFormat(WireFormat):
         message = p.message(answer.text, answer.calls, answer.ids)
         if answer.reasoning is not None:
             message["reasoning_content"] = answer.reasoning
-        usage = p.usage(call.prompt_tokens, answer.completion_tokens * call.n)
+        usage = p.usage(call.prompt_tokens, answer.completion_tokens * call.n, answer, call.n)
         cid = f"chatcmpl-mock{answer.number}"
         return p.completion_body(
             cid, answer.created, call.model, call.n, message, answer.finish_reason, usage
@@ -211,7 +217,7 @@ class OpenAIFormat(WireFormat):
         cid = f"chatcmpl-mock{answer.number}"
         framer = p.ChunkFramer(cid, answer.created, call.model, include_usage)
         n = call.n
-        usage = p.usage(call.prompt_tokens, answer.completion_tokens * n)
+        usage = p.usage(call.prompt_tokens, answer.completion_tokens * n, answer, n)
         events = p.stream_events(
             framer,
             n,

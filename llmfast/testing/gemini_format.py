@@ -117,6 +117,8 @@ class GeminiFormat(WireFormat):
         }
         if answer.reasoning is not None:
             usage["thoughtsTokenCount"] = thoughts * call.n
+        if answer.cached_tokens:  # part of promptTokenCount
+            usage["cachedContentTokenCount"] = answer.cached_tokens
         return usage
 
     def _response(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import http
 import re
 from collections.abc import Mapping, Sequence
@@ -111,6 +112,18 @@ class Reply:
     error_spec: ErrorSpec | None = None
     http_status: int = 0
     depth: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    def with_cache(self, *, read: int = 0, write: int = 0) -> Reply:
+        """This reply, reporting ``read`` prompt tokens served from the provider's
+        prompt cache and ``write`` written to it (at most the prompt's tokens), in each
+        format's own way: OpenAI ``prompt_tokens_details.cached_tokens``, Anthropic
+        ``cache_read_input_tokens`` / ``cache_creation_input_tokens`` beside a smaller
+        ``input_tokens``, Gemini ``cachedContentTokenCount`` (Ollama reports none)."""
+        if read < 0 or write < 0:
+            raise ValueError("cached token counts must be >= 0")
+        return dataclasses.replace(self, cached_tokens=read, cache_write_tokens=write)
 
     @classmethod
     def text(

@@ -1,0 +1,323 @@
+"""What a gateway adds: direct calls vs through ``llmfast serve`` vs through a bare
+aiohttp pass-through proxy (the floor for a Python gateway) vs through the LiteLLM
+proxy (when ``litellm[proxy]`` is installed), all to the same upstream, in one run.
+
+    .venv/bin/python benchmarks/gateway_overhead.py [--repeats 3] [--rate 200]
+
+For each gateway, interleaved over ``--repeats`` rounds (medians reported):
+
+- added latency p50/p99 at a fixed request rate (open loop: requests are sent on a
+  schedule, not when the previous one answered), non-streaming and streaming;
+- the gateway process's CPU per request (user + system, its whole process tree);
+- the highest rate in a ladder at which p99 stays under 50 ms with no errors.
+
+The upstream is nginx serving the mock server's replies (``servers.py``), or the mock
+server itself when nginx is missing. The load generator is this process (aiohttp); on
+a 2-core machine it shares the CPU with the gateway, so compare ratios, not rates
+across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+from clients import MAX_TOKENS, MODEL, PROMPT
+from servers import Server, capture_replies, find_nginx, mock_server, nginx_server
+
+ROOT = Path(__file__).resolve().parent.parent
+GATEWAYS = ("direct", "passthrough", "llmfast", "litellm")
+LADDER = (100, 200, 400, 700, 1000, 1400, 2000)
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Endpoint:
+    kind: str
+    pid: int | None
+    url: str  # base URL ending in /v1 for chat
+    stream_url: str
+    chat_model: str
+    stream_model: str
+    key: str = "sk-bench"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], url: str, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    import urllib.error
+    import urllib.request
+
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: the gateway exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except urllib.error.HTTPError:
+            return  # it answers (a 4xx is an answer)
+        except OSError:
+            time.sleep(0.1)  # polling a child's port: there is no event to wait on
+    raise RuntimeError(f"{url} did not come up in {timeout} s")
+
+
+@contextmanager
+def _process(command: list[str], ready_url: str, env: dict[str, str]) -> Iterator[int]:
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        _wait_ready(proc, ready_url)
+        yield proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def gateway(kind: str, upstream: Server, scratch: Path) -> Iterator[Endpoint]:
+    root = upstream.url.removesuffix("/v1")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "BENCH_UPSTREAM_KEY": "sk-bench"}
+    if kind == "direct":
+        yield Endpoint(kind, None, upstream.url, upstream.stream_url, MODEL, MODEL)
+    elif kind == "passthrough":
+        command = [sys.executable, "benchmarks/passthrough_proxy.py", root, str(port)]
+        with _process(command, base + "/health", env) as pid:
+            stream = upstream.stream_url.replace(root, base)
+            yield Endpoint(kind, pid, base + "/v1", stream, MODEL, MODEL)
+    elif kind == "llmfast":
+        config = scratch / "gateway.toml"
+        config.write_text(
+            f'[server]\nlisten = "127.0.0.1:{port}"\n'
+            + "".join(
+                f'[models.{alias}]\n[[models.{alias}.deployments]]\nbase_url = "{url}"\n'
+                f'api_key_env = "BENCH_UPSTREAM_KEY"\nmodel = "{MODEL}"\n'
+                for alias, url in (("bench", upstream.url), ("bench-stream", upstream.stream_url))
+            )
+        )
+        command = [sys.executable, "-m", "llmfast", "serve", "--config", str(config)]
+        with _process(command, base + "/health", env) as pid:
+            yield Endpoint(kind, pid, base + "/v1", base + "/v1", "bench", "bench-stream")
+    elif kind == "litellm":
+        config = scratch / "litellm.yaml"
+        lines = ["model_list:"]
+        for alias, url in (("bench", upstream.url), ("bench-stream", upstream.stream_url)):
+            lines += [
+                f"  - model_name: {alias}",
+                "    litellm_params:",
+                f"      model: openai/{MODEL}",
+                f"      api_base: {url}",
+                "      api_key: sk-bench",
+            ]
+        config.write_text("\n".join(lines) + "\n")
+        executable = shutil.which("litellm", path=str(Path(sys.executable).parent))
+        assert executable is not None
+        command = [executable, "--config", str(config), "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--num_workers", "1"]
+        master = "sk-" + secrets.token_hex(32)  # it refuses to start without a strong one
+        env = {**env, "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False"}
+        env["LITELLM_MASTER_KEY"] = master
+        with _process(command, base + "/health/liveliness", env) as pid:
+            yield Endpoint(
+                kind, pid, base + "/v1", base + "/v1", "bench", "bench-stream", key=master
+            )
+    else:
+        raise ValueError(kind)
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid`` and every descendant still running."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / _TICK
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += times.get(current, 0.0)
+        todo.extend(children.get(current, ()))
+    return total
+
+
+async def load(
+    session: aiohttp.ClientSession, endpoint: Endpoint, stream: bool, rate: float, seconds: float
+) -> tuple[list[float], int]:
+    """Send ``rate`` requests per second for ``seconds``; (latencies, errors)."""
+    url = (endpoint.stream_url if stream else endpoint.url) + "/chat/completions"
+    body = {
+        "model": endpoint.stream_model if stream else endpoint.chat_model,
+        "messages": [{"role": "user", "content": PROMPT}],
+        "max_tokens": MAX_TOKENS,
+    }
+    if stream:
+        body["stream"] = True
+    headers = {"Authorization": f"Bearer {endpoint.key}"}
+    latencies: list[float] = []
+    errors = 0
+
+    async def one() -> None:
+        nonlocal errors
+        began = time.perf_counter()
+        try:
+            async with session.post(url, json=body, headers=headers) as response:
+                await response.read()
+                if response.status != 200:
+                    errors += 1
+                    return
+        except aiohttp.ClientError:
+            errors += 1
+            return
+        latencies.append(time.perf_counter() - began)
+
+    tasks = []
+    start = time.perf_counter()
+    for i in range(int(rate * seconds)):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one()))
+    await asyncio.gather(*tasks)
+    return latencies, errors
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def measure(endpoint: Endpoint, rate: float, seconds: float) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        await load(session, endpoint, False, rate, 0.5)  # warm-up: connections, imports
+        for stream in (False, True):
+            label = "stream" if stream else "chat"
+            before = tree_cpu(endpoint.pid) if endpoint.pid else 0.0
+            latencies, errors = await load(session, endpoint, stream, rate, seconds)
+            after = tree_cpu(endpoint.pid) if endpoint.pid else 0.0
+            figures[f"{label}_p50_ms"] = _pct(latencies, 0.5) * 1000
+            figures[f"{label}_p99_ms"] = _pct(latencies, 0.99) * 1000
+            figures[f"{label}_cpu_ms"] = (after - before) / max(1, len(latencies)) * 1000
+            figures[f"{label}_errors"] = errors
+    return figures
+
+
+async def max_rate(endpoint: Endpoint, seconds: float) -> float:
+    best = 0.0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        for rate in LADDER:
+            latencies, errors = await load(session, endpoint, False, rate, seconds)
+            if errors or _pct(latencies, 0.99) > 0.050:
+                break
+            best = rate
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--gateways", default=",".join(GATEWAYS))
+    args = parser.parse_args()
+    kinds = [k for k in args.gateways.split(",") if k]
+    if (
+        "litellm" in kinds
+        and shutil.which("litellm", path=str(Path(sys.executable).parent)) is None
+    ):
+        print("litellm[proxy] is not installed: leaving the LiteLLM proxy out")
+        kinds.remove("litellm")
+    results: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
+    rates: dict[str, float] = {}
+    with ExitStack() as stack, tempfile.TemporaryDirectory() as scratch:
+        mock = stack.enter_context(mock_server(chunks=64))
+        upstream = mock
+        if find_nginx():
+            upstream = stack.enter_context(nginx_server(capture_replies(mock.url)))
+        for round_ in range(args.repeats):
+            order = kinds[round_ % len(kinds) :] + kinds[: round_ % len(kinds)]
+            for kind in order:
+                with gateway(kind, upstream, Path(scratch)) as endpoint:
+                    results[kind].append(asyncio.run(measure(endpoint, args.rate, args.seconds)))
+                    if round_ == 0:
+                        rates[kind] = asyncio.run(max_rate(endpoint, 2.0))
+                print(f"round {round_ + 1}: {kind} done", flush=True)
+    report(results, rates, args, upstream.kind)
+
+
+def report(
+    results: dict[str, list[dict[str, float]]],
+    rates: dict[str, float],
+    args: argparse.Namespace,
+    upstream: str,
+) -> None:
+    median = {
+        kind: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        for kind, runs in results.items()
+    }
+    direct = median.get("direct")
+    print(
+        f"\nupstream: {upstream}; {args.rate:.0f} requests/s for {args.seconds:.0f} s, "
+        f"medians of {args.repeats} interleaved rounds\n"
+    )
+    print(
+        "| gateway | added p50 ms | added p99 ms | stream added p50 / p99 ms | "
+        "CPU ms/request (chat / stream) | max rate, p99 < 50 ms |"
+    )
+    print("|---|---|---|---|---|---|")
+    for kind, m in median.items():
+        add = {k: m[k] - direct[k] if direct else m[k] for k in m if k.endswith("_ms")}
+        cpu = "—" if kind == "direct" else f"{m['chat_cpu_ms']:.3f} / {m['stream_cpu_ms']:.3f}"
+        print(
+            f"| {kind} | {add['chat_p50_ms']:.2f} | {add['chat_p99_ms']:.2f} | "
+            f"{add['stream_p50_ms']:.2f} / {add['stream_p99_ms']:.2f} | {cpu} | "
+            f"{rates.get(kind, 0):.0f}/s |"
+        )
+    floor = median.get("passthrough")
+    ours = median.get("llmfast")
+    if floor and ours:
+        for label in ("chat", "stream"):
+            ratio = ours[f"{label}_cpu_ms"] / floor[f"{label}_cpu_ms"]
+            print(f"\nllmfast serve / pass-through floor, CPU per {label} request: {ratio:.2f}x")
+    litellm = median.get("litellm")
+    if litellm and ours:
+        for label in ("chat", "stream"):
+            ratio = litellm[f"{label}_cpu_ms"] / ours[f"{label}_cpu_ms"]
+            print(f"LiteLLM proxy / llmfast serve, CPU per {label} request: {ratio:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,266 @@
+"""[`Gateway`][llmfast.gateway.Gateway]: the aiohttp server in front of the fleet.
+
+Each request is identified by its virtual key (401 without a valid one), checked
+(4xx in OpenAI's error shape for bad input), sent through its tenant's limit and its
+model's layers, and answered; a stream is forwarded chunk by chunk as it arrives,
+and a client that goes away cancels its upstream call (unless coalescing shares it
+with other callers). Stopping drains: the listener closes at once, in-flight calls
+get ``server.grace`` seconds to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any
+
+from aiohttp import abc, web
+
+from llmfast.gateway import anthropic_routes, openai_routes
+from llmfast.gateway.answers import Failure, Scrubber, failure_of, openai_error, retry_after_header
+from llmfast.gateway.anthropic_wire import anthropic_error
+from llmfast.gateway.config import GatewayConfig, env_secret, listen_address
+from llmfast.gateway.fleet import Fleet, UnknownModelError
+from llmfast.gateway.metrics import CONTENT_TYPE, GatewayMetrics
+from llmfast.gateway.openai_routes import BadInput, error_response
+from llmfast.gateway.tenants import Tenant, Tenants
+from llmfast.transport import Request, Response
+from llmfast.types import ChatRequest, EmbeddingRequest
+
+__all__ = ["Call", "Gateway"]
+
+_log = logging.getLogger("llmfast.gateway")
+_access = logging.getLogger("llmfast.gateway.access")
+_TENANT: Any = (  # aiohttp >= 3.13 wants typed request keys; older ones take a string
+    web.RequestKey("llmfast.tenant", str) if hasattr(web, "RequestKey") else "llmfast.tenant"
+)
+Endpoint = Callable[["Call"], Awaitable[web.StreamResponse]]
+
+
+class Call:
+    """One request to the gateway, as an endpoint handles it."""
+
+    __slots__ = ("_context", "_stream", "gateway", "http", "model", "started", "tenant")
+
+    def __init__(self, gateway: Gateway, http: web.Request, tenant: Tenant) -> None:
+        self.gateway = gateway
+        self.http = http
+        self.tenant = tenant
+        self.model = "-"  # until the body names one
+        self.started = time.monotonic()
+        self._stream: web.StreamResponse | None = None
+        self._context: dict[str, Any] = {}
+
+    async def body(self) -> bytes:
+        """The request body (413 when it is over ``server.max_body_bytes``)."""
+        try:
+            return await self.http.read()
+        except web.HTTPRequestEntityTooLarge:
+            limit = self.gateway.config.server.max_body_bytes
+            raise BadInput(413, f"the request body is over {limit} bytes", "too_large") from None
+
+    def request_for(self, body: ChatRequest | EmbeddingRequest, *, stream: bool) -> Request:
+        """The llmfast request for ``body``: a model this key may use, with its deadline."""
+        if body.model not in self.gateway.config.models or not self.tenant.may_use(body.model):
+            raise UnknownModelError(body.model)
+        self.model = body.model
+        timeout = self.gateway.fleet.timeout_of(body.model)
+        metrics = self.gateway.metrics
+        labels = (body.model, self.tenant.name)
+        request = openai_routes.request_for(body, stream, timeout, labels, metrics.on_event)
+        self._context = request.context or {}
+        return request
+
+    async def send(self, request: Request) -> Response:
+        """Send ``request`` through this tenant's limit and its model's layers."""
+        return await self.gateway.fleet.transport_for(self.tenant.name).send(request)
+
+    def note_usage(self, usage: Any) -> None:
+        """Count the tokens an upstream reported for this call."""
+        if usage is not None and not self._context.get("cache_hit"):
+            self.gateway.metrics.usage(self.model, self.tenant.name, usage)
+
+    def note_first_chunk(self) -> None:
+        elapsed = time.monotonic() - self.started
+        self.gateway.metrics.first_chunk_after(self.model, self.tenant.name, elapsed)
+
+    def json(self, body: bytes) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    async def start_stream(self, content_type: str) -> web.StreamResponse:
+        """Send the headers of a streamed answer (its chunks follow with ``write``)."""
+        out = web.StreamResponse(
+            headers={"Content-Type": content_type, "Cache-Control": "no-cache"}
+        )
+        await out.prepare(self.http)
+        self._stream = out
+        return out
+
+    def failure(self, exc: BaseException) -> Failure:
+        return failure_of(exc, self.gateway.scrub)
+
+
+class Gateway:
+    """An OpenAI-compatible HTTP gateway over llmfast clients, one per model alias.
+
+    ``async with Gateway(config) as gateway:`` listens on ``server.listen`` (port 0
+    picks a free one: read [`url`][llmfast.gateway.Gateway.url]); leaving the block
+    drains in-flight calls for up to ``server.grace`` seconds, then stops.
+    """
+
+    def __init__(self, config: GatewayConfig, *, reuse_port: bool = False) -> None:
+        self.config = config
+        self.reuse_port = reuse_port
+        self.tenants = Tenants(config)
+        secrets = [env_secret(d.api_key_env) for m in config.models.values() for d in m.deployments]
+        self.scrub = Scrubber(secrets)
+        self.metrics = GatewayMetrics()
+        self.fleet = Fleet(config)
+        self.started = time.time()
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._port: int | None = None
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start listening."""
+        app = web.Application(client_max_size=self.config.server.max_body_bytes)
+        routes = [
+            web.post("/v1/chat/completions", self._endpoint(openai_routes.chat_completions)),
+            web.post("/v1/embeddings", self._endpoint(openai_routes.embeddings)),
+            web.get("/v1/models", self._endpoint(openai_routes.models)),
+            web.post("/v1/messages", self._endpoint(anthropic_routes.messages, anthropic_error)),
+            web.get("/health", self._health),
+        ]
+        if self.config.server.metrics:
+            routes.append(web.get("/metrics", self._metrics))
+        app.add_routes(routes)
+        runner = web.AppRunner(
+            app,
+            handler_cancellation=True,
+            shutdown_timeout=self.config.server.grace,
+            access_log_class=JSONAccessLogger,
+            access_log=_access if self.config.server.access_log else None,
+        )
+        await runner.setup()
+        host, port = listen_address(self.config)
+        site = web.TCPSite(runner, host, port, reuse_port=self.reuse_port or None)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner, self._site = runner, site
+        server = site._server
+        sockets = getattr(server, "sockets", None) or ()
+        self._port = sockets[0].getsockname()[1] if sockets else port
+
+    @property
+    def url(self) -> str:
+        """The gateway's root URL, e.g. ``http://127.0.0.1:4000`` (OpenAI clients use
+        ``url + "/v1"`` as their base URL)."""
+        host, _ = listen_address(self.config)
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        return f"http://{host}:{self._port}"
+
+    async def aclose(self) -> None:
+        """Stop listening, let in-flight calls finish (up to ``server.grace``), close."""
+        runner, self._runner = self._runner, None
+        try:
+            if runner is not None:
+                await runner.cleanup()
+        finally:
+            await self.fleet.aclose()
+
+    async def __aenter__(self) -> Gateway:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # --- requests --------------------------------------------------------------
+
+    def _endpoint(
+        self, endpoint: Endpoint, render: Callable[[Failure], bytes] = openai_error
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """``endpoint`` with the key check and errors answered in ``render``'s shape."""
+        name = endpoint.__name__
+
+        async def handle(http: web.Request) -> web.StreamResponse:
+            tenant = self.tenants.identify(http.headers)
+            if tenant is None:
+                self.metrics.request_done(name, "-", "-", 401, 0.0)
+                failure = Failure(401, "a valid API key is required", "invalid_api_key")
+                return error_response(401, render(failure), {})
+            http[_TENANT] = tenant.name
+            call = Call(self, http, tenant)
+            answer = await self._answer(call, endpoint, render)
+            elapsed = time.monotonic() - call.started
+            self.metrics.request_done(name, call.model, tenant.name, answer.status, elapsed)
+            return answer
+
+        return handle
+
+    async def _answer(
+        self, call: Call, endpoint: Endpoint, render: Callable[[Failure], bytes]
+    ) -> web.StreamResponse:
+        try:
+            return await endpoint(call)
+        except BadInput as bad:
+            failure = Failure(bad.status, bad.message, bad.code)
+        except Exception as exc:
+            failure = call.failure(exc)
+        if call._stream is not None:  # the headers are out: end the stream
+            with contextlib.suppress(Exception):
+                await call._stream.write_eof()
+            return call._stream
+        return error_response(failure.status, render(failure), retry_after_header(failure))
+
+    async def _metrics(self, http: web.Request) -> web.Response:
+        body = self.metrics.render()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+    async def _health(self, http: web.Request) -> web.Response:
+        ready = self.fleet.ready()
+        status = 200 if all(ready.values()) else 503
+        body = {
+            "status": "ok" if status == 200 else "degraded",
+            "models": ready,
+            "pid": os.getpid(),
+        }
+        return web.json_response(body, status=status)
+
+
+class JSONAccessLogger(abc.AbstractAccessLogger):
+    """One JSON line per request: time, method, path, status, duration, tenant."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        tenant = request.get(_TENANT) if isinstance(request, web.Request) else None
+        record: dict[str, Any] = {
+            "method": request.method,
+            "path": request.path,
+            "status": response.status,
+            "ms": round(time * 1000, 3),
+            "tenant": tenant,
+        }
+        self.logger.info(json.dumps(record, separators=(",", ":")))
+
+
+async def run_until_stopped(gateway: Gateway, stop: asyncio.Event) -> None:
+    """Serve until ``stop`` is set, then drain and close."""
+    async with gateway:
+        _log.info("llmfast gateway listening on %s", gateway.url)
+        await stop.wait()

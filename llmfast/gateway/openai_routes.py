@@ -1,0 +1,228 @@
+"""The OpenAI-compatible endpoints: ``POST /v1/chat/completions`` (streaming and not),
+``POST /v1/embeddings`` and ``GET /v1/models``.
+
+A request body is checked against the typed request (a wrong type is a 400 naming
+the field); parameters llmfast has no field for travel on as ``extra_body``. Results
+and chunks are llmfast's shared types, which are OpenAI's shapes, encoded as they are.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from aiohttp import web
+
+from llmfast.events import EventHook
+from llmfast.gateway.answers import Failure, openai_error
+from llmfast.gateway.forward import forward_stream
+from llmfast.gateway.openai_wire import chunk_json, completion_json, embeddings_json
+from llmfast.transport import Request
+from llmfast.types import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatRequest,
+    EmbeddingRequest,
+    EmbeddingResponse,
+)
+
+if TYPE_CHECKING:
+    from llmfast.gateway.app import Call
+
+__all__ = [
+    "BadInput",
+    "chat_completions",
+    "embeddings",
+    "error_response",
+    "json_object",
+    "models",
+    "parse_chat",
+    "parse_embeddings",
+]
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+_DONE = b"data: [DONE]\n\n"
+
+
+class BadInput(Exception):
+    """A request the gateway refuses before calling anything (answered with 4xx)."""
+
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+class _ChatBody(msgspec.Struct, kw_only=True):
+    """The typed fields of a chat request, as a client may send them (for checking)."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    n: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: dict[str, Any] | None = None
+    reasoning_effort: str | None = None
+    user: str | None = None
+
+
+class _EmbedBody(msgspec.Struct, kw_only=True):
+    model: str
+    input: str | list[Any]
+    dimensions: int | None = None
+    encoding_format: str | None = None
+    user: str | None = None
+
+
+_CHAT_FIELDS = frozenset(_ChatBody.__struct_fields__)
+_EMBED_FIELDS = frozenset(_EmbedBody.__struct_fields__)
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        data = _decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        raise BadInput(400, "the request body is not valid JSON", "invalid_json") from None
+    if not isinstance(data, dict):
+        raise BadInput(400, "the request body must be a JSON object", "invalid_json")
+    return data
+
+
+def _typed(
+    data: dict[str, Any], fields: frozenset[str], kind: type[Any]
+) -> tuple[Any, dict[str, Any]]:
+    known = {k: v for k, v in data.items() if k in fields}
+    extra = {k: v for k, v in data.items() if k not in fields}
+    try:
+        return msgspec.convert(known, kind), extra
+    except msgspec.ValidationError as exc:
+        raise BadInput(400, f"invalid request: {exc}", "invalid_request") from None
+
+
+def parse_chat(raw: bytes) -> tuple[ChatRequest, bool, bool]:
+    """``(request, stream, include_usage)`` from a chat-completions body."""
+    data = json_object(raw)
+    stream = data.pop("stream", False)
+    options = data.pop("stream_options", None)
+    if not isinstance(stream, bool) or not isinstance(options, dict | None):
+        raise BadInput(400, "stream must be a boolean and stream_options an object")
+    body, extra = _typed(data, _CHAT_FIELDS, _ChatBody)
+    if not body.messages:
+        raise BadInput(400, "messages must hold at least one message", "invalid_request")
+    fields = msgspec.structs.asdict(body)
+    request = ChatRequest(**fields, extra_body=extra or None)
+    include_usage = bool(options and options.get("include_usage"))
+    return request, stream, include_usage
+
+
+def parse_embeddings(raw: bytes) -> EmbeddingRequest:
+    """The embeddings request of a body."""
+    data = json_object(raw)
+    body, extra = _typed(data, _EMBED_FIELDS, _EmbedBody)
+    if not _valid_input(body.input):
+        raise BadInput(
+            400,
+            "input must be a string, or a non-empty list of strings, of token ids or of "
+            "lists of token ids",
+            "invalid_request",
+        )
+    if body.encoding_format not in (None, "float", "base64"):
+        raise BadInput(400, "encoding_format must be 'float' or 'base64'", "invalid_request")
+    fields = msgspec.structs.asdict(body)
+    return EmbeddingRequest(**fields, extra_body=extra or None)
+
+
+def _valid_input(value: str | list[Any]) -> bool:
+    if isinstance(value, str):
+        return True
+    if not value:
+        return False
+    if all(isinstance(item, str) for item in value):
+        return True
+    if all(type(item) is int for item in value):
+        return True
+    return all(
+        isinstance(item, list) and item and all(type(t) is int for t in item) for item in value
+    )
+
+
+async def chat_completions(call: Call) -> web.StreamResponse:
+    """``POST /v1/chat/completions``."""
+    body, stream, include_usage = parse_chat(await call.body())
+    request = call.request_for(body, stream=stream)
+    if not stream:
+        response = await call.send(request)
+        completion: ChatCompletion = await response.collect()
+        call.note_usage(completion.usage)
+        return call.json(completion_json(completion))
+    response = await call.send(request)
+
+    def translate(chunk: ChatCompletionChunk) -> bytes:
+        if include_usage or chunk.usage is None:
+            return b"data: " + chunk_json(chunk) + b"\n\n"
+        if chunk.choices:  # a usage-only chunk is left out when not asked for
+            return b"data: " + chunk_json(chunk, with_usage=False) + b"\n\n"
+        return b""
+
+    return await forward_stream(call, response, translate, _done, _error_event)
+
+
+def _done() -> bytes:
+    return _DONE
+
+
+def _error_event(failure: Failure) -> bytes:
+    return b"data: " + openai_error(failure) + b"\n\n"
+
+
+async def embeddings(call: Call) -> web.StreamResponse:
+    """``POST /v1/embeddings``."""
+    body = parse_embeddings(await call.body())
+    response = await call.send(call.request_for(body, stream=False))
+    result: EmbeddingResponse = await response.collect()
+    call.note_usage(result.usage)
+    return call.json(embeddings_json(result))
+
+
+async def models(call: Call) -> web.StreamResponse:
+    """``GET /v1/models``: the models this key may use."""
+    created = int(call.gateway.started)
+    data = [
+        {"id": alias, "object": "model", "created": created, "owned_by": "llmfast-gateway"}
+        for alias in call.gateway.config.models
+        if call.tenant.may_use(alias)
+    ]
+    return call.json(_encode({"object": "list", "data": data}))
+
+
+def error_response(status: int, body: bytes, headers: dict[str, str]) -> web.Response:
+    """An error answer in OpenAI's shape."""
+    return web.Response(status=status, body=body, content_type="application/json", headers=headers)
+
+
+def request_for(
+    body: ChatRequest | EmbeddingRequest,
+    stream: bool,
+    timeout: float | None,
+    labels: tuple[str, str],
+    on_event: EventHook | None,
+) -> Request:
+    """The llmfast request of a call, with the model's deadline and the metrics' labels."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    return Request(
+        body, stream=stream, deadline=deadline, on_event=on_event, context={"gateway": labels}
+    )
