@@ -158,8 +158,9 @@ class ChatAccumulator:
             if chunk.usage is not None:
                 self.usage = chunk.usage
             for choice in chunk.choices:
-                state = choices.get(choice.index)
-                if state is None:
+                try:
+                    state = choices[choice.index]
+                except KeyError:
                     state = choices[choice.index] = _ChoiceState()
                 delta = choice.delta
                 content = delta.content

@@ -223,32 +223,82 @@ class _ChatStreamParser(ChunkParser):
         self._feed = SSEDecoder(max_event_bytes).feed_payloads
 
     def parse(self, data: bytes, out: list[ChatCompletionChunk]) -> None:
-        append = out.append
-        decode_chunk = _decode_chunk
-        for item in self._feed(data):
+        items = self._feed(data)
+        start = 0
+        for item in items:  # an event completed across reads comes first, as an SSEEvent
             if type(item) is bytes:
-                if item == b"[DONE]":
-                    self.done = True
-                    return
-                try:
-                    chunk: ChatCompletionChunk = decode_chunk(item)
-                except (msgspec.DecodeError, msgspec.ValidationError):
-                    # e.g. invalid UTF-8, which the event-stream rules replace by U+FFFD
-                    chunk = _decode_chunk_text(item.decode("utf-8", "replace"))
-            else:
-                assert isinstance(item, SSEEvent)
-                payload = item.data
-                if payload == "[DONE]":
-                    self.done = True
-                    return
-                if item.event != "message":
-                    if item.event == "error":
-                        raise StreamEventError(_decode_any_or_text(payload))
-                    continue  # pings and other named events are not chunks
-                chunk = _decode_chunk_text(payload)
-            if chunk.error is not None:
-                raise StreamEventError(chunk.error)
-            append(chunk)
+                break
+            start += 1
+            if self._take(item, out):
+                break
+        if start:
+            ChunkParser._note(self, out)
+            if self.done:
+                return
+            items = items[start:]
+        if not items:
+            return
+        done = items[-1] == b"[DONE]"
+        if done:
+            del items[-1]
+        try:  # the usual case: plain payloads, decoded in one C-level pass
+            # (an SSEEvent among them raises TypeError: the exact path takes it then)
+            chunks: list[ChatCompletionChunk] = list(map(_decode_chunk, items))  # type: ignore[arg-type]
+        except Exception:  # anything unusual: the exact path, one item at a time
+            start = len(out)
+            for item in items:
+                if self._take(item, out):
+                    break
+            ChunkParser._note(self, out[start:])
+            if self.done:
+                return
+        else:
+            # One pass: error events, and which choices were seen and finished.
+            opened = self._opened
+            finished = self._finished
+            for chunk in chunks:
+                if chunk.error is not None:
+                    out += chunks[: chunks.index(chunk)]
+                    raise StreamEventError(chunk.error)
+                for choice in chunk.choices:
+                    if choice.finish_reason is None:
+                        if choice.index not in opened:
+                            opened.add(choice.index)
+                    else:
+                        finished.add(choice.index)
+            out += chunks
+        if done:
+            self.done = True
+
+    def _note(self, out: list[ChatCompletionChunk]) -> None:
+        """Noted by `parse` itself, in the pass that checks for error events."""
+
+    def _take(self, item: bytes | SSEEvent, out: list[ChatCompletionChunk]) -> bool:
+        """Append the chunk of one event to ``out``; True at the end marker."""
+        if type(item) is bytes:
+            if item == b"[DONE]":
+                self.done = True
+                return True
+            try:
+                chunk: ChatCompletionChunk = _decode_chunk(item)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                # e.g. invalid UTF-8, which the event-stream rules replace by U+FFFD
+                chunk = _decode_chunk_text(item.decode("utf-8", "replace"))
+        else:
+            assert isinstance(item, SSEEvent)
+            payload = item.data
+            if payload == "[DONE]":
+                self.done = True
+                return True
+            if item.event != "message":
+                if item.event == "error":
+                    raise StreamEventError(_decode_any_or_text(payload))
+                return False  # pings and other named events are not chunks
+            chunk = _decode_chunk_text(payload)
+        if chunk.error is not None:
+            raise StreamEventError(chunk.error)
+        out.append(chunk)
+        return False
 
     def finish(self, out: list[ChatCompletionChunk]) -> None:
         if not self.done:

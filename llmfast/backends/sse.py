@@ -285,9 +285,10 @@ class SSEDecoder:
         cap = self._cap
         if data.endswith(b"\n\n") and data.startswith(b"data: "):
             # Whole plain events only: "data: " P1 "\n\ndata: " P2 ... Pn "\n\n" with no LF
-            # in any payload, i.e. with exactly two LFs per payload.
+            # in any payload. (A join and a memchr cost far less than bytes.count, which
+            # scans a byte at a time.)
             payloads = data[6:-2].split(b"\n\ndata: ")
-            if data.count(b"\n") == 2 * len(payloads):
+            if 10 not in b"".join(payloads):
                 if len(data) > self._cap:
                     self._check_sizes(payloads, self._cap, bool(out))
                 out += payloads
