@@ -11,7 +11,6 @@ from typing import Any
 import aiohttp
 import openai
 import pytest
-from openai.types.chat import ChatCompletionMessageFunctionToolCall
 
 from llmfast.gateway import Gateway
 from llmfast.testing import MockServer, Reply
@@ -111,8 +110,9 @@ async def test_tool_calls_streamed_and_not(gateway: Gateway, upstream: MockServe
             stream=True,
         )
         deltas = [c async for c in stream]
+    tool_call: Any
     (tool_call,) = reply.choices[0].message.tool_calls or []
-    assert isinstance(tool_call, ChatCompletionMessageFunctionToolCall)
+    assert tool_call.type == "function"
     assert tool_call.id == "call_1"
     assert tool_call.function.name == "get_weather"
     assert tool_call.function.arguments == '{"city":"Paris"}'
