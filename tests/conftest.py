@@ -20,6 +20,15 @@ import pytest
 pytest_plugins = ["tests.ci_skips"]  # under CI=true, no skipping for a missing redis/nginx
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # Everything imported while collecting (pytest, hypothesis, aiohttp, the SDKs and
+    # frameworks the integration tests use...) lives as long as the process: move it to
+    # the permanent generation, which collections skip, so the gc.collect() after every
+    # test below walks only what tests made (measured: 150k objects, 130 ms a test).
+    gc.collect()
+    gc.freeze()
+
+
 @pytest.fixture(autouse=True)
 async def _no_leaks() -> AsyncIterator[None]:
     loop = asyncio.get_running_loop()
