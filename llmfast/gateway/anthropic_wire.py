@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from llmfast.gateway.answers import Failure
-from llmfast.gateway.openai_routes import BadInput, json_object
+from llmfast.gateway.openai_routes import BadInput, json_object, typed_fields
 from llmfast.types import ChatCompletion, ChatCompletionChunk, ChatRequest, Usage
 
 __all__ = ["StreamTranslator", "anthropic_error", "message_json", "parse_messages"]
@@ -60,12 +60,7 @@ _FIELDS = frozenset(_MessagesBody.__struct_fields__)
 def parse_messages(raw: bytes) -> tuple[ChatRequest, bool]:
     """``(request, stream)`` from a Messages API body."""
     data = json_object(raw)
-    known = {k: v for k, v in data.items() if k in _FIELDS}
-    extra = {k: v for k, v in data.items() if k not in _FIELDS}
-    try:
-        body = msgspec.convert(known, _MessagesBody)
-    except msgspec.ValidationError as exc:
-        raise BadInput(400, f"invalid request: {exc}", "invalid_request") from None
+    body, extra = typed_fields(data, _FIELDS, _MessagesBody)
     if not body.messages:
         raise BadInput(400, "messages: at least one message is required", "invalid_request")
     messages: list[dict[str, Any]] = []

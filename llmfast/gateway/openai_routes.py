@@ -39,6 +39,7 @@ __all__ = [
     "models",
     "parse_chat",
     "parse_embeddings",
+    "typed_fields",
 ]
 
 _encode = msgspec.json.Encoder().encode
@@ -102,7 +103,7 @@ def json_object(raw: bytes) -> dict[str, Any]:
     return data
 
 
-def _typed(
+def typed_fields(
     data: dict[str, Any], fields: frozenset[str], kind: type[Any]
 ) -> tuple[Any, dict[str, Any]]:
     known = {k: v for k, v in data.items() if k in fields}
@@ -120,7 +121,7 @@ def parse_chat(raw: bytes) -> tuple[ChatRequest, bool, bool]:
     options = data.pop("stream_options", None)
     if not isinstance(stream, bool) or not isinstance(options, dict | None):
         raise BadInput(400, "stream must be a boolean and stream_options an object")
-    body, extra = _typed(data, _CHAT_FIELDS, _ChatBody)
+    body, extra = typed_fields(data, _CHAT_FIELDS, _ChatBody)
     if not body.messages:
         raise BadInput(400, "messages must hold at least one message", "invalid_request")
     fields = msgspec.structs.asdict(body)
@@ -132,7 +133,7 @@ def parse_chat(raw: bytes) -> tuple[ChatRequest, bool, bool]:
 def parse_embeddings(raw: bytes) -> EmbeddingRequest:
     """The embeddings request of a body."""
     data = json_object(raw)
-    body, extra = _typed(data, _EMBED_FIELDS, _EmbedBody)
+    body, extra = typed_fields(data, _EMBED_FIELDS, _EmbedBody)
     if not _valid_input(body.input):
         raise BadInput(
             400,
