@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,6 +26,7 @@ from llmfast.layers.retry_policy import RetryPolicy
 from llmfast.pool import HTTPPool
 from llmfast.transport import Request, Response, Transport, commit_first_chunk
 from llmfast.usage import record_earlier
+from llmfast.watched import watched
 
 __all__ = ["Route", "Router"]
 
@@ -63,6 +64,10 @@ class _RouteState:
 
     def available(self) -> bool:
         return self.breaker is None or self.breaker.available()
+
+    def ended(self, error: BaseException | None) -> None:
+        """A stream sent to this route has ended (read out, failed or closed)."""
+        self.in_flight -= 1
 
 
 class Router:
@@ -208,12 +213,7 @@ class Router:
         if not response.stream:
             state.in_flight -= 1
             return response
-        return Response(
-            request,
-            status=response.status,
-            headers=response.headers,
-            chunks=_count_out(response, state),
-        )
+        return watched(response, state.ended)
 
     def _falls_over(self, error: LLMFastError) -> bool:
         if isinstance(error, ContextLengthError):
@@ -242,12 +242,3 @@ class Router:
                 raise last_error
             raise CircuitOpenError(repr(self), soonest)
         await self._sleep(max(soonest - self._clock(), 0.0))
-
-
-async def _count_out(response: Response, state: _RouteState) -> AsyncIterator[Any]:
-    try:
-        async for chunk in response:
-            yield chunk
-    finally:
-        state.in_flight -= 1
-        await response.aclose()

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Literal
 
 from llmfast.errors import (
@@ -24,6 +25,7 @@ from llmfast.errors import (
 )
 from llmfast.events import emit
 from llmfast.transport import Request, Response, Transport, TransportLayer
+from llmfast.watched import watched
 
 __all__ = ["CircuitBreaker", "CircuitBreakerLayer", "is_backend_failure"]
 
@@ -115,24 +117,7 @@ class CircuitBreakerLayer(TransportLayer):
         if not response.stream:
             self._settle(request, probe, None)
             return response
-        return Response(
-            request,
-            status=response.status,
-            headers=response.headers,
-            chunks=self._watch(request, response, probe),
-        )
-
-    async def _watch(self, request: Request, response: Response, probe: bool) -> AsyncIterator[Any]:
-        error: BaseException | None = None
-        try:
-            async for chunk in response:
-                yield chunk
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            await response.aclose()
-            self._settle(request, probe, error)
+        return watched(response, partial(self._settle, request, probe))
 
     async def _admit(self, request: Request) -> bool:
         """Let the call through (True if it is the half-open probe) or refuse it."""
