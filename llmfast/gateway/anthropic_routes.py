@@ -33,7 +33,7 @@ async def messages(call: Call) -> web.StreamResponse:
         call.note_usage(completion.usage)
         return call.json(message_json(completion, body.model))
     translator = StreamTranslator(body.model)
-    return await forward_stream(call, response, translator.feed, translator.finish, error_event)
+    return await forward_stream(call, response, translator, error_event)
 
 
 def error_event(failure: Failure) -> bytes:

@@ -244,7 +244,31 @@ class StreamTranslator:
         self._started = False
         self._finish: str | None = None
         self._provider_finish: str | None = None
-        self._usage: Usage | None = None
+        self.usage: Usage | None = None
+        self._text_head = b""  # a text delta's event up to its text, for this block
+
+    def batch(self, chunks: list[ChatCompletionChunk]) -> bytes:
+        """The events for ``chunks``, joined (possibly none). A chunk that only adds
+        text to the open text block is the block's byte template with the text spliced
+        in (the same bytes ``feed`` would give)."""
+        out: list[bytes] = []
+        append = out.append
+        for chunk in chunks:
+            choices = chunk.choices
+            if len(choices) == 1 and chunk.usage is None and self._block == ("text", 0):
+                choice = choices[0]
+                delta = choice.delta
+                text = delta.content
+                if (
+                    text
+                    and choice.index == 0
+                    and choice.finish_reason is None
+                    and delta.tool_calls is None
+                ):
+                    append(self._text_head + _encode(text) + b"}}\n\n")
+                    continue
+            append(self.feed(chunk))
+        return b"".join(out)
 
     def feed(self, chunk: ChatCompletionChunk) -> bytes:
         """The events for one chunk (possibly none)."""
@@ -263,7 +287,7 @@ class StreamTranslator:
             }
             out.append(_event("message_start", {"type": "message_start", "message": message}))
         if chunk.usage is not None:
-            self._usage = chunk.usage
+            self.usage = chunk.usage
         for choice in chunk.choices:
             if choice.index != 0:
                 continue
@@ -291,7 +315,7 @@ class StreamTranslator:
     def finish(self) -> bytes:
         """The closing events, once the upstream stream has ended."""
         out = [self._close()] if self._block is not None else []
-        usage = _usage(self._usage)
+        usage = _usage(self.usage)
         delta = {
             "stop_reason": _stop_reason(self._finish, self._provider_finish),
             "stop_sequence": None,
@@ -308,6 +332,11 @@ class StreamTranslator:
         out = [self._close()] if self._block is not None else []
         self._block = block
         self._index += 1
+        self._text_head = (
+            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+            + str(self._index).encode()
+            + b',"delta":{"type":"text_delta","text":'
+        )
         out.append(
             _event(
                 "content_block_start",

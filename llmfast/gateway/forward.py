@@ -1,56 +1,86 @@
-"""Forwarding a streamed call to the caller, chunk by chunk, as it arrives.
+"""Forwarding a streamed call to the caller as it arrives.
 
 The first chunk is awaited before the headers go out, so a call that fails before
 producing anything still gets its own status (a 429 stays a 429). After that a failure
-becomes the format's error event. ``write`` waits while the caller's socket is full,
-so a slow reader holds the upstream back instead of making the gateway buffer; a
-caller that goes away cancels the handler, and with it the upstream call.
+becomes the format's error event. When the response offers the backend's batches (the
+chunks each network read completed; see
+[`Response.batches`][llmfast.transport.Response.batches]) each batch goes out in one
+``write``: one send per read, not per chunk. ``write`` waits while the caller's socket
+is full, so a slow reader holds the upstream back instead of making the gateway
+buffer; a caller that goes away cancels the handler, and with it the upstream call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
 from llmfast.gateway.answers import Failure
 from llmfast.transport import Response
+from llmfast.types import ChatCompletionChunk, Usage
 
 if TYPE_CHECKING:
     from llmfast.gateway.app import Call
 
-__all__ = ["forward_stream"]
+__all__ = ["Frames", "forward_stream"]
+
+
+class Frames(Protocol):
+    """One stream's translation into a wire format's events."""
+
+    usage: Usage | None
+    """The last usage the stream reported (counted once it ends)."""
+
+    def batch(self, chunks: list[ChatCompletionChunk], /) -> bytes:
+        """The events of ``chunks``, joined (``b""``: none)."""
+        ...
+
+    def finish(self) -> bytes:
+        """The events that end the stream."""
+        ...
 
 
 async def forward_stream(
-    call: Call,
-    response: Response,
-    translate: Callable[[Any], bytes],
-    end: Callable[[], bytes],
-    error_event: Callable[[Failure], bytes],
+    call: Call, response: Response, frames: Frames, error_event: Callable[[Failure], bytes]
 ) -> web.StreamResponse:
-    """Send ``response``'s chunks through ``translate``, then ``end()``."""
-    chunks = aiter(response)
+    """Send ``response``'s chunks as ``frames``, then ``frames.finish()``."""
+    batches = response.batches()
+    source: AsyncIterator[list[Any]] = batches if batches is not None else _singles(response)
     try:
-        chunk = await anext(chunks, None)
+        batch = await anext(source, None)
         call.note_first_chunk()
         out = await call.start_stream("text/event-stream")
     except BaseException:
-        await response.aclose()
+        await _close(source, response)
         raise
     try:
-        while chunk is not None:
-            if chunk.usage is not None:
-                call.note_usage(chunk.usage)
-            data = translate(chunk)
+        while batch is not None:
+            data = frames.batch(batch)
             if data:
-                await out.write(data)
-            chunk = await anext(chunks, None)
-        await out.write(end())
+                await out.write(data)  # waits while the caller's socket is full
+            batch = await anext(source, None)
+        last = frames.finish()
     except Exception as exc:  # after the headers: the format's error event
-        await out.write(error_event(call.failure(exc)))
+        last = error_event(call.failure(exc))
+    finally:
+        call.note_usage(frames.usage)
+        await _close(source, response)
+    await out.write_eof(last)  # one send with the body's end
+    return out
+
+
+async def _singles(response: Response) -> AsyncIterator[list[Any]]:
+    """A body some layer wraps, one chunk at a time, as batches of one."""
+    async for chunk in response:
+        yield [chunk]
+
+
+async def _close(source: AsyncIterator[list[Any]], response: Response) -> None:
+    try:
+        aclose = getattr(source, "aclose", None)
+        if aclose is not None:
+            await aclose()
     finally:
         await response.aclose()
-    await out.write_eof()
-    return out

@@ -17,11 +17,11 @@ from aiohttp import web
 from llmfast.events import EventHook
 from llmfast.gateway.answers import Failure, openai_error
 from llmfast.gateway.forward import forward_stream
-from llmfast.gateway.openai_wire import chunk_json, completion_json, embeddings_json
+from llmfast.gateway.openai_frames import ChunkFrames
+from llmfast.gateway.openai_wire import completion_json, embeddings_json
 from llmfast.transport import Request
 from llmfast.types import (
     ChatCompletion,
-    ChatCompletionChunk,
     ChatRequest,
     EmbeddingRequest,
     EmbeddingResponse,
@@ -44,7 +44,6 @@ __all__ = [
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
-_DONE = b"data: [DONE]\n\n"
 
 
 class BadInput(Exception):
@@ -171,19 +170,8 @@ async def chat_completions(call: Call) -> web.StreamResponse:
         call.note_usage(completion.usage)
         return call.json(completion_json(completion))
     response = await call.send(request)
-
-    def translate(chunk: ChatCompletionChunk) -> bytes:
-        if include_usage or chunk.usage is None:
-            return b"data: " + chunk_json(chunk) + b"\n\n"
-        if chunk.choices:  # a usage-only chunk is left out when not asked for
-            return b"data: " + chunk_json(chunk, with_usage=False) + b"\n\n"
-        return b""
-
-    return await forward_stream(call, response, translate, _done, _error_event)
-
-
-def _done() -> bytes:
-    return _DONE
+    frames = ChunkFrames(include_usage=include_usage)
+    return await forward_stream(call, response, frames, _error_event)
 
 
 def _error_event(failure: Failure) -> bytes:

@@ -3,7 +3,8 @@
 llmfast's types leave out fields at their default value when encoded (``index: 0``,
 ``object: "chat.completion"``...), which OpenAI always sends and its SDKs read; these
 functions put them back (on ``msgspec.to_builtins`` output: no Python-level walk of the
-structs).
+structs). A stream's common chunk, one text delta, is framed from a byte template
+instead ([`ChunkFrames`][llmfast.gateway.openai_frames.ChunkFrames]).
 """
 
 from __future__ import annotations
