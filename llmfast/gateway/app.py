@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import time
@@ -20,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
+import msgspec
 from aiohttp import abc, web
 
 from llmfast.gateway import anthropic_routes, openai_routes
@@ -37,6 +37,8 @@ __all__ = ["Call", "Gateway"]
 
 _log = logging.getLogger("llmfast.gateway")
 _access = logging.getLogger("llmfast.gateway.access")
+_encode = msgspec.json.Encoder().encode
+_wall_clock = time.time
 _TENANT: Any = (  # aiohttp >= 3.13 wants typed request keys; older ones take a string
     web.RequestKey("llmfast.tenant", str) if hasattr(web, "RequestKey") else "llmfast.tenant"
 )
@@ -245,18 +247,20 @@ class Gateway:
 
 
 class JSONAccessLogger(abc.AbstractAccessLogger):
-    """One JSON line per request: time, method, path, status, duration, tenant."""
+    """One JSON line per request: time (Unix seconds), method, path, status, duration
+    in milliseconds, tenant."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         tenant = request.get(_TENANT) if isinstance(request, web.Request) else None
         record: dict[str, Any] = {
+            "time": round(_wall_clock(), 3),
             "method": request.method,
             "path": request.path,
             "status": response.status,
             "ms": round(time * 1000, 3),
             "tenant": tenant,
         }
-        self.logger.info(json.dumps(record, separators=(",", ":")))
+        self.logger.info(_encode(record).decode())
 
 
 async def run_until_stopped(gateway: Gateway, stop: asyncio.Event) -> None:

@@ -77,21 +77,31 @@ class GatewayMetrics:
             registry=self.registry,
         )
 
+        # A labelled child per label values, found once (``labels()`` checks and locks).
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Counter | Histogram, *values: str) -> Any:
+        key = (metric, *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def request_done(
         self, endpoint: str, model: str, tenant: str, status: int, seconds: float
     ) -> None:
-        self.requests.labels(endpoint, model, tenant, str(status)).inc()
-        self.latency.labels(endpoint, model, tenant).observe(seconds)
+        self._child(self.requests, endpoint, model, tenant, str(status)).inc()
+        self._child(self.latency, endpoint, model, tenant).observe(seconds)
 
     def first_chunk_after(self, model: str, tenant: str, seconds: float) -> None:
-        self.first_chunk.labels(model, tenant).observe(seconds)
+        self._child(self.first_chunk, model, tenant).observe(seconds)
 
     def usage(self, model: str, tenant: str, usage: Usage | Any) -> None:
         prompt = getattr(usage, "prompt_tokens", 0) or 0
         completion = getattr(usage, "completion_tokens", 0) or 0
-        self.tokens.labels(model, tenant, "input").inc(prompt)
+        self._child(self.tokens, model, tenant, "input").inc(prompt)
         if completion:
-            self.tokens.labels(model, tenant, "output").inc(completion)
+            self._child(self.tokens, model, tenant, "output").inc(completion)
 
     def on_event(self, event: Event) -> None:
         """llmfast's event hook: counts what the layers did for a gateway call."""
@@ -103,9 +113,9 @@ class GatewayMetrics:
             context["cache_hit"] = True  # its usage was paid for by an earlier call
         name = _LAYER_EVENTS.get(event.name)
         if name is not None:
-            self.layer_events.labels(model, tenant, name).inc()
+            self._child(self.layer_events, model, tenant, name).inc()
         elif event.name == "ratelimit.wait" and event.elapsed is not None:
-            self.limiter_wait.labels(model, tenant).observe(event.elapsed)
+            self._child(self.limiter_wait, model, tenant).observe(event.elapsed)
 
     def render(self) -> bytes:
         """The figures in Prometheus' text format."""
