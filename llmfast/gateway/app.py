@@ -172,6 +172,14 @@ class Gateway:
         host = "127.0.0.1" if host in ("0.0.0.0", "") else host
         return f"http://{host}:{self._port}"
 
+    async def stop_listening(self) -> None:
+        """Close the listener: new connections are refused from now on, while calls in
+        flight go on ([`aclose`][llmfast.gateway.Gateway.aclose] waits for them)."""
+        runner = self._runner
+        if runner is not None:
+            for site in list(runner.sites):
+                await site.stop()
+
     async def aclose(self) -> None:
         """Stop listening, let in-flight calls finish (up to ``server.grace``), close."""
         runner, self._runner = self._runner, None

@@ -103,7 +103,8 @@ async def _serve(config: GatewayConfig, *, reuse_port: bool) -> None:
         gc.freeze()
         print(f"llmfast gateway on {gateway.url}/v1 (pid {os.getpid()})", flush=True)
         await stop.wait()
-        print("draining in-flight calls, then stopping", flush=True)
+        await gateway.stop_listening()
+        print("stopped listening; draining in-flight calls, then stopping", flush=True)
 
 
 async def _serve_mock(args: argparse.Namespace) -> int:

@@ -1,5 +1,5 @@
 """``llmfast serve`` as a process: it starts from a config file, answers, logs JSON
-lines, and on SIGTERM lets in-flight streams finish before it exits."""
+lines, and on SIGTERM stops listening and lets in-flight streams finish before it exits."""
 
 from __future__ import annotations
 
@@ -57,34 +57,57 @@ async def served(
         await process.wait()
 
 
-async def test_sigterm_lets_streams_in_flight_finish(
+async def test_sigterm_during_50_streams_lets_them_finish(
     served: tuple[asyncio.subprocess.Process, str], upstream: MockServer
 ) -> None:
     process, url = served
-    for _ in range(5):
-        upstream.enqueue(Reply.text("a b c d e f", chunk_size=1, token_delay=0.05))
+    words = [f"w{i} " for i in range(12)]
+    for _ in range(50):  # ~1.2 s each: still going while the test checks the drain
+        upstream.enqueue(Reply.text("".join(words), chunk_size=3, token_delay=0.1))
+    started = 0
+    all_started = asyncio.Event()
     async with openai.AsyncOpenAI(base_url=url, api_key=TEAM_A_KEY, max_retries=0) as client:
 
         async def one() -> str:
+            nonlocal started
             stream = await client.chat.completions.create(
                 model="fast", messages=[{"role": "user", "content": "x"}], stream=True
             )
-            return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+            parts = []
+            async for chunk in stream:
+                text = chunk.choices[0].delta.content if chunk.choices else None
+                if text:
+                    if not parts:
+                        started += 1
+                        if started == 50:
+                            all_started.set()
+                    parts.append(text)
+            return "".join(parts)
 
-        calls = [asyncio.create_task(one()) for _ in range(5)]
-        await upstream.wait_for_requests(5, timeout=10)
+        calls = [asyncio.create_task(one()) for _ in range(50)]
+        await asyncio.wait_for(all_started.wait(), timeout=20)  # every stream is mid-way
         process.send_signal(signal.SIGTERM)
+        signalled = asyncio.get_running_loop().time()
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), timeout=10)
+        assert line.startswith(b"stopped listening"), line
+        with pytest.raises(openai.APIConnectionError):  # a new call is refused at once
+            await client.chat.completions.create(
+                model="fast", messages=[{"role": "user", "content": "late"}]
+            )
         texts = await asyncio.gather(*calls)
-    assert texts == ["a b c d e f"] * 5
-    assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+    assert texts == ["".join(words)] * 50
+    assert await asyncio.wait_for(process.wait(), timeout=10) == 0
+    assert asyncio.get_running_loop().time() - signalled < 5  # within the grace period
     assert process.stderr is not None
     logged = [
         json.loads(line)
         for line in (await process.stderr.read()).splitlines()
         if line.startswith(b"{")
     ]
-    assert [entry["status"] for entry in logged] == [200] * 5
+    assert [entry["status"] for entry in logged] == [200] * 50
     assert {entry["tenant"] for entry in logged} == {"team-a"}
+    assert upstream.request_count == 50  # the late call never reached it
 
 
 async def test_a_bad_config_is_refused_at_start(tmp_path: Path) -> None:
