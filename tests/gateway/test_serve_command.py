@@ -73,7 +73,7 @@ async def test_sigterm_during_50_streams_lets_them_finish(
             stream = await client.chat.completions.create(
                 model="fast", messages=[{"role": "user", "content": "x"}], stream=True
             )
-            parts = []
+            parts: list[str] = []
             async for chunk in stream:
                 text = chunk.choices[0].delta.content if chunk.choices else None
                 if text:
