@@ -2,7 +2,7 @@
 aiohttp pass-through proxy (the floor for a Python gateway) vs through the LiteLLM
 proxy (when ``litellm[proxy]`` is installed), all to the same upstream, in one run.
 
-    .venv/bin/python benchmarks/gateway_overhead.py [--repeats 3] [--rate 200]
+    .venv/bin/python benchmarks/gateway_overhead.py [--repeats 3] [--rate 200] [--stream-rate 100]
 
 For each gateway, interleaved over ``--repeats`` rounds (medians reported):
 
@@ -143,6 +143,7 @@ def gateway(kind: str, upstream: Server, scratch: Path) -> Iterator[Endpoint]:
         command += ["--port", str(port), "--num_workers", "1"]
         master = "sk-" + secrets.token_hex(32)  # it refuses to start without a strong one
         env = {**env, "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False"}
+        env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # no fetch from the network at start
         env["LITELLM_MASTER_KEY"] = master
         with _process(command, base + "/health/liveliness", env) as pid:
             yield Endpoint(
@@ -219,14 +220,19 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def measure(endpoint: Endpoint, rate: float, seconds: float) -> dict[str, float]:
+async def measure(
+    endpoint: Endpoint, rate: float, stream_rate: float, seconds: float
+) -> dict[str, float]:
     figures: dict[str, float] = {}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         await load(session, endpoint, False, rate, 0.5)  # warm-up: connections, imports
+        await load(session, endpoint, True, stream_rate, 0.5)
         for stream in (False, True):
             label = "stream" if stream else "chat"
             before = tree_cpu(endpoint.pid) if endpoint.pid else 0.0
-            latencies, errors = await load(session, endpoint, stream, rate, seconds)
+            latencies, errors = await load(
+                session, endpoint, stream, stream_rate if stream else rate, seconds
+            )
             after = tree_cpu(endpoint.pid) if endpoint.pid else 0.0
             figures[f"{label}_p50_ms"] = _pct(latencies, 0.5) * 1000
             figures[f"{label}_p99_ms"] = _pct(latencies, 0.99) * 1000
@@ -249,7 +255,10 @@ async def max_rate(endpoint: Endpoint, seconds: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--rate", type=float, default=200.0, help="chat requests per second")
+    parser.add_argument(
+        "--stream-rate", type=float, default=100.0, help="streams per second (67 chunks each)"
+    )
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--gateways", default=",".join(GATEWAYS))
     args = parser.parse_args()
@@ -271,7 +280,9 @@ def main() -> None:
             order = kinds[round_ % len(kinds) :] + kinds[: round_ % len(kinds)]
             for kind in order:
                 with gateway(kind, upstream, Path(scratch)) as endpoint:
-                    results[kind].append(asyncio.run(measure(endpoint, args.rate, args.seconds)))
+                    results[kind].append(
+                        asyncio.run(measure(endpoint, args.rate, args.stream_rate, args.seconds))
+                    )
                     if round_ == 0:
                         rates[kind] = asyncio.run(max_rate(endpoint, 2.0))
                 print(f"round {round_ + 1}: {kind} done", flush=True)
@@ -290,8 +301,8 @@ def report(
     }
     direct = median.get("direct")
     print(
-        f"\nupstream: {upstream}; {args.rate:.0f} requests/s for {args.seconds:.0f} s, "
-        f"medians of {args.repeats} interleaved rounds\n"
+        f"\nupstream: {upstream}; {args.rate:.0f} chat requests/s and {args.stream_rate:.0f} "
+        f"streams/s, {args.seconds:.0f} s each; medians of {args.repeats} interleaved rounds\n"
     )
     print(
         "| gateway | added p50 ms | added p99 ms | stream added p50 / p99 ms | "

@@ -75,9 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers < 1:
         print("error: --workers must be >= 1", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         if args.mock:
+            logging.basicConfig(level=logging.INFO, format="%(message)s")
             return asyncio.run(_serve_mock(args))
         config = load_config(args.config)
         if args.listen:
@@ -85,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     with _workers(args, config):
         asyncio.run(_serve(config, reuse_port=args.workers > 1 or _WORKER_ENV in os.environ))
     return 0
