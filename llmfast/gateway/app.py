@@ -105,7 +105,13 @@ class Call:
         return out
 
     def failure(self, exc: BaseException) -> Failure:
-        return failure_of(exc, self.gateway.scrub)
+        """How ``exc`` is answered (and counted)."""
+        failure = failure_of(exc, self.gateway.scrub)
+        self.note_failure(failure)
+        return failure
+
+    def note_failure(self, failure: Failure) -> None:
+        self.gateway.metrics.error(self.model, self.tenant.name, failure.code, failure.status)
 
 
 class Gateway:
@@ -214,6 +220,7 @@ class Gateway:
             if tenant is None:
                 self.metrics.request_done(name, "-", "-", 401, 0.0)
                 failure = Failure(401, "a valid API key is required", "invalid_api_key")
+                self.metrics.error("-", "-", failure.code, 401)
                 return error_response(401, render(failure), {})
             http[_TENANT] = tenant.name
             call = Call(self, http, tenant)
@@ -231,6 +238,7 @@ class Gateway:
             return await endpoint(call)
         except BadInput as bad:
             failure = Failure(bad.status, bad.message, bad.code)
+            call.note_failure(failure)
         except Exception as exc:
             failure = call.failure(exc)
         if call._stream is not None:  # the headers are out: end the stream

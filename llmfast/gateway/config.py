@@ -17,6 +17,8 @@ breaker = { consecutive = 5, cooldown = 15 }
 rpm = 3000                          # the model's own limits, across every tenant
 tpm = 1_000_000
 timeout = 120                       # seconds a whole call may take
+idle_timeout = 60                   # seconds a stream may go between two events
+first_chunk_timeout = 30            # seconds a stream may take to its first event
 
 [[models.fast.deployments]]
 provider = "openai"                 # openai, anthropic, ollama, gemini
@@ -136,6 +138,8 @@ class ModelConfig(_Config):
     tpm: int | None = None
     concurrency: int | None = None
     timeout: float | None = 600.0
+    idle_timeout: float | None = 600.0
+    first_chunk_timeout: float | None = None
 
 
 class KeyConfig(_Config):
@@ -248,6 +252,10 @@ def _problems(config: GatewayConfig) -> list[tuple[str, list[str]]]:
             value = getattr(model, name)
             if value is not None and value < 1:
                 found.append((f"{name} must be >= 1", [*where, name]))
+        for name in ("timeout", "idle_timeout", "first_chunk_timeout"):
+            value = getattr(model, name)
+            if value is not None and value <= 0:
+                found.append((f"{name} must be > 0", [*where, name]))
         retry = model.retry
         attempts = retry if isinstance(retry, int) else retry.max_attempts
         if attempts < 1:

@@ -29,6 +29,7 @@ from llmfast.layers import (
     TwoLevelStore,
 )
 from llmfast.layers.budget import Budget
+from llmfast.pool import Timeouts
 from llmfast.providers import backend_for
 from llmfast.router import Route, Router
 from llmfast.transport import Layer, Request, Response, Transport
@@ -140,7 +141,8 @@ def _model_client(
     else:
         circuit = CircuitBreaker(consecutive=breaker.consecutive, cooldown=breaker.cooldown)
     router = Router(routes, strategy=model.strategy, breaker=circuit)
-    return Client(router, layers=_model_layers(alias, model, redis_url))
+    timeouts = Timeouts(idle=model.idle_timeout, first_chunk=model.first_chunk_timeout)
+    return Client(router, layers=_model_layers(alias, model, redis_url), timeouts=timeouts)
 
 
 def _deployment(deployment: Deployment, budgets: Mapping[str, Budget]) -> Transport:

@@ -1,7 +1,7 @@
 """``GET /metrics``: the gateway's figures in Prometheus' text format, per model and
 tenant (with ``prometheus-client``, from the ``gateway`` extra).
 
-Requests (by endpoint and status), errors, latency and time-to-first-chunk
+Requests (by endpoint and status), errors (by code), latency and time-to-first-chunk
 histograms, tokens in and out, and what the layers did — cache hits and misses,
 calls coalesced into one, retries, failovers, time waited in limiters — read from
 llmfast's event hook (``llmfast.events``). Labels never hold keys: a tenant is its
@@ -22,6 +22,24 @@ __all__ = ["CONTENT_TYPE", "GatewayMetrics"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+# The gateway's own error codes; any other (an upstream's) is counted by its status.
+_OWN_CODES = frozenset(
+    {
+        "budget_exceeded",
+        "gateway_error",
+        "invalid_api_key",
+        "invalid_json",
+        "invalid_request",
+        "model_not_found",
+        "rate_limit_exceeded",
+        "request_too_large",
+        "too_large",
+        "upstream_auth",
+        "upstream_error",
+        "upstream_timeout",
+        "upstream_unavailable",
+    }
+)
 _LAYER_EVENTS = {
     "cache.hit": "cache_hit",
     "cache.miss": "cache_miss",
@@ -41,6 +59,13 @@ class GatewayMetrics:
             "llmfast_gateway_requests",
             "Requests answered, by endpoint and HTTP status.",
             ("endpoint", *labels, "status"),
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "llmfast_gateway_errors",
+            "Calls that failed, before or during their answer, by error code (the "
+            "gateway's own, or http_<status> for an upstream's).",
+            (*labels, "code"),
             registry=self.registry,
         )
         self.latency = Histogram(
@@ -92,6 +117,10 @@ class GatewayMetrics:
     ) -> None:
         self._child(self.requests, endpoint, model, tenant, str(status)).inc()
         self._child(self.latency, endpoint, model, tenant).observe(seconds)
+
+    def error(self, model: str, tenant: str, code: str | None, status: int) -> None:
+        label = code if code in _OWN_CODES else f"http_{status}"
+        self._child(self.errors, model, tenant, label).inc()
 
     def first_chunk_after(self, model: str, tenant: str, seconds: float) -> None:
         self._child(self.first_chunk, model, tenant).observe(seconds)

@@ -66,6 +66,7 @@ def test_load_config_reads_a_file(tmp_path: Path) -> None:
         (('listen = "127.0.0.1:4000"', 'listen = "localhost"'), 3, "HOST:PORT"),
         (('model = "b"', ""), 15, "missing required field `model`"),
         (("retry = { max_attempts = 2 }", "retry = 0"), 8, "at least 1 attempt"),
+        (("coalesce = true", "coalesce = true\nidle_timeout = 0"), 7, "idle_timeout must be > 0"),
         (('key_env = "TEAM_A_KEY"', 'key_sha256 = "abc"'), 23, "64 hex digits"),
     ],
 )

@@ -384,6 +384,8 @@ async def test_metrics_count_requests_tokens_and_layers(
         'llmfast_gateway_layer_events_total{event="cache_hit",model="fast",tenant="team-a"} 1.0'
         in lines
     )
+    errors = 'llmfast_gateway_errors_total{code="invalid_api_key",model="-",tenant="-"} 1.0'
+    assert errors in lines
     tokens = 'llmfast_gateway_tokens_total{direction="output",model="fast",tenant="team-a"}'
     assert f"{tokens} 5.0" in lines  # 2 + 3: the cache hit cost nothing upstream
     assert 'llmfast_gateway_first_chunk_seconds_count{model="fast",tenant="team-a"} 1.0' in lines
