@@ -10,10 +10,13 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from llmfast import Client, EmbeddingRequest
 from llmfast.batch.provider import BatchLimits, ProviderBatchOptions
+from llmfast.checkpoint import Record
+from llmfast.cli import main
 from llmfast.prices import Price, Prices
 from llmfast.stats import Stats
 from llmfast.testing import MockServer, Reply
@@ -52,12 +55,14 @@ async def test_stats_bill_the_batch_price_and_show_what_it_saved(
         results = await client.map(prompts(6), via="batch", model=model, batch_options=options())
     prices = Prices()
     usages = [r.completion.usage for r in results if r.completion and r.completion.usage]
-    assert len(usages) == 5 and all(u.batch and u.total_tokens for u in usages)
+    assert len(usages) == 5
+    assert all(u.batch and u.total_tokens for u in usages)
     batch_cost = sum(prices.cost(u, model) or 0.0 for u in usages)
     online_cost = sum(prices.cost(u, model, batch=False) or 0.0 for u in usages)
     assert batch_cost > 0
     snap = stats.snapshot()
-    assert snap.calls == 6 and snap.errors == 1
+    assert snap.calls == 6
+    assert snap.errors == 1
     assert snap.outcomes["chat"] == {"ok": 5, "BadRequestError": 1}
     assert snap.input_tokens == sum(u.prompt_tokens for u in usages)
     assert snap.latency.count == 0  # a batch item has no latency of its own
@@ -83,7 +88,9 @@ async def test_unknown_prices_are_none_never_zero(server: MockServer, model: str
     snap = stats.snapshot()
     assert snap.batch_calls == 3, why
     assert snap.input_tokens > 0
-    assert snap.cost is None and snap.batch_cost is None and snap.batch_saved is None
+    assert snap.cost is None
+    assert snap.batch_cost is None
+    assert snap.batch_saved is None
     assert snap.unpriced_models == (model,)
     assert "cost unknown, saved unknown against the online price" in str(snap)
 
@@ -97,7 +104,9 @@ async def test_the_online_fallback_is_billed_online(server: MockServer) -> None:
         )
     usages = [r.completion.usage for r in results if r.completion and r.completion.usage]
     snap = stats.snapshot()
-    assert snap.calls == 3 and snap.batch_calls == 0 and snap.batch_saved == 0.0
+    assert snap.calls == 3
+    assert snap.batch_calls == 0
+    assert snap.batch_saved == 0.0
     assert snap.latency.count == 3  # online calls, timed
     assert snap.cost == pytest.approx(sum(Prices().cost(u, "gpt-4o") or 0.0 for u in usages))
     assert "batch " not in str(snap)
@@ -119,7 +128,8 @@ async def test_embeddings_at_the_batch_rate_and_resumed_items_not_billed_again(
         stats.reset()
         again = await client.map(items, via="batch", checkpoint=checkpoint)
     assert tokens > 0
-    assert first.outcomes["embed"] == {"ok": 3} and first.batch_calls == 3
+    assert first.outcomes["embed"] == {"ok": 3}
+    assert first.batch_calls == 3
     assert first.cost == pytest.approx(tokens * 0.01 / 1e6)
     assert first.batch_saved == pytest.approx(tokens * 0.01 / 1e6)
     assert all(r.resumed for r in again)
@@ -145,3 +155,29 @@ async def test_opentelemetry_gets_a_span_per_item(server: MockServer) -> None:
     assert [s.name for s in finished] == ["chat m"] * 3
     assert all(s.attributes and s.attributes["llmfast.batch"] is True for s in finished)
     assert all(s.attributes and s.attributes["gen_ai.usage.input_tokens"] for s in finished)
+
+
+def test_the_cli_shows_the_cost_and_saving_at_the_end_and_in_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    source, output = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text("".join(f'"prompt {i}"\n' for i in range(5)))
+    with MockServer.in_thread() as server:
+        flags = ["--base-url", server.url, "--model", "gpt-4o-mini"]
+        args = ["batch", str(source), "-o", str(output), "--provider-batch", *flags]
+        assert main([*args, "--poll-interval", "0.001"]) == 0
+        end = capsys.readouterr().err
+        assert main(["batch", "--status", str(output), *flags]) == 0
+        status = capsys.readouterr().out
+    records = [msgspec.json.decode(line, type=Record) for line in output.read_bytes().splitlines()]
+    usages = [r.completion.usage for r in records if r.completion and r.completion.usage]
+    assert len(usages) == 5
+    assert all(u.batch for u in usages)
+    prices = Prices()
+    cost = sum(prices.cost(u, "gpt-4o-mini") or 0.0 for u in usages)
+    saved = sum(prices.cost(u, "gpt-4o-mini", batch=False) or 0.0 for u in usages) - cost
+    line = f"cost ${cost:.6g} at the batch price, saved ${saved:.6g} against the online price"
+    assert f"llmfast: this run's {line}" in end
+    assert f"5 results recorded: {line}" in status
+    assert saved > 0

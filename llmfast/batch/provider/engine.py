@@ -337,8 +337,8 @@ class Engine:
         key, request = self.spool.get(index)
         if type(value) is ChatCompletion:
             value.service_tier = BATCH_TIER  # the batch price applies (see docs)
-            if value.usage is not None:
-                value.usage.batch = True  # what llmfast.prices bills at the batch rate
+        if value is not None and value.usage is not None:
+            value.usage.batch = True  # what llmfast.prices bills at the batch rate
         if self._hook is not None:
             report(self._hook, Request(request), value, error)
         self._mark(index, 2)

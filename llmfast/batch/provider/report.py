@@ -38,7 +38,7 @@ def report(
         reasons = tuple(c.finish_reason for c in value.choices if c.finish_reason)
     elif type(value) is EmbeddingResponse and value.usage is not None:
         embedded = value.usage
-        usage = Usage(embedded.prompt_tokens, 0, embedded.total_tokens, batch=batch)
+        usage = Usage(embedded.prompt_tokens, 0, embedded.total_tokens, batch=embedded.batch)
     data = call_summary(request, error, usage, None, reasons)
     if batch:
         data["batch"] = True
