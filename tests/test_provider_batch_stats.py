@@ -15,6 +15,7 @@ import pytest
 
 from llmfast import Client, EmbeddingRequest
 from llmfast.batch.provider import BatchLimits, ProviderBatchOptions
+from llmfast.batch.summary import checkpoint_stats, cost_line
 from llmfast.checkpoint import Record
 from llmfast.cli import main
 from llmfast.prices import Price, Prices
@@ -134,6 +135,15 @@ async def test_embeddings_at_the_batch_rate_and_resumed_items_not_billed_again(
     assert first.batch_saved == pytest.approx(tokens * 0.01 / 1e6)
     assert all(r.resumed for r in again)
     assert stats.snapshot().calls == 0  # billed by the run that collected them
+    # --status prices the checkpoint: the embeddings were marked as batch results there.
+    recorded = checkpoint_stats(checkpoint, Stats(prices={"e": price}, builtin_prices=False))
+    assert recorded.batch_calls == 3
+    assert recorded.batch_saved == pytest.approx(first.batch_saved)
+    unpriced = cost_line(checkpoint_stats(checkpoint, Stats(builtin_prices=False)))
+    assert unpriced == (
+        "cost unknown at the batch price, saved unknown against the online price "
+        "(no price for e; pip install 'llmfast[prices]' for the built-in table)"
+    )
 
 
 async def test_opentelemetry_gets_a_span_per_item(server: MockServer) -> None:

@@ -55,7 +55,10 @@ def cost_line(snapshot: StatsSnapshot) -> str:
     else:
         line = f"cost {_dollars(s.cost)}"
     if s.unpriced_models:
-        line += f" (no price for {', '.join(s.unpriced_models)})"
+        line += f" (no price for {', '.join(s.unpriced_models)}"
+        line += (
+            "; pip install 'llmfast[prices]' for the built-in table)" if not s.price_data else ")"
+        )
     return line
 
 
