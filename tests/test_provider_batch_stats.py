@@ -21,6 +21,7 @@ from llmfast.cli import main
 from llmfast.prices import Price, Prices
 from llmfast.stats import Stats
 from llmfast.testing import MockServer, Reply
+from llmfast.types import Usage
 
 # Models genai-prices prices with a batch rate (half the online price at both).
 PRICED = [("openai", "gpt-4o-mini"), ("anthropic", "claude-haiku-4-5")]
@@ -99,16 +100,21 @@ async def test_unknown_prices_are_none_never_zero(server: MockServer, model: str
 async def test_the_online_fallback_is_billed_online(server: MockServer) -> None:
     server.batches.processing_time = 3600
     stats = await loaded(Stats())
+    items: list[str | EmbeddingRequest] = [*prompts(3), EmbeddingRequest(model="gpt-4o", input="t")]
     async with Client(base_url=server.url, api_key="sk-x", model="gpt-4o", stats=stats) as client:
-        results = await client.map(
-            prompts(3), via="batch", fallback_after=0.0, batch_options=options()
-        )
+        results = await client.map(items, via="batch", fallback_after=0.0, batch_options=options())
     usages = [r.completion.usage for r in results if r.completion and r.completion.usage]
+    embedded = results[3].embeddings
+    assert embedded is not None
+    assert embedded.usage is not None
+    assert not embedded.usage.batch
+    usages.append(Usage(embedded.usage.prompt_tokens))
     snap = stats.snapshot()
-    assert snap.calls == 3
+    assert snap.outcomes == {"chat": {"ok": 3}, "embed": {"ok": 1}}
     assert snap.batch_calls == 0
     assert snap.batch_saved == 0.0
-    assert snap.latency.count == 3  # online calls, timed
+    assert snap.latency.count == 4  # online calls, timed
+    assert snap.models["gpt-4o"].input_tokens == sum(u.prompt_tokens for u in usages)
     assert snap.cost == pytest.approx(sum(Prices().cost(u, "gpt-4o") or 0.0 for u in usages))
     assert "batch " not in str(snap)
 
