@@ -23,8 +23,6 @@ leader receives them. Which outcome reaches a follower:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any
 
 import msgspec
@@ -33,6 +31,7 @@ from llmfast.errors import CoalesceUnavailableError, ReadError, StreamInterrupte
 from llmfast.events import emit
 from llmfast.layers import flight_frames as f
 from llmfast.layers.coalesce import _Flight
+from llmfast.layers.flight_publisher import Publisher
 from llmfast.layers.flight_store import RedisFlightStore
 from llmfast.transport import Request, Response, Transport
 from llmfast.types import ChatCompletionChunk
@@ -87,8 +86,7 @@ class SharedFlight(_Flight):
 
     def _unavailable(self, request: Request, exc: BaseException) -> bool:
         """Redis failed: True to go on alone, False when the call failed (``"fail"``)."""
-        emit(request, "coalesce.error", key=self.key, error=exc)
-        self.store.failed(exc)
+        self._store_failed(request, exc)
         if self.store.on_error == "local":
             return True
         self.error = CoalesceUnavailableError(
@@ -101,27 +99,10 @@ class SharedFlight(_Flight):
     # -- the leader ------------------------------------------------------------------
 
     async def _lead(self, inner: Transport, request: Request, token: str) -> None:
-        store, key = self.store, self.key
-        sharing = True  # False once a publish failed: the followers will take over
-
-        async def publish(frame: f.Frame | None, expire: str = "") -> None:
-            nonlocal sharing
-            if not sharing:
-                return
-            try:
-                data = f.encode_frame(frame if frame is not None else f.Frame(f.ALONE))
-                await store.publish(key, token, data, expire=expire)
-            except (TypeError, ValueError):  # cannot travel: let the followers call
-                await publish(None, "end")
-            except store.errors as exc:
-                sharing = False
-                emit(request, "coalesce.error", key=key, error=exc)
-                store.failed(exc)
-            else:
-                if frame is None or frame.kind == f.ALONE:
-                    sharing = False
-
-        renewer = asyncio.get_running_loop().create_task(self._renew(token))
+        publisher = Publisher(
+            self.store, self.key, token, lambda exc: self._store_failed(request, exc)
+        )
+        final: f.Frame | None = f.Frame(f.ABANDONED)  # unless the call ends
         response: Response | None = None
         try:
             response = await inner.send(request)
@@ -131,50 +112,38 @@ class SharedFlight(_Flight):
                 chunks: list[Any] = []
                 self.chunks = chunks
                 self.ready.set()
-                await publish(f.Frame(f.HEAD, status, dict(headers)), "open")
+                publisher.add(f.Frame(f.HEAD, status, dict(headers)))
                 progress = self.progress
                 async for chunk in response:
                     chunks.append(chunk)
                     progress.set()
                     progress.clear()
-                    if sharing:
-                        ok = type(chunk) is ChatCompletionChunk
-                        await publish(f.Frame(f.CHUNK, chunk=chunk) if ok else None)
-                self.finished = True
-                self.finish()  # this process's callers first
-                await publish(f.Frame(f.END), "end")
+                    if publisher.sharing:
+                        if type(chunk) is ChatCompletionChunk:
+                            publisher.add(f.Frame(f.CHUNK, chunk=chunk))
+                        else:
+                            publisher.alone()
+                final = f.Frame(f.END)
             else:
                 self.result = await response.collect()
-                self.finished = True
-                self.finish()
-                await publish(f.result_frame(status, headers, self.result), "end")
+                final = f.result_frame(status, headers, self.result)
+            self.finished = True
+            self.finish()  # this process's callers first
         except Exception as exc:
             self.error, self.error_tb = exc, exc.__traceback__
             info = f.error_info(exc)
-            await publish(None if info is None else f.Frame(f.ERROR, error=info), "end")
-        except BaseException:  # cancelled: the last caller here left, or the layer closed
-            with contextlib.suppress(Exception):
-                await asyncio.shield(publish(f.Frame(f.ABANDONED), "end"))
-            raise
+            final = None if info is None else f.Frame(f.ERROR, error=info)
         finally:
-            renewer.cancel()
             try:
                 if response is not None:
                     await response.aclose()
-                with contextlib.suppress(*store.errors):
-                    await store.release(key, token)
             finally:
                 self.finish()
-                await asyncio.wait([renewer])
+                await publisher.close(final)
 
-    async def _renew(self, token: str) -> None:
-        store = self.store
-        every = store.lease / 3
-        with contextlib.suppress(*store.errors):
-            while True:
-                await asyncio.sleep(every)
-                if not await store.renew(self.key, token):
-                    return
+    def _store_failed(self, request: Request, exc: BaseException) -> None:
+        emit(request, "coalesce.error", key=self.key, error=exc)
+        self.store.failed(exc)
 
     # -- a follower ------------------------------------------------------------------
 

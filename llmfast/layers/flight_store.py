@@ -46,6 +46,12 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1
 """
+_FINISH = """
+redis.call('XADD', KEYS[2], '*', 'f', ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
@@ -125,6 +131,7 @@ class RedisFlightStore:
         self._claim = client.register_script(_CLAIM)
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
+        self._finish = client.register_script(_FINISH)
 
     def __repr__(self) -> str:
         return f"RedisFlightStore(namespace={self.namespace!r}, on_error={self.on_error!r})"
@@ -167,18 +174,20 @@ class RedisFlightStore:
         """Give the lease up (when it is still ours)."""
         await self._release([self._lease_key(key)], [token])
 
-    async def publish(self, key: str, token: str, frame: bytes, *, expire: str = "") -> None:
-        """Append ``frame`` to the leader's stream; ``expire``: ``"open"`` sets the life of
-        a running call's stream, ``"end"`` the ``result_ttl`` of a finished one."""
+    async def append(self, key: str, token: str, frames: list[bytes]) -> None:
+        """Append ``frames`` to the leader's stream, in one round trip."""
         stream = self._stream_key(key, token)
-        if not expire:
-            await self._redis.xadd(stream, {"f": frame})
-            return
-        ttl = self._result_ms if expire == "end" else self._lease_ms + self._result_ms
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(stream, {"f": frame})
-            pipe.pexpire(stream, ttl)
+            for frame in frames:
+                pipe.xadd(stream, {"f": frame})
+            pipe.pexpire(stream, self._lease_ms + self._result_ms)
             await pipe.execute()
+
+    async def finish(self, key: str, token: str, frame: bytes) -> None:
+        """Append the final ``frame``, keep the stream ``result_ttl`` seconds and give
+        the lease up (when it is still ours): one script, one round trip."""
+        keys = [self._lease_key(key), self._stream_key(key, token)]
+        await self._finish(keys, [token, frame, self._result_ms])
 
     async def read(
         self, key: str, token: str, after: bytes, *, block: bool = True

@@ -164,6 +164,21 @@ async def test_a_follower_takes_over_when_the_leader_is_cancelled(
         await leader
 
 
+async def test_a_leader_renews_its_lease_while_its_call_outlasts_it(
+    server: MockServer, redis_url: str, namespace: str
+) -> None:
+    leader, follower = (Process(server, redis_url, namespace, lease=0.3) for _ in range(2))
+    try:
+        server.enqueue(Reply.text("long call", delay=1.0))  # more than three leases
+        first = asyncio.ensure_future(leader.text("l"))
+        await server.wait_for_requests(1)
+        assert list(await asyncio.gather(first, follower.text("l"))) == ["long call"] * 2
+        assert server.request_count == 1  # the follower never took over
+    finally:
+        await leader.client.aclose()
+        await follower.client.aclose()
+
+
 _LEADER = """
 import asyncio, sys
 import llmfast
