@@ -12,10 +12,7 @@ call never share (their keys differ). The shared call carries the first caller's
 headers, hook and a copy of its context, but no deadline: each caller keeps its own.
 By default only deterministic requests are coalesced (parallel identical samples are
 usually meant to differ); ``request.context["coalesce"] = "bypass"`` opts a call out.
-
-With a ``store`` ([`RedisFlightStore`][llmfast.layers.RedisFlightStore]) the calls are
-shared across processes too: each process's callers share one local flight, and the
-flights of all processes share one upstream call (see ``llmfast.layers.coalesce_shared``).
+With a ``store``, across processes too (see ``llmfast.layers.coalesce_shared``).
 """
 
 from __future__ import annotations
@@ -45,9 +42,8 @@ class Coalesce:
         coalescable: which requests may share a call (default
             [`is_deterministic`][llmfast.layers.is_deterministic]).
         identity: the backend's part of every key (default: derived from the backend).
-        store: share the calls with other processes through Redis
-            ([`RedisFlightStore`][llmfast.layers.RedisFlightStore]; default: this
-            process only). The layer closes it when the client closes.
+        store: a [`RedisFlightStore`][llmfast.layers.RedisFlightStore] to share calls
+            with other processes (default: none); the layer closes it.
     """
 
     def __init__(
@@ -77,10 +73,10 @@ class CoalesceLayer(TransportLayer):
         self._identity = config.identity if config.identity is not None else backend_identity(inner)
         self._flights: dict[str, _Flight] = {}
         self._store = store = config.store
-        self._make_flight: Callable[[dict[str, _Flight], str, Transport, Request], _Flight]
-        if store is None:
-            self._make_flight = _Flight
-        else:  # imported when the layer is built, never on a call
+        self._make_flight: Callable[[dict[str, _Flight], str, Transport, Request], _Flight] = (
+            _Flight
+        )
+        if store is not None:  # imported when the layer is built, never on a call
             from llmfast.layers.coalesce_shared import SharedFlight
 
             self._make_flight = functools.partial(SharedFlight, store=store)
