@@ -66,13 +66,15 @@ class SharedFlight(_Flight):
         store = self.store
         for _ in range(100):  # each round: one leader's claim was taken over
             if not store.available:
-                break
+                if self._unavailable(request, None):
+                    break
+                return
             try:
                 leader, token = await store.claim(self.key)
             except store.errors as exc:
-                if not self._unavailable(request, exc):
-                    return
-                break
+                if self._unavailable(request, exc):
+                    break
+                return
             if leader:
                 await self._lead(inner, request, token)
                 return
@@ -84,16 +86,16 @@ class SharedFlight(_Flight):
                 break
         await super()._run(inner, request)
 
-    def _unavailable(self, request: Request, exc: BaseException) -> bool:
-        """Redis failed: True to go on alone, False when the call failed (``"fail"``)."""
-        self._store_failed(request, exc)
+    def _unavailable(self, request: Request, exc: BaseException | None) -> bool:
+        """Redis failed (``exc``; ``None``: it did lately): True to go on alone, False
+        when the call failed with ``CoalesceUnavailableError`` (``on_error="fail"``)."""
+        if exc is not None:
+            self._store_failed(request, exc)
         if self.store.on_error == "local":
             return True
-        self.error = CoalesceUnavailableError(
-            f"the shared coalescing store is unreachable: {type(exc).__name__}"
-        )
+        why = "lately" if exc is None else type(exc).__name__
+        self.error = CoalesceUnavailableError(f"the shared coalescing store is unreachable: {why}")
         self.error.__cause__ = exc
-        self.finish()
         return False
 
     # -- the leader ------------------------------------------------------------------
@@ -159,9 +161,10 @@ class SharedFlight(_Flight):
                     if not entries:  # the leader is gone without a word
                         return self._lost("the process leading the shared call was lost")
             except store.errors as exc:
-                if not self._delivered() and self._unavailable(request, exc):
-                    return _ALONE
-                return self._lost("the shared call's store (Redis) became unreachable")
+                if self._delivered():
+                    self._store_failed(request, exc)
+                    return self._lost("the shared call's store (Redis) became unreachable")
+                return _ALONE if self._unavailable(request, exc) else _DONE
             for entry_id, data in entries:
                 after = entry_id
                 try:

@@ -164,6 +164,21 @@ async def test_a_follower_takes_over_when_the_leader_is_cancelled(
         await leader
 
 
+async def test_a_follower_waits_within_its_own_deadline(
+    fleet: list[Process], server: MockServer
+) -> None:
+    server.enqueue(Reply.stall())
+    leader = asyncio.ensure_future(fleet[0].text("d"))
+    await server.wait_for_requests(1)
+    with pytest.raises(llmfast.DeadlineExceeded):
+        await fleet[1].client.chat("d", temperature=0, timeout=0.3)
+    assert fleet[1].named("coalesce.join")  # it was following, not calling
+    assert server.request_count == 1
+    leader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await leader
+
+
 async def test_a_leader_renews_its_lease_while_its_call_outlasts_it(
     server: MockServer, redis_url: str, namespace: str
 ) -> None:
@@ -247,6 +262,53 @@ async def test_redis_stopped_midway_falls_back_to_coalescing_in_process(
             await b.client.aclose()
 
 
+async def test_a_follower_midway_through_a_stream_is_never_completed_from_elsewhere(
+    server: MockServer, namespace: str
+) -> None:
+    with redis_process() as redis:
+        a, b = (Process(server, redis.url, namespace, retry_interval=30) for _ in range(2))
+        try:
+            server.enqueue(Reply.text("a b c d e f g h", chunk_size=1, token_delay=0.1))
+            leader = asyncio.ensure_future(a.streamed("m"))
+            await server.wait_for_requests(1)
+            got: list[Any] = []
+            async with b.client.stream("m", temperature=0) as stream:
+                with pytest.raises(llmfast.StreamInterruptedError) as raised:
+                    async for chunk in stream:
+                        got.append(chunk)
+                        if len(got) == 3:
+                            await asyncio.to_thread(redis.stop)
+            assert isinstance(raised.value, llmfast.ReadError)
+            assert len(raised.value.chunks) >= 3
+            assert len(await leader) > len(got)  # the leader's own stream went on
+            assert server.request_count == 1  # nothing was fetched again to finish it
+        finally:
+            await a.client.aclose()
+            await b.client.aclose()
+
+
+async def test_redis_stopping_under_a_failing_follower_fails_it(
+    server: MockServer, namespace: str
+) -> None:
+    with redis_process() as redis:
+        a = Process(server, redis.url, namespace)
+        b = Process(server, redis.url, namespace, on_error="fail")
+        try:
+            server.enqueue(Reply.text("late", delay=0.5))
+            leader = asyncio.ensure_future(a.text("w"))
+            await server.wait_for_requests(1)
+            follower = asyncio.ensure_future(b.text("w"))
+            await asyncio.wait_for(b.joined.wait(), 5)
+            await asyncio.to_thread(redis.stop)
+            with pytest.raises(llmfast.CoalesceUnavailableError):
+                await follower
+            assert await leader == "late"
+            assert server.request_count == 1
+        finally:
+            await a.client.aclose()
+            await b.client.aclose()
+
+
 async def test_unreachable_redis_can_fail_the_call(server: MockServer, namespace: str) -> None:
     with redis_process() as redis:
         url = redis.url
@@ -254,6 +316,8 @@ async def test_unreachable_redis_can_fail_the_call(server: MockServer, namespace
     try:
         with pytest.raises(llmfast.CoalesceUnavailableError):
             await failing.text("f")
+        with pytest.raises(llmfast.CoalesceUnavailableError):  # also while it stays down
+            await failing.text("g")
         assert server.request_count == 0
     finally:
         await failing.client.aclose()
