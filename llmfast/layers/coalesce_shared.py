@@ -179,13 +179,13 @@ class SharedFlight(_Flight):
         kind = frame.kind
         if kind == f.CHUNK and self.chunks is not None and frame.chunk is not None:
             self.chunks.append(frame.chunk)
-            self.progress.set()
+            self.ready.set()  # callers listen from the first chunk: until then a takeover
+            self.progress.set()  # (or a call of our own) may still replace the buffer
             self.progress.clear()
             return None
         if kind == f.HEAD:
             self.status, self.headers = frame.status, frame.headers or {}
             self.chunks = []
-            self.ready.set()
             return None
         if kind == f.END and self.chunks is not None:
             self.finished = True

@@ -20,7 +20,7 @@ import pytest
 from redis.asyncio import Redis
 
 import llmfast
-from llmfast import Client, Event
+from llmfast import Client, Event, Request, Response, TransportLayer
 from llmfast.layers import Coalesce, RedisFlightStore
 from llmfast.testing import MockServer, Reply
 from tests.redis_server import redis_process
@@ -191,6 +191,50 @@ async def test_a_leader_renews_its_lease_while_its_call_outlasts_it(
         assert server.request_count == 1  # the follower never took over
     finally:
         await leader.client.aclose()
+        await follower.client.aclose()
+
+
+class HeadersOnly(TransportLayer):
+    """Inside the leader's coalescing layer: its stream's headers are in, then nothing
+    comes (the upstream is real; the chunks are held back until cancelled)."""
+
+    async def send(self, request: Request, /) -> Response:
+        response = await self.inner.send(request)
+        await response.aclose()
+
+        async def nothing() -> AsyncIterator[Any]:
+            await asyncio.Event().wait()
+            yield None  # pragma: no cover - never reached
+
+        return Response(request, status=response.status, headers=response.headers, chunks=nothing())
+
+
+async def test_a_takeover_after_the_headers_alone_gives_the_whole_stream(
+    server: MockServer, redis_url: str, namespace: str
+) -> None:
+    store = RedisFlightStore(redis_url, namespace=namespace)
+    leader = Client(base_url=server.url, model="m", layers=[Coalesce(store=store), HeadersOnly])
+    follower = Process(server, redis_url, namespace)
+    try:
+
+        async def read() -> None:
+            async with leader.stream("h", temperature=0) as stream:
+                async for _ in stream:
+                    pass
+
+        opened = asyncio.ensure_future(read())
+        await server.wait_for_requests(1)
+        call = asyncio.ensure_future(follower.streamed("h"))
+        await asyncio.wait_for(follower.joined.wait(), 5)
+        opened.cancel()  # the leader's only caller leaves before any chunk
+        chunks = await asyncio.wait_for(call, 5)
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text == "h"  # the follower's own call, streamed whole
+        assert server.request_count == 2
+        with pytest.raises(asyncio.CancelledError):
+            await opened
+    finally:
+        await leader.aclose()
         await follower.client.aclose()
 
 
