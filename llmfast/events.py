@@ -30,7 +30,8 @@ Event names used by llmfast's layers (``data`` keys in brackets):
                        completion_tokens, cache_read_tokens, cache_write_tokens,
                        reasoning_tokens (all attempts' totals), usage (the final
                        attempt's ``Usage``), earlier_usage (earlier attempts'),
-                       finish_reasons; streams also chunks, max_gap]
+                       finish_reasons; streams also chunks, max_gap; a provider
+                       batch's items also batch=True, and no elapsed]
 =====================  =====================================================
 """
 
