@@ -221,7 +221,7 @@ def _fail(message: str, status: int) -> int:
 # --- the client ----------------------------------------------------------------------
 
 
-def _client(args: argparse.Namespace, rpm: int | None = None) -> Client:
+def _client(args: argparse.Namespace, rpm: int | None = None, stats: bool = False) -> Client:
     """A client for the provider the flags and the environment choose."""
     if (
         args.provider is None
@@ -245,6 +245,7 @@ def _client(args: argparse.Namespace, rpm: int | None = None) -> Client:
         model=args.model,
         layers=layers,
         timeouts=timeouts,
+        stats=stats,
     )
 
 
@@ -336,7 +337,7 @@ def _batch(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise UsageError("the output file must not be the input file")
     if not os.path.isfile(args.input):
         raise UsageError(f"{args.input}: no such file")
-    client = _client(args, rpm=args.rpm)
+    client = _client(args, rpm=args.rpm, stats=args.provider_batch)  # its cost, at the end
     defaults: dict[str, Any] = {"model": client.model, **_params(args)}
     total = _check_input(args.input, defaults, sys.stderr)
     items = _items(args.input)
@@ -406,6 +407,10 @@ async def _run_batch(args: argparse.Namespace, client: Client, batch: Any) -> in
         f"{batch.tokens:,} tokens in {elapsed:.1f} s -> {args.output}",
         file=sys.stderr,
     )
+    if args.provider_batch:
+        from llmfast.batch.summary import cost_line
+
+        print(f"llmfast: this run's {cost_line(client.stats())}", file=sys.stderr)
     if batch.failed:
         print(
             f"llmfast: {batch.failed} request(s) failed; their errors are in {args.output}. "
