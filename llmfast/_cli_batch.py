@@ -60,7 +60,7 @@ def batch(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise UsageError("the output file must not be the input file")
     if not os.path.isfile(args.input):
         raise UsageError(f"{args.input}: no such file")
-    client = client_for(args, rpm=args.rpm)
+    client = client_for(args, rpm=args.rpm, stats=args.provider_batch)  # its cost, at the end
     defaults: dict[str, Any] = {"model": client.model, **params_of(args)}
     total = _check_input(args.input, defaults, sys.stderr)
     items = _items(args.input)
@@ -130,6 +130,10 @@ async def _run_batch(args: argparse.Namespace, client: Client, batch: Any) -> in
         f"{batch.tokens:,} tokens in {elapsed:.1f} s -> {args.output}",
         file=sys.stderr,
     )
+    if args.provider_batch:
+        from llmfast.batch.summary import cost_line
+
+        print(f"llmfast: this run's {cost_line(client.stats())}", file=sys.stderr)
     if batch.failed:
         print(
             f"llmfast: {batch.failed} request(s) failed; their errors are in {args.output}. "

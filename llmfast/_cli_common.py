@@ -173,7 +173,7 @@ def fail(message: str, status: int) -> int:
 # --- the client ----------------------------------------------------------------------
 
 
-def client_for(args: argparse.Namespace, rpm: int | None = None) -> Client:
+def client_for(args: argparse.Namespace, rpm: int | None = None, stats: bool = False) -> Client:
     """A client for the provider the flags and the environment choose."""
     if (
         args.provider is None
@@ -197,6 +197,7 @@ def client_for(args: argparse.Namespace, rpm: int | None = None) -> Client:
         model=args.model,
         layers=layers,
         timeouts=timeouts,
+        stats=stats,
     )
 
 

@@ -16,10 +16,12 @@ class Embedding(_Wire):
 
 
 class EmbeddingUsage(_Wire):
-    """Token counts of an embeddings call."""
+    """Token counts of an embeddings call; ``batch`` marks a provider-batch result
+    (billed at the batch rate), as ``Usage.batch`` does."""
 
     prompt_tokens: int = 0
     total_tokens: int = 0
+    batch: bool = False
 
 
 class EmbeddingResponse(_Wire):

@@ -22,6 +22,7 @@ which llmfast never swallows)::
     ├── QueueFullError                       a limiter's wait queue is full
     ├── RequestTooLargeError                 larger than the whole token budget
     ├── LimiterUnavailableError              a shared (Redis) limiter cannot be reached
+    ├── CoalesceUnavailableError             shared (Redis) coalescing cannot be reached
     ├── BudgetExceededError                  a Budget would be overspent: not sent
     ├── BatchAbortedError                    a batch stopped: every item would fail the same way
     ├── APIStatusError                       the server answered with an HTTP error
@@ -67,6 +68,7 @@ __all__ = [
     "BudgetExceededError",
     "CircuitOpenError",
     "ClientClosedError",
+    "CoalesceUnavailableError",
     "ConfigurationError",
     "ConflictError",
     "ConnectError",
@@ -214,6 +216,11 @@ class RequestTooLargeError(LLMFastError):
 
 class LimiterUnavailableError(LLMFastError):
     """A shared limiter's store (Redis) could not be reached."""
+
+
+class CoalesceUnavailableError(LLMFastError):
+    """A shared coalescing store (Redis) could not be reached and its ``on_error`` is
+    ``"fail"`` (see [`RedisFlightStore`][llmfast.layers.RedisFlightStore])."""
 
 
 class BatchAbortedError(LLMFastError):

@@ -18,7 +18,9 @@ Event names used by llmfast's layers (``data`` keys in brackets):
 ``cache.miss``         not in the cache (elapsed: the lookup) [key]
 ``cache.store``        stored in the cache (elapsed: the write) [key]
 ``cache.error``        a cache entry could not be read or written [key, error]
-``coalesce.join``      joined an identical call already in flight [key]
+``coalesce.join``      joined an identical call already in flight [key; remote: in
+                       another process, through Redis]
+``coalesce.error``     shared coalescing's Redis store failed [key, error]
 ``breaker.state``      a circuit breaker changed state [backend, state]
 ``budget.exceeded``    a Budget refused an attempt before it was sent [budget, spent]
 ``fallback``           moving on to another backend [backend, error]
@@ -28,7 +30,8 @@ Event names used by llmfast's layers (``data`` keys in brackets):
                        completion_tokens, cache_read_tokens, cache_write_tokens,
                        reasoning_tokens (all attempts' totals), usage (the final
                        attempt's ``Usage``), earlier_usage (earlier attempts'),
-                       finish_reasons; streams also chunks, max_gap]
+                       finish_reasons; streams also chunks, max_gap; a provider
+                       batch's items also batch=True, and no elapsed]
 =====================  =====================================================
 """
 

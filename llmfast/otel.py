@@ -209,8 +209,11 @@ class OpenTelemetry:
         metric_attributes = self._metric_attributes(request)
         if error is not None:
             metric_attributes["error.type"] = error
-        self._duration.record(elapsed, metric_attributes)
+        if event.elapsed is not None:  # (a provider-batch item has no latency of its own)
+            self._duration.record(elapsed, metric_attributes)
         attributes = {**metric_attributes, **_request_attributes(request.body)}
+        if data.get("batch"):
+            attributes["llmfast.batch"] = True
         usage = (
             ("input", "gen_ai.usage.input_tokens", data.get("prompt_tokens")),
             ("output", "gen_ai.usage.output_tokens", data.get("completion_tokens")),

@@ -24,7 +24,10 @@ class ModelUsage(msgspec.Struct, frozen=True):
     """One model's calls, the tokens they were billed (every attempt's) and their cost
     (``None`` when the model has no price). ``cache_read_tokens``, ``cache_write_tokens``
     are parts of ``input_tokens``, ``reasoning_tokens`` of ``output_tokens``;
-    ``prompt_cache_hit_ratio`` is cache_read_tokens / input_tokens."""
+    ``prompt_cache_hit_ratio`` is cache_read_tokens / input_tokens. ``batch_calls`` are
+    the calls run through a provider batch, ``batch_cost`` their part of ``cost`` (at
+    the batch price) and ``batch_saved`` the dollars that saved against the online
+    price (``None`` when either price is unknown)."""
 
     calls: int
     input_tokens: int
@@ -34,6 +37,9 @@ class ModelUsage(msgspec.Struct, frozen=True):
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     prompt_cache_hit_ratio: float | None = None
+    batch_calls: int = 0
+    batch_cost: float | None = 0.0
+    batch_saved: float | None = 0.0
 
 
 class CacheStats(msgspec.Struct, frozen=True):
@@ -94,6 +100,10 @@ class StatsSnapshot(msgspec.Struct, frozen=True):
         prompt_cache_hit_ratio: cache_read_tokens / input_tokens (``None`` before any).
         price_data: the built-in price data's version (``"genai-prices 0.2.3"``), ``None``
             without it.
+        batch_calls: calls run through a provider batch (``client.map(..., via="batch")``).
+        batch_cost: their part of ``cost``, at the batch price (``None``: a price unknown).
+        batch_saved: dollars the batch price saved against the online price on those
+            calls (``None`` when a model's batch or online price is unknown, never 0).
     """
 
     since: float
@@ -120,6 +130,9 @@ class StatsSnapshot(msgspec.Struct, frozen=True):
     reasoning_tokens: int = 0
     prompt_cache_hit_ratio: float | None = None
     price_data: str | None = None
+    batch_calls: int = 0
+    batch_cost: float | None = 0.0
+    batch_saved: float | None = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dicts and lists, e.g. for ``json.dumps``."""
@@ -159,9 +172,22 @@ def _counts(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{name} {n}" for name, n in sorted(counts.items(), key=lambda i: -i[1]))
 
 
+def _dollars(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.6g}"
+
+
+def _batch_line(s: StatsSnapshot) -> list[str]:
+    if not s.batch_calls:
+        return []
+    return [
+        f"  batch        {s.batch_calls} calls at the batch price, cost {_dollars(s.batch_cost)},"
+        f" saved {_dollars(s.batch_saved)} against the online price"
+    ]
+
+
 def _describe(s: StatsSnapshot) -> str:
     kinds = "; ".join(f"{kind}: {_counts(by)}" for kind, by in s.outcomes.items())
-    cost = "unknown" if s.cost is None else f"{s.cost:.6g}"
+    cost = _dollars(s.cost)
     if s.unpriced_models:
         cost += f" (no price for {', '.join(s.unpriced_models)})"
     c = s.cache
@@ -180,6 +206,7 @@ def _describe(s: StatsSnapshot) -> str:
         f"  max gap      {_seconds(s.max_gap)}",
         f"  tokens       in {s.input_tokens:,}  out {s.output_tokens:,}  cost {cost}"
         + (f" [{s.price_data}]" if s.price_data else ""),
+        *_batch_line(s),
         f"  prompt cache {s.cache_read_tokens:,} read ({prompt_ratio} of input),"
         f" {s.cache_write_tokens:,} written; reasoning {s.reasoning_tokens:,}",
         f"  cache        {c.hits} hits, {c.misses} misses ({ratio} hit ratio),"

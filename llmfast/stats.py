@@ -10,7 +10,9 @@ what it cost.
 
 Cost comes from your prices, else from the built-in table (``llmfast[prices]``, see
 [`Prices`][llmfast.prices.Prices]), priced per attempt (so long-context tiers and batch
-rates apply per request) and summed over every attempt of a call.
+rates apply per request) and summed over every attempt of a call. Provider-batch items
+(``client.map(..., via="batch")``) are billed at the batch price, and ``batch_saved``
+says what that saved against the online price.
 
 Latencies go into a bounded log-scale [`Histogram`][llmfast.stats.Histogram] (fixed memory, O(1) per
 call), so a client may run for months. Events arrive on the event loop; a snapshot may
@@ -25,6 +27,8 @@ import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
+from llmfast._tally import Tally as _Tally
+from llmfast._tally import total as _total
 from llmfast.events import Event
 from llmfast.histogram import Histogram, Percentiles
 from llmfast.prices import Price, Prices, builtin_loaded
@@ -89,7 +93,7 @@ class Stats:
         )
         self.price_table = table
         self._deferred = defer
-        self._unpriced: list[tuple[_Tally, Usage, str]] = []
+        self._unpriced: list[tuple[_Tally, Usage, str]] = []  # priced when the table loads
         self.prices: Mapping[str, Price] = MappingProxyType(table.overrides)
         self._histogram = histogram
         self._lock = threading.Lock()
@@ -157,6 +161,8 @@ class Stats:
         if tally is None:
             tally = self._models[name] = _Tally()
         tally.calls += 1
+        if data.get("batch"):
+            tally.batch_calls += 1
         free = self._free
         if free and event.request in free:
             del free[event.request]
@@ -175,12 +181,21 @@ class Stats:
     def _add(self, tally: _Tally, usage: Usage, model: str) -> None:
         if self._deferred and model not in self.prices:  # priced once the table loads
             if len(self._unpriced) < _PENDING_LIMIT:
-                tally.add(usage, 0.0)
+                tally.add(usage, 0.0, 0.0)
                 self._unpriced.append((tally, usage, model))
             else:
-                tally.add(usage, None)
+                tally.add(usage, None, None if usage.batch else 0.0)
             return
-        tally.add(usage, self.price_table.cost(usage, model))
+        tally.add(usage, *self._price(usage, model))
+
+    def _price(self, usage: Usage, model: str) -> tuple[float | None, float | None]:
+        """What ``usage`` cost, and what it saved against the online price (batch usage;
+        ``None`` when either price is unknown)."""
+        cost = self.price_table.cost(usage, model)
+        if not usage.batch:
+            return cost, 0.0
+        online = self.price_table.cost(usage, model, batch=False)
+        return cost, None if cost is None or online is None else online - cost
 
     def load_prices(self) -> None:
         """Load the built-in price table now, if this ``Stats`` was made inside a running
@@ -193,7 +208,7 @@ class Stats:
         with self._lock:
             self._deferred = False
             for tally, usage, model in self._unpriced:
-                tally.charge(self.price_table.cost(usage, model))
+                tally.charge(*self._price(usage, model), usage.batch)
             self._unpriced.clear()
 
     def _on_first_chunk(self, event: Event) -> None:
@@ -274,6 +289,9 @@ class Stats:
                     t.cache_write,
                     t.reasoning,
                     t.cache_read / t.input if t.input else None,
+                    t.batch_calls,
+                    t.batch_cost,
+                    t.saved,
                 )
                 if cost is not None and total_cost is not None:
                     total_cost += cost
@@ -328,33 +346,13 @@ class Stats:
                 reasoning_tokens=sum(m.reasoning_tokens for m in models.values()),
                 prompt_cache_hit_ratio=cache_read / input_total if input_total else None,
                 price_data=self.price_table.version,
+                batch_calls=sum(m.batch_calls for m in models.values()),
+                batch_cost=_total(m.batch_cost for m in models.values()),
+                batch_saved=_total(m.batch_saved for m in models.values()),
             )
 
     def __repr__(self) -> str:
         return f"<Stats prices for {len(self.prices)} models, table={self.price_table.version}>"
-
-
-class _Tally:
-    """One model's figures: calls, tokens by kind, and the cost of every priced attempt
-    (``None`` once one could not be priced)."""
-
-    __slots__ = ("cache_read", "cache_write", "calls", "cost", "input", "output", "reasoning")
-
-    def __init__(self) -> None:
-        self.calls = self.input = self.output = 0
-        self.cache_read = self.cache_write = self.reasoning = 0
-        self.cost: float | None = 0.0
-
-    def add(self, usage: Usage, cost: float | None) -> None:
-        self.input += usage.prompt_tokens
-        self.output += usage.completion_tokens
-        self.cache_read += usage.cache_read_tokens
-        self.cache_write += usage.cache_write_tokens
-        self.reasoning += usage.reasoning_tokens
-        self.charge(cost)
-
-    def charge(self, cost: float | None) -> None:
-        self.cost = None if cost is None or self.cost is None else self.cost + cost
 
 
 def _loop_running() -> bool:

@@ -36,12 +36,13 @@ from llmfast.errors import ClientClosedError
 from llmfast.stream import ChatStream
 from llmfast.sync_stream import Closing, SyncBatch, SyncChatStream
 from llmfast.tokens import CountMethod, TokenCount
-from llmfast.types import ChatCompletion, EmbeddingResponse, MessageLike
+from llmfast.types import ChatCompletion, EmbeddingRequest, EmbeddingResponse, MessageLike
 
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
 
-    from llmfast.batch import BatchItem
+    from llmfast.batch import Batch, BatchItem
+    from llmfast.batch.provider import ProviderBatch, ProviderBatchOptions
     from llmfast.client import ChatParams
     from llmfast.layers.cache import CacheMode
     from llmfast.stats import StatsSnapshot
@@ -294,11 +295,13 @@ class SyncClient(Closing):
         client, runner = self._start()
         return runner.call(client.warmup(connections))
 
+    @overload
     def map(
         self,
         requests: Iterable[BatchItem] | AsyncIterable[BatchItem],
         /,
         *,
+        via: Literal["online"] = "online",
         concurrency: int = 16,
         ordered: bool = True,
         stop_on_error: bool = False,
@@ -309,27 +312,35 @@ class SyncClient(Closing):
         total: int | None = None,
         model: str | None = None,
         **params: Unpack[ChatParams],
-    ) -> SyncBatch:
-        """Run a batch (see [`llmfast.batch.Batch`][llmfast.Batch]); iterate the returned
+    ) -> SyncBatch: ...
+
+    @overload
+    def map(
+        self,
+        requests: Iterable[BatchItem | EmbeddingRequest]
+        | AsyncIterable[BatchItem | EmbeddingRequest],
+        /,
+        *,
+        via: Literal["batch"],
+        ordered: bool = True,
+        stop_on_error: bool = False,
+        checkpoint: str | os.PathLike[str] | None = None,
+        fsync: bool = True,
+        progress: bool | None = None,
+        total: int | None = None,
+        model: str | None = None,
+        fallback_after: float | None = None,
+        batch_options: ProviderBatchOptions | None = None,
+        **params: Unpack[ChatParams],
+    ) -> SyncBatch: ...
+
+    def map(self, requests: Iterable[Any] | AsyncIterable[Any], /, **options: Any) -> SyncBatch:
+        """Run a batch with [`Client.map`][llmfast.Client.map]'s arguments (``via="batch"``:
+        through the provider's batch API); iterate the returned
         [`SyncBatch`][llmfast.sync.SyncBatch] for the results, or ``list(...)`` it. The input is
         read on the client's loop thread."""
-        from llmfast.batch import Batch  # imported on first use: keeps `import llmfast` fast
-
         client, _ = self._start()
-        batch = Batch(
-            client,
-            requests,
-            concurrency=concurrency,
-            ordered=ordered,
-            stop_on_error=stop_on_error,
-            abort_on_systematic=abort_on_systematic,
-            checkpoint=checkpoint,
-            fsync=fsync,
-            progress=progress,
-            total=total,
-            model=model,
-            **params,
-        )
+        batch: Batch | ProviderBatch = client.map(requests, **options)
         return SyncBatch(self, batch)
 
     def __repr__(self) -> str:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from llmfast.batch import Batch, BatchResult
+    from llmfast.batch.provider import ProviderBatch
     from llmfast.sync import SyncClient
 
 __all__ = ["SyncBatch", "SyncChatStream"]
@@ -156,10 +157,12 @@ class SyncBatch(Closing):
     stopping early cancels the calls in flight; finished items stay in the checkpoint.
     """
 
-    def __init__(self, owner: SyncClient, batch: Batch) -> None:
+    def __init__(self, owner: SyncClient, batch: Batch | ProviderBatch) -> None:
         self._owner = owner
         self.batch = batch
-        """The async [`Batch`][llmfast.Batch], with its counters (``succeeded``, ``failed``...)."""
+        """The async [`Batch`][llmfast.Batch] (or, ``via="batch"``,
+        [`ProviderBatch`][llmfast.batch.provider.ProviderBatch]), with its counters
+        (``succeeded``, ``failed``...)."""
 
     def __iter__(self) -> Iterator[BatchResult]:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import signal
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,14 @@ if TYPE_CHECKING:
     from llmfast.testing import MockServer
 
 pytest_plugins = ["tests.ci_skips"]  # under CI=true, no skipping for a missing redis/nginx
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A shell starts a background job (`pytest &`, CI runners that detach) with SIGINT
+    # ignored, and Python then leaves it ignored: the Ctrl-C tests' interrupts, to this
+    # process and to the children it starts, would never arrive. Restore Python's handler.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

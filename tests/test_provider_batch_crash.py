@@ -1,4 +1,5 @@
-"""A provider-batch run SIGKILLed at a named point (``$LLMFAST_BATCH_CRASH``: while
+"""A provider-batch run SIGKILLed at a named point (``crash.arm``, what
+``$LLMFAST_BATCH_CRASH`` does: while
 uploading, after the create call, while polling, while downloading) and run again:
 every item's result is in the checkpoint exactly once and no item was ever in two
 created batches (the mock server counts)."""
@@ -6,64 +7,50 @@ created batches (the mock server counts)."""
 from __future__ import annotations
 
 import asyncio
-import os
+import multiprocessing
 import random
 import signal
-import sys
 from collections import Counter
 from pathlib import Path
 
 import msgspec
 import pytest
 
-from llmfast.batch.provider.engine import CRASH_ENV
 from llmfast.testing import MockServer
+from tests import provider_batch_child as child
+from tests.provider_batch_child import ITEMS, PER_BATCH
 
-ITEMS = 23
-PER_BATCH = 5
-CHILD = """
-import asyncio, sys
-from llmfast import Client
-from llmfast.batch.provider import BatchLimits, ProviderBatchOptions
-
-async def main(provider, url, checkpoint):
-    limits = BatchLimits(PER_BATCH, 1 << 20, max_in_flight=2)
-    options = ProviderBatchOptions(limits=limits, poll_interval=0.001)
-    async with Client(provider=provider, base_url=url, api_key="sk-test", model="m") as client:
-        prompts = [f"prompt {i}" for i in range(ITEMS)]
-        batch = client.map(prompts, via="batch", checkpoint=checkpoint, ordered=False,
-                           progress=False, batch_options=options)
-        async for _ in batch:
-            pass
-
-asyncio.run(main(*sys.argv[1:4]))
-""".replace("PER_BATCH", str(PER_BATCH)).replace("ITEMS", str(ITEMS))
+# Children fork from a server that imported llmfast once (not a fresh interpreter each).
+_FORK = multiprocessing.get_context("forkserver")
+_FORK.set_forkserver_preload(["tests.provider_batch_child"])
 
 
 def cases() -> list[tuple[str, str, int]]:
-    """Each provider, each point, at an n-th occurrence drawn from a seed."""
+    """Each provider, each point, at its first occurrence, its last, and one between
+    drawn from a seed (5 batches: 5 uploads, creates and polls; 23 downloads)."""
     rng = random.Random(17)
-    most = {"upload": 5, "create": 5, "poll": 8, "download": ITEMS}
+    last = {"upload": 5, "create": 5, "poll": 5, "download": ITEMS}
     return [
-        (provider, point, rng.randint(1, most[point]))
+        (provider, point, nth)
         for provider in ("openai", "anthropic")
-        for point in ("upload", "create", "poll", "download")
+        for point, most in last.items()
+        for nth in (1, rng.randint(2, most - 1), most)
     ]
 
 
 async def run_child(server: MockServer, provider: str, checkpoint: Path, crash: str) -> int:
-    env = {CRASH_ENV: crash} if crash else {}
-
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        CHILD,
-        provider,
-        server.url_for(provider),
-        str(checkpoint),
-        env={**os.environ, **env},
+    """Run the job in a child process; its exit code (``-SIGKILL`` when the crash hit)."""
+    process = _FORK.Process(
+        target=child.run, args=(provider, server.url_for(provider), str(checkpoint), crash)
     )
-    return await asyncio.wait_for(process.wait(), 60)
+    process.start()
+    await asyncio.to_thread(process.join, 60)
+    code = process.exitcode
+    if code is None:  # hung: never left running
+        process.kill()
+        await asyncio.to_thread(process.join)
+    assert code is not None, "the child run did not end within 60 s"
+    return code
 
 
 @pytest.mark.parametrize(("provider", "point", "nth"), cases())

@@ -27,6 +27,7 @@ from llmfast import (
     StreamConsumedError,
     StreamInterruptedError,
 )
+from llmfast.batch.provider import BATCH_TIER, BatchLimits, ProviderBatch, ProviderBatchOptions
 from llmfast.sync import SyncClient
 from llmfast.testing import MockServer, Reply
 
@@ -165,6 +166,34 @@ def test_map_runs_a_batch_in_order_with_a_checkpoint(
     assert all(r.resumed for r in again)
     assert again.batch.resumed == 40
     assert server.server.request_count == 40
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_map_via_the_provider_batch_api(
+    server: ThreadedServer, provider: str, tmp_path: Path
+) -> None:
+    options = ProviderBatchOptions(limits=BatchLimits(3, 1 << 20), poll_interval=0.001)
+    prompts = [f"p{i}" for i in range(7)]
+    checkpoint = tmp_path / "run.jsonl"
+    url = server.server.url_for(provider)
+    with SyncClient(
+        provider=provider, base_url=url, api_key="sk-x", model="m", stats=True
+    ) as client:
+        results = list(
+            client.map(prompts, via="batch", checkpoint=checkpoint, batch_options=options)
+        )
+        with client.map(prompts, via="batch", checkpoint=checkpoint, ordered=False) as again:
+            resumed = list(again)
+        assert isinstance(again.batch, ProviderBatch)
+        assert again.batch.resumed == 7
+        assert client.stats().batch_calls == 7  # the first run's; the second collected none
+    assert [r.text for r in results] == prompts
+    assert all(r.completion and r.completion.service_tier == BATCH_TIER for r in results)
+    assert sorted(r.index for r in resumed) == list(range(7))
+    assert all(r.resumed for r in resumed)
+    assert server.server.batches.created == 3  # 3 + 3 + 1, none again
+    assert server.server.batches.items_submitted() == dict.fromkeys(range(7), 1)
+    assert server.server.request_count == 0  # nothing went online
 
 
 def test_leaving_a_map_early_cancels_what_is_in_flight(

@@ -1,8 +1,10 @@
 """Batches: ``client.map(...)`` runs many chat requests with bounded concurrency,
 results in order, failures captured, a progress bar and a resumable checkpoint.
 
-- ``runner``: ``Batch`` and its results;
+- ``runner``: ``Batch``; ``base``: what it shares with the provider batch (``provider``);
+- ``result``: ``BatchResult``, one item's outcome;
 - ``items``: what an item may be, normalized into a request;
+- ``summary``: what a job cost, for the CLI;
 - ``abort``: when failures stop a batch by themselves;
 - ``lines``: reading a JSON Lines file of items (the CLI's input);
 - ``llmfast.checkpoint``: the append-only record of finished items.

@@ -19,29 +19,18 @@ wait in that window). Failures that every item would share stop the batch with
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
-import sys
-import warnings
 from collections import deque
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterable,
-    AsyncIterator,
-    Generator,
-    Iterable,
-    Mapping,
-    Sized,
-)
-from dataclasses import dataclass
-from types import TracebackType
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping, Sized
 from typing import TYPE_CHECKING, Any
 
 from llmfast.batch.abort import AbortPolicy
+from llmfast.batch.base import BatchRun, open_bar, progress_wanted
 from llmfast.batch.items import BatchItem, to_chat_request
+from llmfast.batch.result import BatchResult
 from llmfast.checkpoint import Checkpoint, ErrorInfo, Record, request_hash
 from llmfast.errors import BatchAbortedError, ClientClosedError, ConfigurationError
-from llmfast.types import ChatCompletion, ChatRequest, EmbeddingRequest, EmbeddingResponse
+from llmfast.types import ChatRequest
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -65,73 +54,7 @@ class _Stop(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class BatchResult:
-    """The outcome of one batch item: a ``completion`` or an ``error``.
-
-    Attributes:
-        index: the item's position in the input (0-based).
-        request_hash: a stable hash of the normalized request (as in the checkpoint).
-        request: the request that was (or, when ``resumed``, had been) sent (an
-            ``EmbeddingRequest`` only in a provider batch of embeddings).
-        completion: the result, or ``None`` when the item failed.
-        error: the exception the item failed with, or ``None``.
-        resumed: True when the result was read back from the checkpoint.
-        embeddings: the result of an embeddings request (provider batches only).
-    """
-
-    index: int
-    request_hash: str
-    request: ChatRequest | EmbeddingRequest
-    completion: ChatCompletion | None = None
-    error: Exception | None = None
-    resumed: bool = False
-    embeddings: EmbeddingResponse | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the item succeeded."""
-        return self.error is None
-
-    @property
-    def text(self) -> str | None:
-        """The completion's text (choice 0), or ``None`` when it failed."""
-        return None if self.completion is None else self.completion.text
-
-
-def run_batch(
-    client: Client,
-    requests: Iterable[BatchItem] | AsyncIterable[BatchItem],
-    *,
-    concurrency: int = 16,
-    ordered: bool = True,
-    stop_on_error: bool = False,
-    abort_on_systematic: bool = True,
-    checkpoint: str | os.PathLike[str] | None = None,
-    fsync: bool = True,
-    progress: bool | None = None,
-    total: int | None = None,
-    model: str | None = None,
-    **params: Unpack[ChatParams],
-) -> Batch:
-    """Run ``client.chat`` over every item; see [`Batch`][llmfast.Batch] for the arguments."""
-    return Batch(
-        client,
-        requests,
-        concurrency=concurrency,
-        ordered=ordered,
-        stop_on_error=stop_on_error,
-        abort_on_systematic=abort_on_systematic,
-        checkpoint=checkpoint,
-        fsync=fsync,
-        progress=progress,
-        total=total,
-        model=model,
-        **params,
-    )
-
-
-class Batch:
+class Batch(BatchRun):
     """A batch of chat requests, run when iterated (``async for``) or awaited (a list).
 
     Args:
@@ -183,6 +106,7 @@ class Batch:
             raise ConfigurationError(f"concurrency must be an integer >= 1, got {concurrency!r}")
         if isinstance(requests, (str, bytes, Mapping, ChatRequest)):
             raise ConfigurationError("requests must be an iterable of items, not a single item")
+        super().__init__()
         self._client = client
         self._requests = requests
         self.concurrency = concurrency
@@ -191,55 +115,13 @@ class Batch:
         self.abort_on_systematic = abort_on_systematic
         self.checkpoint = None if checkpoint is None else os.fspath(checkpoint)
         self.fsync = fsync
-        self.progress = _progress_wanted(progress)
+        self.progress = progress_wanted(progress)
         if total is None and isinstance(requests, Sized):
             total = len(requests)
         self.total = total
         self._defaults: dict[str, Any] = {"model": model or client.model, **params}
-        self._agen: AsyncGenerator[BatchResult, None] | None = None
-        self.succeeded = 0
-        """Items that succeeded in this run."""
-        self.failed = 0
-        """Items that failed in this run."""
-        self.resumed = 0
-        """Items whose result was read back from the checkpoint."""
-        self.tokens = 0
-        """Total tokens used by this run's successful items (from their usage)."""
         self.aborted: BatchAbortedError | None = None
         """Why the batch stopped by itself, when it did."""
-
-    # --- running ---------------------------------------------------------------------
-
-    def __aiter__(self) -> AsyncIterator[BatchResult]:
-        if self._agen is not None:
-            raise RuntimeError("a Batch runs only once")
-        self._agen = self._run()
-        return self._agen
-
-    def __await__(self) -> Generator[Any, None, list[BatchResult]]:
-        return self._collect().__await__()
-
-    async def _collect(self) -> list[BatchResult]:
-        async with self:
-            return [result async for result in self]
-
-    async def __aenter__(self) -> Batch:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Stop: cancel the calls in flight and close the checkpoint (finished items
-        stay recorded). Safe to call more than once."""
-        agen = self._agen
-        if agen is not None:
-            await agen.aclose()
 
     async def _run(self) -> AsyncGenerator[BatchResult, None]:
         concurrency, ordered = self.concurrency, self.ordered
@@ -248,7 +130,7 @@ class Batch:
         if self.checkpoint is not None:
             checkpoint = Checkpoint(self.checkpoint, fsync=self.fsync)
             checkpoint.open()
-        bar = _open_bar(self.total, checkpoint.succeeded if checkpoint else 0, self.progress)
+        bar = open_bar(self.total, checkpoint.succeeded if checkpoint else 0, self.progress)
         requests = self._requests
         sync_source = None if isinstance(requests, AsyncIterable) else iter(requests)
         async_source = None if sync_source is not None else aiter(requests)  # type: ignore[arg-type]
@@ -374,14 +256,7 @@ class Batch:
         return self.aborted
 
     def _count(self, result: BatchResult, bar: Any) -> None:
-        completion = result.completion
-        if completion is None:
-            self.failed += 1
-        else:
-            self.succeeded += 1
-            usage = completion.usage
-            if usage is not None:
-                self.tokens += usage.total_tokens
+        self._tally(result.completion)
         if bar is not None:
             bar.set_postfix_str(f"failed={self.failed} tokens={self.tokens:,}", refresh=False)
             bar.update(1)
@@ -393,26 +268,5 @@ class Batch:
         )
 
 
-# --- progress ----------------------------------------------------------------------
-
-
-def _progress_wanted(progress: bool | None) -> bool:
-    installed = importlib.util.find_spec("tqdm") is not None
-    if progress is None:
-        interactive = "ipykernel" in sys.modules or (sys.stderr is not None and sys.stderr.isatty())
-        return installed and interactive
-    if progress and not installed:
-        raise ConfigurationError("progress=True needs tqdm: pip install 'llmfast[progress]'")
-    return progress
-
-
-def _open_bar(total: int | None, initial: int, wanted: bool) -> Any:
-    if not wanted:
-        return None
-    from tqdm import TqdmWarning
-
-    with warnings.catch_warnings():  # no ipywidgets in a notebook: the text bar, quietly
-        warnings.simplefilter("ignore", TqdmWarning)
-        from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, unit="req", desc="llmfast", dynamic_ncols=True)
+run_batch = Batch
+"""Run ``client.chat`` over every item: [`Batch`][llmfast.Batch] under another name."""

@@ -6,7 +6,7 @@ before anything starts.
 listen = "127.0.0.1:4000"
 max_body_bytes = 4_000_000          # a larger request body gets 413
 grace = 30                          # seconds SIGTERM lets in-flight calls finish
-redis_url_env = "GATEWAY_REDIS_URL"  # optional: limits and caches shared by every process
+redis_url_env = "GATEWAY_REDIS_URL"  # optional: limits, caches, coalescing shared by every process
 
 [models.fast]                       # the name clients send as "model"
 strategy = "priority"               # or "weighted", "least_busy"

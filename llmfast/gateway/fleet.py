@@ -24,6 +24,7 @@ from llmfast.layers import (
     MemoryStore,
     RateLimit,
     RedisCacheStore,
+    RedisFlightStore,
     RedisLimitStore,
     Retry,
     TwoLevelStore,
@@ -67,9 +68,9 @@ class _Models:
 class Fleet:
     """The model clients and the tenants' limiters of one configuration.
 
-    With ``server.redis_url_env`` set, every limit (the models' and the tenants') and
-    every model's cache live in that Redis, shared by all gateway processes using it;
-    coalescing stays per process.
+    With ``server.redis_url_env`` set, every limit (the models' and the tenants'),
+    every model's cache and its calls in flight (coalescing) live in that Redis, shared
+    by all gateway processes using it.
     """
 
     def __init__(self, config: GatewayConfig) -> None:
@@ -165,7 +166,10 @@ def _model_layers(alias: str, model: ModelConfig, redis_url: str | None) -> list
             store = TwoLevelStore(store, shared)
         layers.append(Cache(store=store, ttl=ttl))
     if model.coalesce:
-        layers.append(Coalesce())
+        flights = None
+        if redis_url is not None:
+            flights = RedisFlightStore(redis_url, namespace=f"llmfast:gateway:coalesce:{alias}")
+        layers.append(Coalesce(store=flights))
     retry = model.retry
     attempts = retry if isinstance(retry, int) else retry.max_attempts
     if attempts > 1:

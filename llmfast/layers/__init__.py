@@ -32,6 +32,7 @@ _LAZY = {
     "RateLimit": "llmfast.layers.ratelimit",
     "RateLimitLayer": "llmfast.layers.ratelimit",
     "RedisCacheStore": "llmfast.layers.cache_stores",
+    "RedisFlightStore": "llmfast.layers.flight_store",
     "RedisLimitStore": "llmfast.limits",
     "Retry": "llmfast.layers.retry",
     "RetryLayer": "llmfast.layers.retry",
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
         TwoLevelStore,
     )
     from llmfast.layers.coalesce import Coalesce, CoalesceLayer
+    from llmfast.layers.flight_store import RedisFlightStore
     from llmfast.layers.keys import (
         backend_identity,
         canonical_request,
@@ -93,6 +95,7 @@ __all__ = [
     "RateLimit",
     "RateLimitLayer",
     "RedisCacheStore",
+    "RedisFlightStore",
     "RedisLimitStore",
     "Retry",
     "RetryLayer",

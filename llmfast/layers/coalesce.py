@@ -12,20 +12,25 @@ call never share (their keys differ). The shared call carries the first caller's
 headers, hook and a copy of its context, but no deadline: each caller keeps its own.
 By default only deterministic requests are coalesced (parallel identical samples are
 usually meant to differ); ``request.context["coalesce"] = "bypass"`` opts a call out.
+With a ``store``, across processes too (see ``llmfast.layers.coalesce_shared``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmfast.errors import ClientClosedError, DeadlineExceeded
 from llmfast.events import emit
 from llmfast.layers.keys import backend_identity, is_deterministic, request_key
 from llmfast.transport import Request, Response, Transport, TransportLayer
+
+if TYPE_CHECKING:
+    from llmfast.layers.flight_store import RedisFlightStore
 
 __all__ = ["Coalesce", "CoalesceLayer"]
 
@@ -37,6 +42,8 @@ class Coalesce:
         coalescable: which requests may share a call (default
             [`is_deterministic`][llmfast.layers.is_deterministic]).
         identity: the backend's part of every key (default: derived from the backend).
+        store: a [`RedisFlightStore`][llmfast.layers.RedisFlightStore] to share calls
+            with other processes (default: none); the layer closes it.
     """
 
     def __init__(
@@ -44,15 +51,17 @@ class Coalesce:
         *,
         coalescable: Callable[[Request], bool] = is_deterministic,
         identity: str | None = None,
+        store: RedisFlightStore | None = None,
     ) -> None:
         self.coalescable = coalescable
         self.identity = identity
+        self.store = store
 
     def __call__(self, inner: Transport) -> CoalesceLayer:
         return CoalesceLayer(inner, self)
 
     def __repr__(self) -> str:
-        return "Coalesce()"
+        return "Coalesce()" if self.store is None else f"Coalesce(store={self.store!r})"
 
 
 class CoalesceLayer(TransportLayer):
@@ -63,6 +72,14 @@ class CoalesceLayer(TransportLayer):
         self._coalescable = config.coalescable
         self._identity = config.identity if config.identity is not None else backend_identity(inner)
         self._flights: dict[str, _Flight] = {}
+        self._store = store = config.store
+        self._make_flight: Callable[[dict[str, _Flight], str, Transport, Request], _Flight] = (
+            _Flight
+        )
+        if store is not None:  # imported when the layer is built, never on a call
+            from llmfast.layers.coalesce_shared import SharedFlight
+
+            self._make_flight = functools.partial(SharedFlight, store=store)
 
     @property
     def in_flight(self) -> int:
@@ -81,7 +98,7 @@ class CoalesceLayer(TransportLayer):
             return await self.inner.send(request)
         flight = self._flights.get(key)
         if flight is None:
-            flight = self._flights[key] = _Flight(self._flights, key, self.inner, request)
+            flight = self._flights[key] = self._make_flight(self._flights, key, self.inner, request)
         else:
             emit(request, "coalesce.join", key=key)
         return await flight.join(request)
@@ -96,7 +113,11 @@ class CoalesceLayer(TransportLayer):
             await asyncio.wait([flight.task for flight in flights])
         for flight in flights:
             flight.finish()  # a task cancelled before it started never ran its own finish
-        await self.inner.aclose()
+        try:
+            await self.inner.aclose()
+        finally:
+            if self._store is not None:
+                await self._store.aclose()
 
 
 async def _wait(event: asyncio.Event, deadline: float | None) -> None:

@@ -21,10 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import itertools
 import os
-import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -34,6 +31,7 @@ import msgspec
 from aiohttp import web
 
 from . import _payloads as p
+from ._batch_files import FileStore, error, json_response
 from ._batch_items import answer_item
 from ._batch_shapes import ANTHROPIC_SHAPE, OPENAI_SHAPE, Shape
 
@@ -75,9 +73,11 @@ class BatchAPI:
 
     def __init__(self, server: MockServer) -> None:
         self._server = server
-        self._dir = tempfile.mkdtemp(prefix="llmfast-batches-")
-        self._ids = itertools.count(1)
-        self.files: dict[str, tuple[str, str, int]] = {}  # id -> (path, purpose, bytes)
+        self._store = FileStore(self.now)
+        self._ids = self._store.ids
+        self._dir = self._store.dir
+        self.files = self._store.files
+        """The stored files: id -> (path, purpose, bytes)."""
         self.batches: dict[str, StoredBatch] = {}
         self.offset = 0.0
         """Seconds added to ``time.time()``: the API's clock (see ``advance``)."""
@@ -95,7 +95,6 @@ class BatchAPI:
         self._fail_validation = 0
         self._expire: list[int] = []
         self._rate_limited = 0
-        self._drops = 0
 
     # -- controls --------------------------------------------------------------------
 
@@ -121,7 +120,7 @@ class BatchAPI:
 
     def drop_downloads(self, n: int = 1) -> None:
         """The next ``n`` file-content / results downloads are cut off halfway."""
-        self._drops += n
+        self._store.drops += n
 
     async def wait_polls(self, n: int, timeout: float = 5.0) -> None:
         """Return once ``polls >= n``; raise ``TimeoutError`` after ``timeout`` seconds."""
@@ -146,7 +145,7 @@ class BatchAPI:
 
     def close(self) -> None:
         """Delete the stored files."""
-        shutil.rmtree(self._dir, ignore_errors=True)
+        self._store.close()
 
     # -- dispatch --------------------------------------------------------------------
 
@@ -157,81 +156,8 @@ class BatchAPI:
         if parts[1] == "messages":
             return await self._anthropic(request, method, parts[3:])
         if parts[1] == "files":
-            return await self._files(request, method, parts[2:])
+            return await self._store.handle(request, method, parts[2:])
         return await self._openai(request, method, parts[2:])
-
-    async def _files(
-        self, request: web.BaseRequest, method: str, rest: list[str]
-    ) -> web.StreamResponse:
-        if method == "POST" and not rest:
-            return await self._upload(request)
-        info = self.files.get(rest[0]) if rest else None
-        if info is None:
-            return _error(404, "No such File object", OPENAI_SHAPE)
-        if method == "GET" and rest[1:] == ["content"]:
-            return await self._download(request, info[0], "application/jsonl")
-        if method == "GET" and len(rest) == 1:
-            return _json(self._file_object(rest[0]))
-        if method == "DELETE" and len(rest) == 1:
-            path = self.files.pop(rest[0])[0]
-            os.unlink(path)
-            return _json({"id": rest[0], "object": "file", "deleted": True})
-        return _error(404, f"Invalid URL ({method} {request.path})", OPENAI_SHAPE)
-
-    async def _upload(self, request: web.BaseRequest) -> web.StreamResponse:
-        reader = await request.multipart()
-        purpose, path, size = None, None, 0
-        while (part := await reader.next()) is not None:
-            name = getattr(part, "name", None)
-            if name == "purpose":
-                purpose = (await part.read()).decode()  # type: ignore[union-attr]
-            elif name == "file":
-                file_id = f"file-mock{next(self._ids)}"
-                path = os.path.join(self._dir, file_id)
-                with open(path, "wb") as out:  # noqa: ASYNC230 - a test server
-                    while chunk := await part.read_chunk(_READ):  # type: ignore[union-attr]
-                        out.write(chunk)
-                        size += len(chunk)
-        if purpose != "batch" or path is None:
-            if path is not None:
-                os.unlink(path)
-            return _error(400, "a batch upload needs purpose=batch and a file", OPENAI_SHAPE)
-        file_id = os.path.basename(path)
-        self.files[file_id] = (path, purpose, size)
-        return _json(self._file_object(file_id))
-
-    def _file_object(self, file_id: str) -> dict[str, Any]:
-        _, purpose, size = self.files[file_id]
-        return {
-            "id": file_id,
-            "object": "file",
-            "bytes": size,
-            "created_at": int(self.now()),
-            "filename": f"{file_id}.jsonl",
-            "purpose": purpose,
-        }
-
-    async def _download(
-        self, request: web.BaseRequest, path: str, content_type: str
-    ) -> web.StreamResponse:
-        size = os.path.getsize(path)  # noqa: ASYNC240 - a test server
-        drop = self._drops > 0
-        self._drops -= drop
-        response = web.StreamResponse(headers={"Content-Type": content_type})
-        response.content_length = size
-        await response.prepare(request)
-        sent = 0
-        with open(path, "rb") as file:  # noqa: ASYNC230 - a test server
-            while chunk := file.read(_READ):
-                if drop and sent + len(chunk) >= size // 2:
-                    await response.write(chunk[: max(size // 2 - sent, 0)])
-                    from .server import _abort
-
-                    return _abort(request)
-                await response.write(chunk)
-                sent += len(chunk)
-        await response.write_eof()
-        return response
 
     # -- OpenAI batches ----------------------------------------------------------------
 
@@ -243,12 +169,12 @@ class BatchAPI:
             body = _DECODE(await request.read())
             info = self.files.get(body.get("input_file_id", ""))
             if info is None:
-                return _error(400, "input_file_id is not an uploaded file", shape)
+                return error(400, "input_file_id is not an uploaded file", shape)
             batch = self._create(shape, info[0], body.get("metadata"))
             batch.endpoint, batch.input_file_id = body.get("endpoint", ""), body["input_file_id"]
-            return _json(shape.batch_object(self._advance(batch), self.now()))
+            return json_response(shape.batch_object(self._advance(batch), self.now()))
         if method == "GET" and not rest:
-            return _json(self._list(request, shape, "after"))
+            return json_response(self._list(request, shape, "after"))
         return await self._one(request, method, rest, shape)
 
     async def _one(
@@ -256,26 +182,26 @@ class BatchAPI:
     ) -> web.StreamResponse:
         batch = self.batches.get(rest[0]) if rest else None
         if batch is None or batch.shape is not shape:
-            return _error(404, "No such batch", shape)
+            return error(404, "No such batch", shape)
         if method == "GET" and len(rest) == 1:
             self.polls += 1
             self._polled.set()
             if self._rate_limited:
                 self._rate_limited -= 1
-                return _error(429, "Rate limit reached for batch retrievals", shape, "0")
-            return _json(shape.batch_object(self._advance(batch), self.now()))
+                return error(429, "Rate limit reached for batch retrievals", shape, "0")
+            return json_response(shape.batch_object(self._advance(batch), self.now()))
         if method == "POST" and rest[1:] == ["cancel"]:
             if batch.ended_at is None:
                 batch.cancelling_at = self.now()
                 batch.status = "cancelling"
-            return _json(shape.batch_object(batch, self.now()))
+            return json_response(shape.batch_object(batch, self.now()))
         if method == "GET" and rest[1:] == ["results"]:
             self._advance(batch)
             if batch.output_file_id is None:
-                return _error(400, "the batch is still processing", shape)
+                return error(400, "the batch is still processing", shape)
             path = self.files[batch.output_file_id][0]
-            return await self._download(request, path, "application/x-jsonl")
-        return _error(404, f"Invalid URL ({method} {request.path})", shape)
+            return await self._store.download(request, path, "application/x-jsonl")
+        return error(404, f"Invalid URL ({method} {request.path})", shape)
 
     def _list(self, request: web.BaseRequest, shape: Shape, cursor: str) -> dict[str, Any]:
         limit = int(request.query.get("limit", "20"))
@@ -308,21 +234,21 @@ class BatchAPI:
             if self._fail_validation:
                 self._fail_validation -= 1
                 os.unlink(path)
-                return _error(400, "requests: a request failed validation", shape)
+                return error(400, "requests: a request failed validation", shape)
             try:
                 with open(path, "rb") as file:  # noqa: ASYNC230 - a test server
                     requests = _DECODE(file.read())["requests"]
             except (msgspec.DecodeError, KeyError, TypeError):
-                return _error(400, "the body must be {'requests': [...]}", shape)
+                return error(400, "the body must be {'requests': [...]}", shape)
             lines = os.path.join(self._dir, f"msgbatch-lines{next(self._ids)}")
             with open(lines, "wb") as out:  # noqa: ASYNC230 - a test server
                 for item in requests:
                     out.write(_ENCODE(item) + b"\n")
             os.unlink(path)
             batch = self._create(shape, lines, None)
-            return _json(shape.batch_object(self._advance(batch), self.now()))
+            return json_response(shape.batch_object(self._advance(batch), self.now()))
         if method == "GET" and not rest:
-            return _json(self._list(request, shape, "after"))
+            return json_response(self._list(request, shape, "after"))
         return await self._one(request, method, rest, shape)
 
     # -- processing --------------------------------------------------------------------
@@ -404,15 +330,3 @@ def _lines(path: str) -> Iterator[bytes]:
         for line in file:
             if line.strip():
                 yield line
-
-
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        status=status, body=_ENCODE(data), content_type="application/json", headers=headers
-    )
-
-
-def _error(status: int, message: str, shape: Shape, retry_after: str | None = None) -> web.Response:
-    headers = None if retry_after is None else {"retry-after": retry_after}
-    body = shape.fmt.error_body(status, p.error_spec(message))
-    return web.Response(status=status, body=body, content_type="application/json", headers=headers)

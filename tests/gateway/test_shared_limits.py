@@ -1,5 +1,5 @@
 """Two gateway processes sharing one real ``redis-server``: one tenant quota, as the
-upstream counts arrivals, and one cache."""
+upstream counts arrivals, one cache, and one upstream call for identical calls in flight."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from pathlib import Path
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 from redis.asyncio import Redis
 
-from llmfast.testing import MockServer
+from llmfast.testing import MockServer, Reply
 
 from .conftest import TEAM_A_KEY, standard_config
 from .test_serve_command import start
@@ -27,7 +28,7 @@ async def two_gateways(
     await redis.flushdb()  # the server is shared by the session's tests
     await redis.aclose()
     config = (
-        standard_config(upstream, model_extra="cache = true")
+        standard_config(upstream, model_extra="cache = true\ncoalesce = true")
         .replace('key_env = "TEAM_A_KEY"', 'key_env = "TEAM_A_KEY"\nrpm = 10')
         .replace("grace = 5", 'grace = 5\nredis_url_env = "GATEWAY_REDIS_URL"')
     )
@@ -86,3 +87,47 @@ async def test_one_cache_for_every_process(two_gateways: list[str], upstream: Mo
     assert replies == ["same question"] * 2
     assert upstream.request_count == 1  # the second process answered from the shared cache
     assert os.environ["GATEWAY_REDIS_URL"] not in str(replies)
+
+
+async def test_identical_calls_in_flight_on_two_processes_make_one_upstream_call(
+    two_gateways: list[str], upstream: MockServer
+) -> None:
+    upstream.enqueue(Reply.text("one answer for all", delay=0.3))
+    upstream.enqueue(Reply.text("one stream for all", chunk_size=1, token_delay=0.02, delay=0.3))
+    clients = [
+        openai.AsyncOpenAI(base_url=url, api_key=TEAM_A_KEY, max_retries=0)
+        for url in two_gateways * 2
+    ]
+    question: list[ChatCompletionMessageParam] = [{"role": "user", "content": "the same question"}]
+
+    async def ask(client: openai.AsyncOpenAI) -> tuple[str | None, str | None]:
+        reply = await client.chat.completions.create(
+            model="fast",
+            temperature=0,
+            messages=question,
+        )
+        return reply.id, reply.choices[0].message.content
+
+    async def stream(client: openai.AsyncOpenAI) -> str:
+        chunks = await client.chat.completions.create(
+            model="fast",
+            temperature=0,
+            messages=question,
+            stream=True,
+        )
+        return "".join([c.choices[0].delta.content or "" async for c in chunks if c.choices])
+
+    try:
+        first = asyncio.ensure_future(ask(clients[0]))
+        await upstream.wait_for_requests(1)
+        replies = await asyncio.gather(first, *(ask(c) for c in clients[1:]))
+        opened = asyncio.ensure_future(stream(clients[1]))
+        await upstream.wait_for_requests(2)
+        texts = await asyncio.gather(opened, *(stream(c) for c in clients if c is not clients[1]))
+    finally:
+        for client in clients:
+            await client.close()
+    assert upstream.request_count == 2  # one plain call and one stream, for both processes
+    assert all(reply == replies[0] for reply in replies)  # the same completion id
+    assert replies[0][1] == "one answer for all"
+    assert list(texts) == ["one stream for all"] * 4

@@ -3,7 +3,9 @@ items through OpenAI's Batch API or Anthropic's Message Batches at the batch pri
 with the same results and checkpoint as the online runner, and submits nothing twice.
 
 - ``batch``: ``ProviderBatch`` (what ``client.map`` returns) and its options;
-- ``engine``: submit, poll and collect;
+- ``engine``: submit, poll and collect; ``packer``: request files sealed at the
+  limits; ``online``: the ``fallback_after`` path; ``report``: each item's ``done``
+  event (Stats, OTel); ``crash``: the crash points the tests kill a run at;
 - ``journal``: the crash-safe record of every batch and the items it holds;
 - ``spool``: the run's requests on disk, by index;
 - ``api``, ``openai_files``, ``anthropic_batches``: the providers' endpoints;

@@ -8,16 +8,16 @@ import os
 import shutil
 import tempfile
 from collections import Counter, deque
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Generator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from llmfast.batch.base import BatchRun, open_bar, progress_wanted
 from llmfast.batch.provider.api import BatchLimits, BatchState, ProviderAPI
 from llmfast.batch.provider.engine import Engine
 from llmfast.batch.provider.journal import Journal
 from llmfast.batch.provider.spool import AnyRequest
-from llmfast.batch.runner import BatchResult, _open_bar, _progress_wanted
+from llmfast.batch.result import BatchResult
 from llmfast.checkpoint import Checkpoint, ErrorInfo, Record
 from llmfast.errors import ConfigurationError, UnsupportedParameterError
 from llmfast.types import ChatCompletion, EmbeddingRequest, EmbeddingResponse
@@ -77,7 +77,7 @@ def journal_path(checkpoint: str) -> str:
     return checkpoint + ".batches"
 
 
-class ProviderBatch:
+class ProviderBatch(BatchRun):
     """A batch run through the provider's batch API; iterate it or await it, like
     [`Batch`][llmfast.Batch] (same ``BatchResult``s, same checkpoint).
 
@@ -104,47 +104,17 @@ class ProviderBatch:
         options: ProviderBatchOptions | None = None,
         **params: Any,
     ) -> None:
+        super().__init__()
         self.options = options or ProviderBatchOptions()
         self.api = provider_api(client.backend, self.options.limits)
         self._client, self._requests = client, requests
         self.ordered, self.stop_on_error, self.fsync = ordered, stop_on_error, fsync
         self.checkpoint = None if checkpoint is None else os.fspath(checkpoint)
-        self.progress = _progress_wanted(progress)
+        self.progress = progress_wanted(progress)
         self.total = total if total is not None else _len(requests)
         self._defaults: dict[str, Any] = {"model": model or client.model, **params}
-        self._agen: AsyncGenerator[BatchResult, None] | None = None
-        self.succeeded = self.failed = self.resumed = self.tokens = 0
         self.engine: Engine | None = None
         """The engine, while it runs (``engine.states``: the provider's word per batch)."""
-
-    def __aiter__(self) -> AsyncIterator[BatchResult]:
-        if self._agen is not None:
-            raise RuntimeError("a ProviderBatch runs only once")
-        self._agen = self._run()
-        return self._agen
-
-    def __await__(self) -> Generator[Any, None, list[BatchResult]]:
-        return self._collect().__await__()
-
-    async def _collect(self) -> list[BatchResult]:
-        async with self:
-            return [result async for result in self]
-
-    async def __aenter__(self) -> ProviderBatch:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Stop watching (the provider's batches keep running); safe twice."""
-        if self._agen is not None:
-            await self._agen.aclose()
 
     @property
     def states(self) -> dict[str, BatchState]:
@@ -165,7 +135,7 @@ class ProviderBatch:
         errors: dict[int, Exception] = {}
         wakeup, room = asyncio.Event(), asyncio.Event()
         ordered = self.ordered
-        bar = _open_bar(self.total, 0, self.progress)
+        bar = open_bar(self.total, 0, self.progress)
 
         def deliver(
             index: int,
@@ -273,12 +243,7 @@ class ProviderBatch:
         return result
 
     def _count(self, value: ChatCompletion | EmbeddingResponse | None, bar: Any) -> None:
-        if value is None:
-            self.failed += 1
-        else:
-            self.succeeded += 1
-            if type(value) is ChatCompletion and value.usage is not None:
-                self.tokens += value.usage.total_tokens
+        self._tally(value)
         if bar is not None:
             if (self.succeeded + self.failed) % 256 == 1:
                 bar.set_postfix_str(self._provider_counts(), refresh=False)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from llmfast.batch.provider.batch import ProviderBatch, ProviderBatchOptions
 from llmfast.batch.provider.control import cancel, describe, status
+from llmfast.batch.summary import checkpoint_stats, cost_line
 
 if TYPE_CHECKING:
     from llmfast.client import Client
@@ -40,7 +42,8 @@ def provider_batch(
 
 
 def control(client: Client, status_of: str | None, cancel_of: str | None) -> int:
-    """``--status`` or ``--cancel``: print the checkpoint's batches; exit status 0."""
+    """``--status`` or ``--cancel``: print the checkpoint's batches (and, for
+    ``--status``, what the results recorded so far cost and saved); exit status 0."""
 
     async def run() -> list[str]:
         async with client:
@@ -52,4 +55,8 @@ def control(client: Client, status_of: str | None, cancel_of: str | None) -> int
 
     for line in asyncio.run(run()):
         print(line, file=sys.stdout)
+    if status_of is not None and os.path.exists(status_of):
+        snapshot = checkpoint_stats(status_of)
+        done = sum(snapshot.outcomes.get(kind, {}).get("ok", 0) for kind in ("chat", "embed"))
+        print(f"{done} results recorded: {cost_line(snapshot)}", file=sys.stdout)
     return 0

@@ -14,56 +14,40 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import signal
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from llmfast.batch.items import to_chat_request
 from llmfast.batch.provider.api import BatchState, ItemResult, ProviderAPI
+from llmfast.batch.provider.crash import CRASH_ENV, crash_point
 from llmfast.batch.provider.journal import Entry, Journal
+from llmfast.batch.provider.online import Online
+from llmfast.batch.provider.packer import Packer, SpoolLookup
+from llmfast.batch.provider.report import report
 from llmfast.batch.provider.spool import AnyRequest, Spool
 from llmfast.checkpoint import Checkpoint, CheckpointError, request_hash
 from llmfast.errors import (
     APIStatusError,
     AuthenticationError,
-    LLMFastError,
     PermissionDeniedError,
     TransportError,
 )
 from llmfast.transport import Request
-from llmfast.types import ChatCompletion, ChatRequest, EmbeddingRequest
+from llmfast.types import ChatCompletion, EmbeddingRequest
 
 if TYPE_CHECKING:
     from llmfast.batch.provider.batch import ProviderBatchOptions
     from llmfast.client import Client
 
-__all__ = ["BATCH_TIER", "CRASH_ENV", "Engine"]
+__all__ = ["BATCH_TIER", "CRASH_ENV", "Engine", "crash_point"]
 
-CRASH_ENV = "LLMFAST_BATCH_CRASH"
-"""For crash tests: ``point:n`` kills the process (SIGKILL) the ``n``-th time it reaches
-``point`` (``upload``: after the intent, before uploading; ``create``: after the create
-call answered, before its id is recorded; ``poll``; ``download``: after a result is
-recorded)."""
-_CRASH = os.environ.get(CRASH_ENV, "")
-_counts: dict[str, int] = {}
 Deliver = Callable[[int, str, AnyRequest, Any, "Exception | None", bool], None]
 """``deliver(index, hash, request, completion, error, resumed)``: an item is final."""
 _FATAL = (AuthenticationError, PermissionDeniedError)
 BATCH_TIER = "batch"
 """The ``service_tier`` of a completion that came from a provider batch (billed at the
 batch price)."""
-
-
-def crash_point(point: str) -> None:
-    """Kill this process here when ``$LLMFAST_BATCH_CRASH`` names this point and count."""
-    if not _CRASH:
-        return
-    name, _, nth = _CRASH.partition(":")
-    if name == point:
-        _counts[point] = _counts.get(point, 0) + 1
-        if _counts[point] == int(nth or 1):
-            os.kill(os.getpid(), signal.SIGKILL)
 
 
 class Engine:
@@ -101,8 +85,10 @@ class Engine:
         self._deadline = None
         if options.fallback_after is not None:
             self._deadline = time.monotonic() + options.fallback_after
-        self._online: set[asyncio.Task[None]] = set()
-        self._online_room = asyncio.Semaphore(options.online_concurrency)
+        self._online = Online(
+            client, self.spool, options.online_concurrency, self._settle, self._changed
+        )
+        self._hook = client.on_event  # each item's `done` event (Stats, OTel), if any
 
     # --- the coordinator -------------------------------------------------------------
 
@@ -120,17 +106,18 @@ class Engine:
                     again, self._again = self._again, []
                     await self._submit_indices(again)
                     continue
-                if not self._watchers and not self._online:
+                online = self._online.tasks
+                if not self._watchers and not online:
                     return
                 self._changed.clear()
                 await self._changed.wait()
-                for task in [*self._watchers, *self._online]:
+                for task in [*self._watchers, *online]:
                     if task.done():
                         self._watchers.discard(task)
-                        self._online.discard(task)
+                        online.discard(task)
                         task.result()  # a watcher's failure stops the job
         finally:
-            tasks = [*self._watchers, *self._online]
+            tasks = [*self._watchers, *self._online.tasks]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -144,13 +131,13 @@ class Engine:
     async def _read_input(self) -> None:
         requests = self.requests
         items: Any = requests if isinstance(requests, AsyncIterable) else _aiter(requests)
-        packer = _Packer(self)
+        packer = Packer(self)
         try:
             await self._pack_input(items, packer)
         finally:
             packer.discard()
 
-    async def _pack_input(self, items: Any, packer: _Packer) -> None:
+    async def _pack_input(self, items: Any, packer: Packer) -> None:
         index = 0
         async for item in items:
             request: AnyRequest
@@ -175,9 +162,9 @@ class Engine:
     async def _submit_indices(self, indices: list[int]) -> None:
         if self._deadline is not None and time.monotonic() >= self._deadline:
             for index in indices:
-                self._go_online(index)
+                self._online.send(index)
             return
-        packer = _Packer(self)
+        packer = Packer(self)
         try:
             for index in sorted(indices):
                 key, request = self.spool.get(index)
@@ -304,7 +291,7 @@ class Engine:
             for index in entry.items():
                 self._final(index, error)
         else:
-            lookup = _Lookup(self.spool, prefix)
+            lookup = SpoolLookup(self.spool, prefix)
             for attempt in range(self.options.poll_retries):
                 try:
                     async for item in self.api.results(state, lookup):
@@ -323,7 +310,7 @@ class Engine:
         if missing:
             if self._deadline is not None and time.monotonic() >= self._deadline:
                 for index in missing:
-                    self._go_online(index)
+                    self._online.send(index)
             else:
                 self._again.extend(missing)
 
@@ -346,34 +333,22 @@ class Engine:
         crash_point("download")
 
     def _final(self, index: int, error: Exception | None, value: Any = None) -> None:
+        """A result from the provider: marked as billed at the batch price, reported."""
         key, request = self.spool.get(index)
         if type(value) is ChatCompletion:
             value.service_tier = BATCH_TIER  # the batch price applies (see docs)
-            if value.usage is not None:
-                value.usage.batch = True  # what llmfast.prices bills at the batch rate
+        if value is not None and value.usage is not None:
+            value.usage.batch = True  # what llmfast.prices bills at the batch rate
+        if self._hook is not None:
+            report(self._hook, Request(request), value, error)
         self._mark(index, 2)
         self.deliver(index, key, request, value, error, False)
 
-    def _go_online(self, index: int) -> None:
-        task = asyncio.ensure_future(self._online_one(index))
-        task.add_done_callback(lambda _: self._changed.set())
-        self._online.add(task)
-
-    async def _online_one(self, index: int) -> None:
+    def _settle(self, index: int, value: Any, error: Exception | None) -> None:
+        """A result of the online fallback (reported by the client's own call)."""
         key, request = self.spool.get(index)
-        async with self._online_room:
-            try:
-                if type(request) is ChatRequest:
-                    value: Any = await self.client.chat(request)
-                else:
-                    value = await self.client.send(Request(request))
-                    value = await value.collect()
-            except LLMFastError as exc:
-                self._mark(index, 2)
-                self.deliver(index, key, request, None, exc, False)
-                return
         self._mark(index, 2)
-        self.deliver(index, key, request, value, None, False)
+        self.deliver(index, key, request, value, error, False)
 
     def new_entry(self, ranges: list[tuple[int, int]], count: int) -> Entry:
         """A fresh batch entry (its key random: 12 hex digits)."""
@@ -382,79 +357,6 @@ class Engine:
 
 class _NotOurs(Exception):
     """A result whose ``custom_id`` does not carry the batch's key."""
-
-
-class _Packer:
-    """Writes items into request files, sealing one at the provider's limits."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.limits = engine.api.limits
-        self.file: Any = None
-        self.path = ""
-        self.entry: Entry | None = None
-        self.size = 0
-        self.kind: type | None = None
-
-    async def add(self, index: int, key: str, request: AnyRequest) -> None:
-        api, limits = self.engine.api, self.limits
-        if self.entry is not None and self.kind is not type(request):
-            await self.seal()  # a batch runs one endpoint
-        if self.entry is None:
-            self.entry = self.engine.new_entry([], 0)
-            self.path = os.path.join(self.engine.workdir, f"{self.entry.key}.jsonl")
-            self.file = open(self.path, "wb")  # noqa: SIM115, ASYNC230 - closed in seal()
-            self.file.write(api.head)
-            self.size, self.kind = len(api.head) + len(api.tail), type(request)
-        entry = self.entry
-        line = api.line(f"{entry.key}-{index}-{key[:8]}", request)
-        extra = len(line) + (len(api.separator) if entry.count else 0)
-        if entry.count and self.size + extra > limits.max_bytes:
-            await self.seal()
-            await self.add(index, key, request)
-            return
-        if entry.count:
-            self.file.write(api.separator)
-        self.file.write(line)
-        self.size += extra
-        ranges = entry.ranges
-        if ranges and ranges[-1][1] == index:
-            ranges[-1] = (ranges[-1][0], index + 1)
-        else:
-            ranges.append((index, index + 1))
-        entry.count += 1
-        if entry.count >= limits.max_requests:
-            await self.seal()
-
-    def discard(self) -> None:
-        """Drop a request file not sealed (the job is failing)."""
-        if self.entry is not None:
-            self.entry = None
-            self.file.close()
-            os.unlink(self.path)
-
-    async def seal(self) -> None:
-        entry = self.entry
-        if entry is None:
-            return
-        self.file.write(self.engine.api.tail)
-        self.file.close()
-        self.entry = None
-        await self.engine.submit(self.path, entry, self.kind is EmbeddingRequest)
-
-
-class _Lookup:
-    """``custom_id`` -> request, read from the spool (for decoding embeddings)."""
-
-    def __init__(self, spool: Spool, prefix: str) -> None:
-        self.spool, self.prefix = spool, prefix
-
-    def get(self, custom_id: str) -> Any:
-        index = custom_id[len(self.prefix) :].partition("-")[0]
-        try:
-            return self.spool.get(int(index))[1]
-        except (ValueError, IndexError):
-            return None
 
 
 def _wait(exc: Exception, default: float) -> float:
