@@ -23,14 +23,15 @@ import os
 import statistics
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import clients
 import worker
-from clients import API_KEY, DIMENSIONS, EMBED_MODEL, MAX_TOKENS, MODEL
+from client_openai import OpenAIClient
+from clients import API_KEY
 from servers import capture_replies, find_nginx, mock_server, nginx_server
 
 import llmfast
@@ -42,46 +43,14 @@ CLIENTS = ("raw", "llmfast", "facade", "openai")
 STREAM_FLOOR = "raw_bulk"
 
 
-class FacadeClient:
-    """``llmfast.openai.AsyncOpenAI``, used exactly as ``client_openai.py`` uses the SDK."""
+class FacadeClient(OpenAIClient):
+    """``llmfast.openai.AsyncOpenAI``, used exactly as ``client_openai.py`` uses the SDK:
+    by the very same adapter code, with the facade in the SDK client's place."""
 
     def __init__(self, base_url: str) -> None:
-        self._client = AsyncOpenAI(
+        self._client = AsyncOpenAI(  # type: ignore[assignment]  # the SDK's stand-in
             base_url=base_url, api_key=API_KEY, pool=llmfast.PoolConfig(limit=1000)
         )
-
-    async def chat(self, prompt: str) -> str:
-        reply = await self._client.chat.completions.create(
-            model=MODEL, messages=[{"role": "user", "content": prompt}], max_tokens=MAX_TOKENS
-        )
-        return reply.choices[0].message.content or ""
-
-    async def stream(self, prompt: str) -> tuple[int, str]:
-        parts: list[str] = []
-        chunks = 0
-        stream = await self._client.chat.completions.create(
-            model=MODEL,
-            messages=[{"role": "user", "content": prompt}],
-            max_tokens=MAX_TOKENS,
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-        async with stream:
-            async for chunk in stream:
-                chunks += 1
-                text = chunk.choices[0].delta.content if chunk.choices else None
-                if text:
-                    parts.append(text)
-        return chunks, "".join(parts)
-
-    async def embed(self, texts: Sequence[str]) -> int:
-        reply = await self._client.embeddings.create(
-            model=EMBED_MODEL, input=list(texts), dimensions=DIMENSIONS, encoding_format="float"
-        )
-        return sum(len(item.embedding) for item in reply.data)
-
-    async def aclose(self) -> None:
-        await self._client.close()
 
 
 def _worker(argv: list[str]) -> int:

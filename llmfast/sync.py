@@ -28,19 +28,18 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from llmfast._loop_thread import LoopThread, local_ports, shutdown
 from llmfast.client import Client, Prompt
 from llmfast.errors import ClientClosedError
 from llmfast.stream import ChatStream
-from llmfast.sync_stream import SyncBatch, SyncChatStream
+from llmfast.sync_stream import Closing, SyncBatch, SyncChatStream
 from llmfast.tokens import CountMethod, TokenCount
 from llmfast.types import ChatCompletion, EmbeddingRequest, EmbeddingResponse, MessageLike
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack
+    from typing_extensions import Self, Unpack
 
     from llmfast.batch import Batch, BatchItem
     from llmfast.batch.provider import ProviderBatch, ProviderBatchOptions
@@ -55,7 +54,7 @@ __all__ = ["SyncBatch", "SyncChatStream", "SyncClient"]
 T = TypeVar("T")
 
 
-class SyncClient:
+class SyncClient(Closing):
     """A blocking client with the calls of [`llmfast.Client`][llmfast.Client].
 
     Takes the same arguments as ``Client`` (``model=``, ``base_url=``, ``layers=``,
@@ -130,18 +129,10 @@ class SyncClient:
             self._state["closed"] = True
         self._finalizer()
 
-    def __enter__(self) -> SyncClient:
+    def __enter__(self) -> Self:
         if self.closed:
             raise ClientClosedError("the client is closed; create a new SyncClient")
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # --- calls -----------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ async iterator read a step at a time on the client's loop thread (import them fr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -13,6 +13,8 @@ from llmfast.transport import Response
 from llmfast.types import ChatCompletion, ChatCompletionChunk
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from llmfast.batch import Batch, BatchResult
     from llmfast.batch.provider import ProviderBatch
     from llmfast.sync import SyncClient
@@ -21,6 +23,8 @@ __all__ = ["SyncBatch", "SyncChatStream"]
 
 T = TypeVar("T")
 _END: Any = object()
+Run = Callable[[Coroutine[Any, Any, Any]], Any]
+"""Runs a coroutine on the loop thread and returns its result (``SyncClient._run``)."""
 
 
 async def _next(iterator: AsyncIterator[T]) -> T:
@@ -32,6 +36,33 @@ async def _next(iterator: AsyncIterator[T]) -> T:
         return _END  # type: ignore[no-any-return]
 
 
+def steps(run: Run, iterator: AsyncIterator[T]) -> Iterator[T]:
+    """The items of ``iterator``, each step awaited on the loop thread by ``run``."""
+    while True:
+        item = run(_next(iterator))
+        if item is _END:
+            return
+        yield item
+
+
+class Closing:
+    """``with`` closes it on the way out (a base class of the blocking wrappers)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
 async def _aclose(iterator: AsyncIterator[Any] | None, closer: Any) -> None:
     try:
         if iterator is not None:
@@ -40,7 +71,7 @@ async def _aclose(iterator: AsyncIterator[Any] | None, closer: Any) -> None:
         await closer()
 
 
-class SyncChatStream:
+class SyncChatStream(Closing):
     """A streamed chat completion, read from a plain thread.
 
     Iterate it for typed chunks, or ``text_deltas()`` for text. Use it as a context
@@ -55,17 +86,9 @@ class SyncChatStream:
         self._started = False
         self._closed = False
 
-    def __enter__(self) -> SyncChatStream:
+    def __enter__(self) -> Self:
         self.start()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def start(self) -> None:
         """Send the request and wait for the response headers (done by ``with``)."""
@@ -77,11 +100,7 @@ class SyncChatStream:
         self.start()
         iterator = self._iterator = self._stream.__aiter__()
         try:
-            while True:
-                chunk = self._owner._run(_next(iterator))
-                if chunk is _END:
-                    return
-                yield chunk
+            yield from steps(self._owner._run, iterator)
         finally:
             self.close()
 
@@ -130,7 +149,7 @@ class SyncChatStream:
         return f"<SyncChatStream {self._stream!r}>"
 
 
-class SyncBatch:
+class SyncBatch(Closing):
     """A running batch, read from a plain thread: iterate it for
     [`BatchResult`][llmfast.BatchResult] s.
 
@@ -145,25 +164,9 @@ class SyncBatch:
         [`ProviderBatch`][llmfast.batch.provider.ProviderBatch]), with its counters
         (``succeeded``, ``failed``...)."""
 
-    def __enter__(self) -> SyncBatch:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def __iter__(self) -> Iterator[BatchResult]:
-        iterator = self.batch.__aiter__()
         try:
-            while True:
-                result = self._owner._run(_next(iterator))
-                if result is _END:
-                    return
-                yield result
+            yield from steps(self._owner._run, self.batch.__aiter__())
         finally:
             self.close()
 

@@ -14,9 +14,12 @@ import asyncio
 import gc
 import signal
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from llmfast.testing import MockServer
 
 pytest_plugins = ["tests.ci_skips"]  # under CI=true, no skipping for a missing redis/nginx
 
@@ -57,6 +60,16 @@ async def _no_leaks() -> AsyncIterator[None]:
         assert not reported, f"the event loop reported errors: {reported}"
     finally:
         loop.set_exception_handler(previous)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[MockServer]:
+    """A fresh `MockServer` on the test's own event loop (``llm_server`` is the plugin's
+    threaded one); a test module may define its own ``server`` instead."""
+    from llmfast.testing import MockServer
+
+    async with MockServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

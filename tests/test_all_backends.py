@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
@@ -25,12 +24,6 @@ CALLS = [
     {"name": "get_weather", "arguments": {"city": "Oslo", "units": "c"}},
     {"name": "get_time", "arguments": {"zone": "CET"}},
 ]
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
 
 
 def client_for(

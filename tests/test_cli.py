@@ -15,7 +15,7 @@ import re
 import shlex
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +33,6 @@ PROVIDER_VARIABLES = ("LLMFAST_BASE_URL", "OPENAI_BASE_URL", "OPENAI_API_KEY", "
 def _no_provider_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (*PROVIDER_VARIABLES, "LLMFAST_PROVIDER"):
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
 
 
 def child_env() -> dict[str, str]:

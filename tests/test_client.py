@@ -28,12 +28,6 @@ SECRET = "sk-test-SECRET-do-not-leak"
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
-
-
-@pytest.fixture
 async def client(server: MockServer) -> AsyncIterator[Client]:
     async with Client(base_url=server.url, api_key=SECRET, model="mock-model") as client:
         yield client

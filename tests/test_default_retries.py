@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -15,12 +15,6 @@ from llmfast.layers import Retry
 from llmfast.layers.retry import set_testing
 from llmfast.testing import MockServer, Reply
 from tests.test_sync import ThreadedServer
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ Each cause is produced over real HTTP by the test server's faults.
 from __future__ import annotations
 
 import pickle
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -22,12 +21,6 @@ from llmfast.testing import MockServer, Reply
 
 PROMPT = "one two three"
 OVERLOADED = {"message": "Overloaded", "type": "overloaded_error", "code": 529}
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
 
 
 async def _interrupted(

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 import traceback
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -23,12 +22,6 @@ from tests.fakeclock import FakeClock
 
 SECRET = "sk-log-SECRET-do-not-leak-0123456789"
 PROVIDERS = ["openai", "anthropic", "gemini", "ollama"]
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
 
 
 def records_of(caplog: pytest.LogCaptureFixture, name: str) -> list[tuple[int, str]]:

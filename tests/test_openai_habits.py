@@ -19,12 +19,6 @@ MESSAGES = [
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
-
-
-@pytest.fixture
 async def client(server: MockServer) -> AsyncIterator[Client]:
     async with Client(base_url=server.url, model="default-model") as client:
         yield client

@@ -4,7 +4,6 @@ request keys, and the cache figures the test server echoes (real HTTP to MockSer
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -38,12 +37,6 @@ from llmfast.types import (
 
 EPHEMERAL = {"type": "ephemeral"}
 LONG = "word " * 1100  # past the 1024-token minimum, in the server's word counts
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
 
 
 def _client(server: MockServer, **options: Any) -> Client:

@@ -22,6 +22,7 @@ from llmfast.backends.openai_responses import OpenAIResponsesBackend
 from llmfast.layers import Retry
 from llmfast.providers import PROVIDERS, backend_for, parse_provider
 from llmfast.testing import MockServer, Reply
+from tests.streams import read_stream
 
 KEY = "sk-provider-secret-123"
 CALLS = [
@@ -140,12 +141,6 @@ def provider(request: pytest.FixtureRequest) -> str:
     return name
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
-
-
 def _backend(provider: str, server: MockServer) -> llmfast.Backend:
     key = None if provider == "ollama" else KEY
     return backend_for(provider, base_url=server.url_for(provider), api_key=key, model="m")
@@ -158,18 +153,10 @@ async def client(provider: str, server: MockServer) -> AsyncIterator[Client]:
         yield client
 
 
-async def _stream(client: Client, prompt: Any = "hi", **params: Any) -> llmfast.ChatStream:
-    opened: llmfast.ChatStream = client.stream(prompt, **params)
-    async with opened as stream:
-        async for _ in stream:
-            pass
-    return stream
-
-
 async def test_chat_and_stream(server: MockServer, client: Client) -> None:
     server.enqueue(Reply.text("Hello brave new world"), Reply.text("Hello brave new world"))
     whole = await client.chat("Say hello to three words")
-    stream = await _stream(client, "Say hello to three words")
+    stream = await read_stream(client, "Say hello to three words")
     deltas = [chunk.text for chunk in stream.chunks if chunk.text]
     assert deltas == ["Hello ", "brave ", "new ", "world"]
     for result in (whole, stream.completion):
@@ -186,7 +173,7 @@ async def test_parallel_tool_calls_and_results(server: MockServer, client: Clien
     tools = [{"type": "function", "function": {"name": c["name"]}} for c in CALLS]
     server.enqueue(Reply.tool_calls(CALLS), Reply.tool_calls(CALLS))
     whole = await client.chat("weather and time?", tools=tools)
-    stream = await _stream(client, "weather and time?", tools=tools)
+    stream = await read_stream(client, "weather and time?", tools=tools)
     for result in (whole, stream.completion):
         assert result.finish_reason == "tool_calls"
         assert [c.function.name for c in result.tool_calls] == ["get_weather", "get_time"]
@@ -211,14 +198,14 @@ async def test_parallel_tool_calls_and_results(server: MockServer, client: Clien
 async def test_error_event_before_any_content(server: MockServer, client: Client) -> None:
     server.enqueue(Reply.stream_error({"message": "boom"}, after_chunks=0))
     with pytest.raises(llmfast.StreamEventError, match="boom"):
-        await _stream(client)
+        await read_stream(client)
     assert client._pool.connections_in_use() == 0
 
 
 async def test_error_event_after_content(server: MockServer, client: Client) -> None:
     server.enqueue(Reply.stream_error({"message": "boom"}, after_chunks=6))
     with pytest.raises(llmfast.StreamInterruptedError) as caught:
-        await _stream(client, "one two three four five six seven eight")
+        await read_stream(client, "one two three four five six seven eight")
     assert isinstance(caught.value.__cause__, llmfast.StreamEventError)
     partial = caught.value.partial_text
     assert partial
@@ -261,7 +248,7 @@ async def test_retry_layer_works_unchanged(provider: str, server: MockServer) ->
         server.enqueue(Reply.error(503), Reply.text("after a 503"))
         assert (await client.chat("hi")).text == "after a 503"
         server.enqueue(Reply.error(529, type="overloaded_error"), Reply.text("streamed"))
-        stream = await _stream(client)
+        stream = await read_stream(client)
         assert stream.completion.text == "streamed"
         assert server.request_count == 4
         server.enqueue(Reply.error(400))

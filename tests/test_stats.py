@@ -9,7 +9,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -26,12 +26,6 @@ from llmfast.testing import MockServer, Reply
 from tests.fakeclock import FakeClock
 
 PRICES = {"mock-model": Price(input=2.0, output=10.0)}
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
 
 
 def client_for(server: MockServer, stats: Stats, **options: object) -> llmfast.Client:

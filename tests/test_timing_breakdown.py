@@ -8,7 +8,6 @@ the timings the layers report must account for the call's wall time within 5 %.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -23,12 +22,6 @@ PERIOD = 0.3  # one request per PERIOD: the call waits for the limiter, twice
 RETRY_AFTER = 0.2
 TOKEN_DELAY = 0.02
 TEXT = "one two three four five six seven eight nine ten"
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
 
 
 def _one(events: list[Event], name: str) -> Event:

@@ -4,7 +4,7 @@ limiter's estimator on the same machinery."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,12 +31,6 @@ from llmfast.types import ChatRequest, FunctionDefinition, SystemMessage, Tool, 
 
 PROMPT: list[Any] = [SystemMessage("You are a scientist"), UserMessage("Hello, world")]
 TOOLS = [Tool(FunctionDefinition("lookup", "Look a word up", {"type": "object"}))]
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
 
 
 def _anthropic(server: MockServer, **options: Any) -> Client:

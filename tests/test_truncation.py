@@ -45,12 +45,6 @@ LLAMA_CPP_INTERRUPTED = (
 )
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
-
-
 def client_for(
     server: MockServer, provider: str, layers: list[llmfast.Layer] | None = None
 ) -> Client:

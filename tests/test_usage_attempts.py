@@ -3,7 +3,6 @@ reported them, on the completion, in the ``done`` event and in ``Stats``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,12 +15,6 @@ from llmfast.testing import MockServer, Reply
 
 OVERLOADED = {"type": "overloaded_error", "message": "Overloaded"}
 PRICE = Price(input=3.0, output=15.0)  # dollars per million tokens
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
 
 
 async def _instant(seconds: float) -> None:

@@ -12,7 +12,7 @@ from llmfast.client import Client
 from llmfast.errors import ConfigurationError, LLMFastError
 from llmfast.openai import _convert as convert
 from llmfast.openai import types as t
-from llmfast.openai._config import NOT_GIVEN, NotGiven, Options, seconds, settings, split_params
+from llmfast.openai._config import NOT_GIVEN, NotGiven, Options, build, seconds, split_params
 from llmfast.openai._exceptions import facade_error
 from llmfast.openai._models import fetch_models
 from llmfast.openai._parse import ChatCompletionStreamManager, parse_result, parse_spec
@@ -61,14 +61,10 @@ class AsyncOpenAI:
         client: Client | None = None,
         **client_options: Any,
     ) -> None:
-        if client is not None:
-            given = (api_key, organization, project, base_url, default_headers, layers)
-            if any(v is not None for v in given) or max_retries is not None or client_options:
-                raise ConfigurationError("client= wraps a Client as it is: pass nothing else")
-            per_call = None if timeout is NOT_GIVEN else seconds(timeout)
-            self._setup(client, Options(timeout=per_call), owns=False)
-            return
-        made = settings(
+        built = build(
+            Client,
+            client,
+            client_options,
             api_key=api_key,
             organization=organization,
             project=project,
@@ -79,8 +75,7 @@ class AsyncOpenAI:
             default_query=default_query,
             layers=layers,
         )
-        core = Client(made.backend, layers=made.layers, timeouts=made.timeouts, **client_options)
-        self._setup(core, made.options, owns=True)
+        self._setup(built.client, built.options, owns=built.owns)
 
     def _setup(self, client: Client, options: Options, *, owns: bool) -> None:
         self._client = client

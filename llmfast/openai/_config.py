@@ -4,9 +4,9 @@ an llmfast backend, layers and timeouts; the SDK's ``NOT_GIVEN`` sentinel."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from llmfast.backends.openai import DEFAULT_BASE_URL, OpenAIBackend
 from llmfast.errors import ConfigurationError
@@ -17,9 +17,19 @@ from llmfast.pool import Timeouts
 from llmfast.transport import Layer
 from llmfast.types import ChatRequest
 
-__all__ = ["NOT_GIVEN", "NotGiven", "Options", "Settings", "settings", "split_params"]
+__all__ = [
+    "NOT_GIVEN",
+    "Built",
+    "NotGiven",
+    "Options",
+    "Settings",
+    "build",
+    "settings",
+    "split_params",
+]
 
 DEFAULT_MAX_RETRIES = 2
+C = TypeVar("C")
 
 
 class NotGiven:
@@ -123,6 +133,43 @@ def settings(
         read = getattr(timeout, "read", None)
         timeouts = Timeouts(connect=getattr(timeout, "connect", None), read=read, idle=read)
     return Settings(backend, chosen, timeouts, Options(timeout=per_call), headers)
+
+
+@dataclass(frozen=True)
+class Built(Generic[C]):
+    """What a facade client runs on: the llmfast client, its per-call options, whether
+    the facade owns (and so closes) it, and the base URL when the facade built it."""
+
+    client: C
+    options: Options
+    owns: bool
+    base_url: str | None
+
+
+def build(
+    factory: Callable[..., C],
+    client: C | None,
+    client_options: Mapping[str, Any],
+    **arguments: Any,
+) -> Built[C]:
+    """The constructor of ``AsyncOpenAI`` and ``OpenAI``: ``client=`` wrapped as it is
+    (with nothing else but ``timeout``), or ``factory`` (``Client``, ``SyncClient``) called
+    with what the SDK-named ``arguments`` of ``settings`` resolve to."""
+    if client is not None:
+        given = [v for k, v in arguments.items() if k not in _WITH_CLIENT]
+        if any(v is not None for v in given) or client_options:
+            name = getattr(factory, "__name__", "client")
+            raise ConfigurationError(f"client= wraps a {name} as it is: pass nothing else")
+        timeout = arguments.get("timeout", NOT_GIVEN)
+        per_call = None if timeout is NOT_GIVEN else seconds(timeout)
+        return Built(client, Options(timeout=per_call), False, None)
+    made = settings(**arguments)
+    core = factory(made.backend, layers=made.layers, timeouts=made.timeouts, **client_options)
+    return Built(core, made.options, True, made.backend.base_url)
+
+
+_WITH_CLIENT = frozenset({"timeout", "default_query"})
+"""The arguments ``client=`` goes with (``default_query`` is ignored there, as it was)."""
 
 
 _TYPED = frozenset(ChatRequest.__struct_fields__) - {"model", "messages", "extra_body"}

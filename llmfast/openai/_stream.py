@@ -3,19 +3,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from types import TracebackType
-from typing import Any, TypeVar
 
 from llmfast.errors import LLMFastError
 from llmfast.openai._exceptions import Request, Response, facade_error
 from llmfast.openai.types import ChatCompletionChunk
 from llmfast.stream import ChatStream
+from llmfast.sync_stream import _END, Closing, Run, _next, steps
 
 __all__ = ["AsyncStream", "Stream"]
-
-T = TypeVar("T")
-_END: Any = object()
 
 
 class AsyncStream:
@@ -94,17 +91,7 @@ class AsyncStream:
         await self.close()
 
 
-Run = Callable[[Coroutine[Any, Any, Any]], Any]
-
-
-async def _next(iterator: AsyncGenerator[T, None]) -> T:
-    try:
-        return await iterator.__anext__()
-    except StopAsyncIteration:
-        return _END  # type: ignore[no-any-return]
-
-
-class Stream:
+class Stream(Closing):
     """The blocking ``AsyncStream`` of ``OpenAI``: ``for chunk in stream``,
     ``with stream``; each step runs on the client's loop thread."""
 
@@ -114,14 +101,8 @@ class Stream:
         self._closed = False
 
     def __iter__(self) -> Iterator[ChatCompletionChunk]:
-        iterator = self._stream.__aiter__()
-        run = self._run
         try:
-            while True:
-                chunk = run(_next(iterator))
-                if chunk is _END:
-                    return
-                yield chunk
+            yield from steps(self._run, self._stream.__aiter__())
         finally:
             self.close()
 
@@ -141,14 +122,3 @@ class Stream:
         if not self._closed:
             self._closed = True
             self._run(self._stream.close())
-
-    def __enter__(self) -> Stream:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -7,13 +7,13 @@ from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
-from llmfast.errors import ConfigurationError
 from llmfast.openai import types as t
 from llmfast.openai._client import AsyncOpenAI
-from llmfast.openai._config import NOT_GIVEN, Options, seconds, settings
+from llmfast.openai._config import NOT_GIVEN, Options, build
 from llmfast.openai._parse import ChatCompletionStream, ChatCompletionStreamManager
-from llmfast.openai._stream import _END, AsyncStream, Stream, _next
+from llmfast.openai._stream import AsyncStream, Stream
 from llmfast.sync import SyncClient
+from llmfast.sync_stream import Closing, steps
 from llmfast.transport import Layer
 
 __all__ = ["OpenAI"]
@@ -21,7 +21,7 @@ __all__ = ["OpenAI"]
 T = TypeVar("T")
 
 
-class OpenAI:
+class OpenAI(Closing):
     """The ``openai`` SDK's ``OpenAI`` (blocking), running on llmfast.
 
     Takes the arguments of [`AsyncOpenAI`][llmfast.openai.AsyncOpenAI]; ``client=``
@@ -44,14 +44,10 @@ class OpenAI:
         client: SyncClient | None = None,
         **client_options: Any,
     ) -> None:
-        if client is not None:
-            given = (api_key, organization, project, base_url, default_headers, layers)
-            if any(v is not None for v in given) or max_retries is not None or client_options:
-                raise ConfigurationError("client= wraps a SyncClient as it is: pass nothing else")
-            per_call = None if timeout is NOT_GIVEN else seconds(timeout)
-            self._setup(client, Options(timeout=per_call), owns=False)
-            return
-        made = settings(
+        built = build(
+            SyncClient,
+            client,
+            client_options,
             api_key=api_key,
             organization=organization,
             project=project,
@@ -62,11 +58,9 @@ class OpenAI:
             default_query=default_query,
             layers=layers,
         )
-        sync = SyncClient(
-            made.backend, layers=made.layers, timeouts=made.timeouts, **client_options
-        )
-        self._setup(sync, made.options, owns=True)
-        self.base_url = made.backend.base_url
+        self._setup(built.client, built.options, owns=built.owns)
+        if built.base_url is not None:
+            self.base_url = built.base_url
 
     def _setup(self, sync: SyncClient, options: Options, *, owns: bool) -> None:
         self._sync = sync
@@ -112,17 +106,6 @@ class OpenAI:
     def is_closed(self) -> bool:
         """True once the client is closed."""
         return self._sync.closed
-
-    def __enter__(self) -> OpenAI:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<llmfast.openai.OpenAI {self._sync!r}>"
@@ -177,12 +160,7 @@ class SyncStreamManager:
 
     def __iter__(self) -> Iterator[Any]:
         assert self._stream is not None, "use `with client.chat.completions.stream(...)`"
-        iterator = self._stream.__aiter__()
-        while True:
-            event: Any = self._owner._run(_next(iterator))  # type: ignore[arg-type]
-            if event is _END:
-                return
-            yield event
+        yield from steps(self._owner._run, self._stream.__aiter__())
 
     def get_final_completion(self) -> t.ParsedChatCompletion[Any]:
         """The whole completion, with ``parsed`` filled in."""

@@ -14,6 +14,7 @@ from llmfast import Client
 from llmfast.backends.anthropic import AnthropicBackend
 from llmfast.layers import Retry, RetryPolicy
 from llmfast.testing import MockServer, Reply
+from tests.streams import read_stream
 
 KEY = "sk-ant-very-secret"
 CALLS = [
@@ -34,25 +35,11 @@ TOOLS = [
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
-
-
-@pytest.fixture
 async def client(server: MockServer) -> AsyncIterator[Client]:
     backend = AnthropicBackend(server.url_for("anthropic"), api_key=KEY, model="claude-test")
     # The backend alone (no default retries): each test sees what one response maps to.
     async with Client(backend, layers=[]) as client:
         yield client
-
-
-async def _stream(client: Client, prompt: str = "hi", **params: Any) -> llmfast.ChatStream:
-    opened: llmfast.ChatStream = client.stream(prompt, **params)
-    async with opened as stream:
-        async for _ in stream:
-            pass
-    return stream
 
 
 async def test_chat_sends_the_messages_api_request(server: MockServer, client: Client) -> None:
@@ -100,7 +87,7 @@ async def test_stream_accumulates_to_the_same_completion(
 ) -> None:
     server.enqueue(Reply.text("The quick brown fox."), Reply.text("The quick brown fox."))
     whole = await client.chat("hi")
-    stream = await _stream(client)
+    stream = await read_stream(client)
     streamed = stream.completion
     assert streamed.text == whole.text == "The quick brown fox."
     assert streamed.finish_reason == whole.finish_reason == "stop"
@@ -116,7 +103,7 @@ async def test_parallel_tool_calls_with_thinking(server: MockServer, client: Cli
     reply = Reply.tool_calls(CALLS, text="Let me check.", reasoning="I should call both tools.")
     server.enqueue(reply, reply)
     whole = await client.chat("weather?", tools=TOOLS)
-    stream = await _stream(client, "weather?", tools=TOOLS)
+    stream = await read_stream(client, "weather?", tools=TOOLS)
     for result in (whole, stream.completion):
         assert result.text == "Let me check."
         assert result.finish_reason == "tool_calls"
@@ -321,7 +308,7 @@ async def test_overloaded_event_before_content_is_retryable(
     overloaded = {"type": "overloaded_error", "message": "Overloaded"}
     server.enqueue(Reply.stream_error(overloaded, after_chunks=0))
     with pytest.raises(llmfast.StreamEventError) as caught:
-        await _stream(client)
+        await read_stream(client)
     assert caught.value.status == 529
     assert caught.value.error == overloaded
     assert RetryPolicy().is_retryable(caught.value)
@@ -334,7 +321,7 @@ async def test_overloaded_after_message_start_is_retried(server: MockServer) -> 
     overloaded = {"type": "overloaded_error", "message": "Overloaded"}
     server.enqueue(Reply.stream_error(overloaded, after_chunks=3), Reply.text("second try"))
     async with Client(backend, layers=[Retry(max_attempts=2, sleep=_no_sleep)]) as client:
-        stream = await _stream(client)
+        stream = await read_stream(client)
     assert stream.completion.text == "second try"
     assert stream.chunks[0].choices[0].delta.role == "assistant"
     assert server.request_count == 2
@@ -350,7 +337,7 @@ async def test_error_event_after_content_keeps_the_partial(
     error = {"type": "api_error", "message": "Internal server error"}
     server.enqueue(Reply.stream_error(error, after_chunks=5))  # start, block, ping, 2 deltas
     with pytest.raises(llmfast.StreamInterruptedError) as caught:
-        await _stream(client, "a b c d")
+        await read_stream(client, "a b c d")
     exc = caught.value
     assert isinstance(exc.__cause__, llmfast.StreamEventError)
     assert exc.__cause__.status == 500
@@ -365,14 +352,14 @@ async def test_truncated_and_malformed_streams(server: MockServer, client: Clien
         Reply.malformed(),
     )
     with pytest.raises(llmfast.StreamInterruptedError) as caught:
-        await _stream(client, "p q r")
+        await read_stream(client, "p q r")
     assert isinstance(caught.value.__cause__, llmfast.StreamTruncatedError)
     assert caught.value.partial_text == "p "
     with pytest.raises(llmfast.StreamInterruptedError) as malformed:
-        await _stream(client, "p q r")
+        await read_stream(client, "p q r")
     assert isinstance(malformed.value.__cause__, llmfast.DecodeError)
     with pytest.raises(llmfast.DecodeError, match="malformed Anthropic event"):
-        await _stream(client, "p q r")  # after message_start: no chunk reached the caller
+        await read_stream(client, "p q r")  # after message_start: no chunk reached the caller
     with pytest.raises(llmfast.DecodeError, match="Anthropic message"):
         await client.chat("hi")
 
@@ -380,7 +367,7 @@ async def test_truncated_and_malformed_streams(server: MockServer, client: Clien
 async def test_reset_mid_stream_is_a_read_error(server: MockServer, client: Client) -> None:
     server.enqueue(Reply.reset(after_chunks=5))
     with pytest.raises(llmfast.StreamInterruptedError) as caught:
-        await _stream(client, "x y z")
+        await read_stream(client, "x y z")
     assert isinstance(caught.value.__cause__, llmfast.ReadError)
     assert caught.value.partial_text == "x y "
     assert (await client.chat("again")).text == "again"
@@ -496,7 +483,7 @@ async def test_server_tool_blocks_are_skipped(server: MockServer, client: Client
         ]
     )
     server.enqueue(Reply.raw(body, write_size=50))
-    stream = await _stream(client)
+    stream = await read_stream(client)
     assert stream.completion.text == "Found it."
     assert stream.completion.tool_calls == []
     assert stream.completion.finish_reason == "pause_turn"  # not mapped: kept as sent

@@ -13,6 +13,7 @@ import llmfast
 from llmfast import Client
 from llmfast.backends.gemini import GeminiBackend
 from llmfast.testing import MockServer, Reply
+from tests.streams import read_stream
 
 KEY = "AIza-very-secret"
 CALLS = [
@@ -22,25 +23,11 @@ CALLS = [
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
-
-
-@pytest.fixture
 async def client(server: MockServer) -> AsyncIterator[Client]:
     backend = GeminiBackend(server.url_for("gemini"), api_key=KEY, model="gemini-2.5-flash")
     # The backend alone (no default retries): each test sees what one response maps to.
     async with Client(backend, layers=[]) as client:
         yield client
-
-
-async def _stream(client: Client, prompt: str = "hi", **params: Any) -> llmfast.ChatStream:
-    opened: llmfast.ChatStream = client.stream(prompt, **params)
-    async with opened as stream:
-        async for _ in stream:
-            pass
-    return stream
 
 
 async def test_generate_content_request(server: MockServer, client: Client) -> None:
@@ -102,7 +89,7 @@ async def test_stream_accumulates_to_the_same_completion(
     reply = Reply.text("There are three.", reasoning="Count the r's.")
     server.enqueue(reply, reply)
     whole = await client.chat("how many r's?")
-    stream = await _stream(client, "how many r's?")
+    stream = await read_stream(client, "how many r's?")
     streamed = stream.completion
     for result in (whole, streamed):
         assert result.text == "There are three."
@@ -125,7 +112,7 @@ async def test_stream_accumulates_to_the_same_completion(
 async def test_candidates_become_choices(server: MockServer, client: Client) -> None:
     server.enqueue(Reply.text("one two"), Reply.text("one two"))
     whole = await client.chat("hi", n=2)
-    stream = await _stream(client, n=2)
+    stream = await read_stream(client, n=2)
     for result in (whole, stream.completion):
         assert [c.index for c in result.choices] == [0, 1]
         assert [c.message.content for c in result.choices] == ["one two", "one two"]
@@ -146,7 +133,7 @@ async def test_parallel_function_calls_round_trip(server: MockServer, client: Cl
     ]
     server.enqueue(Reply.tool_calls(CALLS), Reply.tool_calls(CALLS))
     whole = await client.chat("weather?", tools=tools, tool_choice="required")
-    stream = await _stream(client, "weather?", tools=tools)
+    stream = await read_stream(client, "weather?", tools=tools)
     for result in (whole, stream.completion):
         assert result.finish_reason == "tool_calls"
         assert [c.id for c in result.tool_calls] == ["call_0", "call_1"]
@@ -309,14 +296,14 @@ async def test_error_event_in_the_stream(server: MockServer, client: Client) -> 
     error = {"message": "The model is overloaded.", "code": "503"}
     server.enqueue(Reply.stream_error(error, after_chunks=0), Reply.stream_error(error))
     with pytest.raises(llmfast.StreamEventError) as caught:
-        await _stream(client)
+        await read_stream(client)
     assert caught.value.status == 503
     assert caught.value.error["status"] == "UNAVAILABLE"
     with pytest.raises(llmfast.ServerError):
         await client.chat("hi")
     server.enqueue(Reply.stream_error({"message": "boom"}, after_chunks=2))
     with pytest.raises(llmfast.StreamInterruptedError) as later:
-        await _stream(client, "a b c")
+        await read_stream(client, "a b c")
     assert later.value.partial_text == "a b "
     assert isinstance(later.value.__cause__, llmfast.StreamEventError)
     assert later.value.__cause__.status == 500
@@ -327,11 +314,11 @@ async def test_stream_faults(server: MockServer, client: Client) -> None:
         Reply.truncated(after_chunks=2), Reply.malformed(after_chunks=1), Reply.malformed()
     )
     with pytest.raises(llmfast.StreamInterruptedError) as truncated:
-        await _stream(client, "p q r")
+        await read_stream(client, "p q r")
     assert isinstance(truncated.value.__cause__, llmfast.StreamTruncatedError)
     assert truncated.value.partial_text == "p q "
     with pytest.raises(llmfast.StreamInterruptedError) as malformed:
-        await _stream(client, "p q r")
+        await read_stream(client, "p q r")
     assert isinstance(malformed.value.__cause__, llmfast.DecodeError)
     with pytest.raises(llmfast.DecodeError, match="Gemini response"):
         await client.chat("hi")
@@ -342,14 +329,14 @@ async def test_safety_and_blocked_prompts(server: MockServer, client: Client) ->
     blocked = b'{"promptFeedback": {"blockReason": "SAFETY"}, "modelVersion": "g"}'
     server.enqueue(Reply.raw(blocked, content_type="application/json"))
     server.enqueue(Reply.raw(b"data: " + blocked + b"\r\n\r\n"))
-    stream = await _stream(client)
+    stream = await read_stream(client)
     assert stream.completion.finish_reason == "content_filter"
     last = stream.chunks[-1].choices[0]
     assert last.provider_finish_reason == "SAFETY"
     result = await client.chat("hi")
     assert result.finish_reason == "content_filter"
     assert result.text is None
-    stream = await _stream(client)
+    stream = await read_stream(client)
     assert stream.completion.finish_reason == "content_filter"
 
 

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -25,12 +24,6 @@ from tests.fakeclock import FakeClock
 PROVIDERS = ["openai", "anthropic", "ollama", "gemini"]
 EMBEDDERS = ["openai", "ollama", "gemini"]
 REQUEST_ID = {"openai": "x-request-id", "anthropic": "request-id"}
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
 
 
 def client_for(

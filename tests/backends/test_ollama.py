@@ -12,6 +12,7 @@ import llmfast
 from llmfast import Client
 from llmfast.backends.ollama import OllamaBackend, ollama_host
 from llmfast.testing import MockServer, Reply
+from tests.streams import read_stream
 
 CALLS = [
     {"name": "get_weather", "arguments": {"city": "Tokyo"}},
@@ -20,25 +21,11 @@ CALLS = [
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
-
-
-@pytest.fixture
 async def client(server: MockServer) -> AsyncIterator[Client]:
     backend = OllamaBackend(server.url_for("ollama"), model="llama3.2", keep_alive="10m")
     # The backend alone (no default retries): each test sees what one response maps to.
     async with Client(backend, layers=[]) as client:
         yield client
-
-
-async def _stream(client: Client, prompt: str = "hi", **params: Any) -> llmfast.ChatStream:
-    opened: llmfast.ChatStream = client.stream(prompt, **params)
-    async with opened as stream:
-        async for _ in stream:
-            pass
-    return stream
 
 
 async def test_chat_maps_options_and_keep_alive(server: MockServer, client: Client) -> None:
@@ -92,7 +79,7 @@ async def test_stream_accumulates_to_the_same_completion(
     server.enqueue(Reply.text("The answer is: 2", reasoning="one plus one"))
     server.enqueue(Reply.text("The answer is: 2", reasoning="one plus one"))
     whole = await client.chat("q")
-    stream = await _stream(client, "q")
+    stream = await read_stream(client, "q")
     streamed = stream.completion
     for result in (whole, streamed):
         assert result.text == "The answer is: 2"
@@ -107,7 +94,7 @@ async def test_stream_accumulates_to_the_same_completion(
 async def test_parallel_tool_calls_round_trip(server: MockServer, client: Client) -> None:
     server.enqueue(Reply.tool_calls(CALLS), Reply.tool_calls(CALLS))
     whole = await client.chat("weather and time in Tokyo?")
-    stream = await _stream(client, "weather and time in Tokyo?")
+    stream = await read_stream(client, "weather and time in Tokyo?")
     for result in (whole, stream.completion):
         assert result.finish_reason == "tool_calls"
         assert [c.id for c in result.tool_calls] == ["call_0", "call_1"]
@@ -232,7 +219,7 @@ async def test_error_line_mid_stream_keeps_the_partial(server: MockServer, clien
     error = {"message": "an error was encountered while running the model"}
     server.enqueue(Reply.stream_error(error, after_chunks=2), Reply.stream_error(error))
     with pytest.raises(llmfast.StreamInterruptedError) as caught:
-        await _stream(client, "Yes I can")
+        await read_stream(client, "Yes I can")
     assert isinstance(caught.value.__cause__, llmfast.StreamEventError)
     assert caught.value.__cause__.error == error
     assert caught.value.partial_text == "Yes I "
@@ -249,7 +236,7 @@ async def test_stream_faults(server: MockServer, client: Client) -> None:
     )
     for cause in (llmfast.StreamTruncatedError, llmfast.DecodeError, llmfast.ReadError):
         with pytest.raises(llmfast.StreamInterruptedError) as caught:
-            await _stream(client, "x y z")
+            await read_stream(client, "x y z")
         assert isinstance(caught.value.__cause__, cause)
         assert caught.value.partial_text == "x "
     with pytest.raises(llmfast.DecodeError, match="Ollama response"):
@@ -259,7 +246,7 @@ async def test_stream_faults(server: MockServer, client: Client) -> None:
 
 async def test_length_finish(server: MockServer, client: Client) -> None:
     server.enqueue(Reply.text("cut", finish_reason="length"))
-    stream = await _stream(client)
+    stream = await read_stream(client)
     assert stream.completion.finish_reason == "length"
     last = stream.chunks[-1].choices[0]
     assert last.provider_finish_reason == "length"

@@ -18,12 +18,6 @@ SLACK = 0.15  # the scheduler's slack allowed past a deadline on this shared mac
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
-
-
-@pytest.fixture
 async def client(server: MockServer) -> AsyncIterator[Client]:
     # The backend alone (no default retries): each test sees what one response maps to.
     async with Client(base_url=server.url, api_key="k", model="m", layers=[]) as client:

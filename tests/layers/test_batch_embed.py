@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -23,12 +22,6 @@ from llmfast import (
 )
 from llmfast.layers.batch_embed import BatchEmbed
 from llmfast.testing import MockServer, Reply
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
 
 
 class Upstream(TransportLayer):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -12,12 +11,6 @@ from llmfast import Client
 from llmfast.layers import CircuitBreaker, CircuitBreakerLayer
 from llmfast.testing import MockServer, Reply
 from tests.fakeclock import FakeClock
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
 
 
 class Harness:

@@ -4,7 +4,6 @@ usage the server reported."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,12 +14,6 @@ from llmfast.layers.retry import Retry
 from llmfast.testing import MockServer, Reply
 
 _CHAT = "/v1/chat/completions"
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
 
 
 def client(server: MockServer, *layers: Any) -> Client:

@@ -7,7 +7,6 @@ import asyncio
 import json
 import sys
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -16,12 +15,6 @@ from llmfast import Budget, BudgetExceededError, Client
 from llmfast.limits import RedisLimitStore
 from llmfast.testing import MockServer
 from tests.redis_server import running_redis
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
 
 
 @pytest.fixture

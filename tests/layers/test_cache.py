@@ -38,12 +38,6 @@ from tests.fakeclock import FakeClock
 SECRET = "sk-test-SECRET-not-in-the-cache"
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
-
-
 class Events:
     """Collects the events a client reports, by name."""
 

@@ -11,7 +11,6 @@ import json
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -22,12 +21,6 @@ from llmfast.layers.ratelimit import RateLimit, RateLimitLayer
 from llmfast.limits import RedisBudget, RedisLimitStore
 from llmfast.testing import MockServer, Reply
 from tests.redis_server import redis_process, running_redis
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -20,12 +19,6 @@ from llmfast.testing import MockServer, Reply
 from tests.fakeclock import FakeClock
 
 SLACK = 0.2  # scheduler slack allowed past a deadline on this shared machine
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
 
 
 def make_client(server: MockServer, clock: FakeClock | None = None, **options: Any) -> Client:

@@ -4,19 +4,15 @@ summed usage, refusal and truncation."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
 
-import llmfast
-from llmfast import Client
 from llmfast.errors import OutputRefusedError, OutputTruncatedError, OutputValidationError
 from llmfast.structured import output_spec
 from llmfast.structured.call import first_json_value, structured_chat
 from llmfast.testing import MockServer, Reply
-
-PROVIDERS = ["openai", "anthropic", "ollama", "gemini"]
+from tests.structured.clients import PROVIDERS, client_for
 
 
 class Line(msgspec.Struct):
@@ -32,20 +28,6 @@ class Invoice(msgspec.Struct):
 
 GOOD = {"number": 7, "lines": [{"item": "tea", "qty": 2}, {"item": "cake", "qty": None}]}
 EXPECTED = Invoice(7, [Line("tea", 2), Line("cake", 1)])
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
-
-
-def client_for(server: MockServer, provider: str) -> Client:
-    key = None if provider == "ollama" else "test-key"
-    backend = llmfast.backend_for(
-        provider, base_url=server.url_for(provider), api_key=key, model="m"
-    )
-    return Client(backend, layers=[])
 
 
 def reply_with(provider: str, value: object, mode: str | None = None) -> Reply:

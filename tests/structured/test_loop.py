@@ -5,31 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 
-import llmfast
-from llmfast import Client
 from llmfast.structured.loop import ToolLoopLimitError, run_tools
 from llmfast.structured.tools import tool
 from llmfast.testing import MockServer, Reply
-
-PROVIDERS = ["openai", "anthropic", "ollama", "gemini"]
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
-
-
-def client_for(server: MockServer, provider: str) -> Client:
-    key = None if provider == "ollama" else "test-key"
-    backend = llmfast.backend_for(
-        provider, base_url=server.url_for(provider), api_key=key, model="m"
-    )
-    return Client(backend, layers=[])
+from tests.structured.clients import PROVIDERS, client_for
 
 
 def sent_text(server: MockServer, n: int) -> str:

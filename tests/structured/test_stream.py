@@ -4,35 +4,17 @@ prefix's value at every chunk, and the final object is validated."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
 
-import llmfast
-from llmfast import Client
 from llmfast.errors import OutputValidationError
 from llmfast.structured import output_spec
 from llmfast.structured.stream import StructuredStream
 from llmfast.testing import MockServer, Reply
+from tests.structured.clients import PROVIDERS, client_for
 from tests.structured.test_call import EXPECTED, GOOD, Invoice, Line
 from tests.structured.test_partial import reference
-
-PROVIDERS = ["openai", "anthropic", "ollama", "gemini"]
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer() as server:
-        yield server
-
-
-def client_for(server: MockServer, provider: str) -> Client:
-    key = None if provider == "ollama" else "test-key"
-    backend = llmfast.backend_for(
-        provider, base_url=server.url_for(provider), api_key=key, model="m"
-    )
-    return Client(backend, layers=[])
 
 
 def text_so_far(stream: StructuredStream[object], tool: bool) -> str:

@@ -5,24 +5,13 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-import llmfast
-from llmfast import Client
 from llmfast.structured import output_spec
 from llmfast.structured.call import structured_chat
 from llmfast.structured.loop import run_tools
 from llmfast.structured.tools import tool
 from llmfast.testing import MockServer, Reply
+from tests.structured.clients import PROVIDERS, client_for
 from tests.structured.test_call import Invoice
-
-PROVIDERS = ["openai", "anthropic", "ollama", "gemini"]
-
-
-def client_for(server: MockServer, provider: str) -> Client:
-    key = None if provider == "ollama" else "test-key"
-    backend = llmfast.backend_for(
-        provider, base_url=server.url_for(provider), api_key=key, model="m"
-    )
-    return Client(backend, layers=[])
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
