@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from llmfast.backends._responses_wire import ResponsesStreamParser
+from llmfast.backends._responses_stream import ResponsesStreamParser
 from llmfast.errors import DeadlineExceeded, QueueTimeout, StreamTruncatedError, TransportError
 from llmfast.types import ChatCompletionChunk
 

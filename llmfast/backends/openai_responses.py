@@ -3,7 +3,8 @@ background, with streams that resume instead of failing.
 
 ``Client(provider="openai-responses")`` (or ``"openai-responses:<model>"``) builds it.
 Requests are mapped from the common ``ChatRequest`` (``_responses_request``), results
-and stream events to the common completion and chunk types (``_responses_wire``); the
+and stream events to the common completion and chunk types (``_responses_wire``,
+``_responses_stream``); the
 whole response object stays on the completion as ``native`` (output items, reasoning
 items with their ``encrypted_content``, the response id).
 
@@ -29,12 +30,8 @@ from llmfast.backends._http import ChunkStream, url
 from llmfast.backends._respond import JSONBackend, respond
 from llmfast.backends._responses_request import wire_body
 from llmfast.backends._responses_resume import resumable
-from llmfast.backends._responses_wire import (
-    PROVIDER,
-    TERMINAL,
-    ResponsesStreamParser,
-    completion_from,
-)
+from llmfast.backends._responses_stream import ResponsesStreamParser
+from llmfast.backends._responses_wire import PROVIDER, TERMINAL, completion_from
 from llmfast.backends.openai import version_hint
 from llmfast.errors import (
     APIStatusError,
