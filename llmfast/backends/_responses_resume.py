@@ -25,8 +25,9 @@ from llmfast.types import ChatCompletionChunk
 
 __all__ = ["resumable"]
 
-Reattach = Callable[[ResponsesStreamParser], Awaitable[Any]]
-"""Re-attach to the parser's response: the continuing chunk stream (raises on failure)."""
+Reattach = Callable[[ResponsesStreamParser, BaseException, int], Awaitable[Any]]
+"""Re-attach to the parser's response after the drop ``exc`` (the ``n``-th resume of the
+stream): the continuing chunk stream (raises on failure)."""
 Cancel = Callable[[str], None]
 
 _NOT_A_DROP = (DeadlineExceeded, QueueTimeout)
@@ -78,7 +79,7 @@ async def resumable(
                 left -= 1
                 await _close(current)
                 try:
-                    current = await reattach(parser)
+                    current = await reattach(parser, exc, attempts - left)
                 except Exception:
                     raise exc from exc.__cause__  # resuming failed: the drop goes up
     except BaseException as exc:

@@ -38,6 +38,7 @@ from llmfast.errors import (
     DeadlineExceeded,
     UnsupportedParameterError,
 )
+from llmfast.events import emit
 from llmfast.pool import map_transport_error
 from llmfast.transport import Request, Response
 from llmfast.types import (
@@ -169,7 +170,7 @@ class OpenAIResponsesBackend(JSONBackend):
             resumable(
                 response._chunks,
                 parser,
-                lambda p: self._reattach(request, p),
+                lambda p, exc, n: self._reattach(request, p, exc, n),
                 self._cancel_later,
                 attempts=self.max_resumes,
                 deadline=request.deadline,
@@ -193,8 +194,20 @@ class OpenAIResponsesBackend(JSONBackend):
         except Exception as exc:
             raise map_transport_error(exc, f"GET {target}", deadline) from exc
 
-    async def _reattach(self, request: Request, parser: ResponsesStreamParser) -> Any:
-        """The rest of ``parser``'s response on a new connection."""
+    async def _reattach(
+        self, request: Request, parser: ResponsesStreamParser, drop: BaseException, n: int
+    ) -> Any:
+        """The rest of ``parser``'s response on a new connection (reported as a
+        ``resume`` event: the response id, the sequence number, the drop's class)."""
+        if request.on_event is not None:
+            emit(
+                request,
+                "resume",
+                resume=n,
+                response_id=parser.response_id,
+                sequence_number=parser.last_sequence,
+                reason=type(drop).__name__,
+            )
         target = self._responses_url / parser.response_id
         target = target.with_query(stream="true", starting_after=str(parser.last_sequence))
         resp = await self._get(request, target)
