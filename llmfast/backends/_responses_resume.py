@@ -33,12 +33,16 @@ Cancel = Callable[[str], None]
 _NOT_A_DROP = (DeadlineExceeded, QueueTimeout)
 
 
-async def _batches(stream: Any) -> AsyncIterator[list[ChatCompletionChunk]]:
+def _batches(stream: Any) -> AsyncIterator[list[ChatCompletionChunk]]:
+    """The stream's own batches (no extra async step per read), else one per chunk."""
     batches = getattr(stream, "batches", None)
     if batches is not None:
-        async for batch in batches():
-            yield batch
-        return
+        result: AsyncIterator[list[ChatCompletionChunk]] = batches()
+        return result
+    return _one_each(stream)  # pragma: no cover - a body that was sniffed first
+
+
+async def _one_each(stream: Any) -> AsyncIterator[list[ChatCompletionChunk]]:
     async for chunk in stream:  # pragma: no cover - a body that was sniffed first
         yield [chunk]
 
