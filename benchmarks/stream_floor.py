@@ -10,6 +10,11 @@ sides alike. Prints, per scenario, the median CPU µs per chunk (streams) or per
 (chat) of each client, the ratio of the medians, the median of the per-repeat ratios
 (each llmfast run against the floor run just before it) and the ratio of the best runs.
 ``--chunks 97`` makes a 100-chunk stream (role, 97 content chunks, finish, usage).
+
+``--callgrind`` counts instructions instead (``callgrind.py``: valgrind, a short and a
+long fixed number of calls per client, the difference per call). Counts are the same on a
+quiet and a loaded machine, so this is the figure to trust where wall-clock CPU is noisy;
+it prints instructions per chunk (streams) or per request (chat) and their ratio.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import statistics
 import sys
 from typing import Any
 
+from callgrind import find_valgrind, instructions_per_call
 from report import Scenario
 from run import _ENV, run_worker
 from servers import capture_replies, find_nginx, mock_server, nginx_server
@@ -35,12 +41,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunks", type=int, default=97)
     parser.add_argument("--concurrency", default="16,128", help="comma-separated")
     parser.add_argument("--modes", default="stream,chat", help="comma-separated")
+    parser.add_argument("--callgrind", action="store_true", help="count instructions instead")
+    parser.add_argument("--calls", default="64,320", help="callgrind: short,long call counts")
     args = parser.parse_args(argv)
     if find_nginx() is None:
         raise SystemExit("nginx is not installed (Debian: apt-get install nginx-light)")
     levels = [int(c) for c in args.concurrency.split(",")]
     modes = [m for m in args.modes.split(",") if m]
     scenarios = [Scenario(mode, c) for mode in modes for c in levels]
+    if args.callgrind:
+        return _callgrind(scenarios, args)
     figures: dict[tuple[Scenario, str], list[float]] = {}
     with contextlib.ExitStack() as stack:
         mock = stack.enter_context(mock_server(args.chunks, env=_ENV))
@@ -76,6 +86,43 @@ def main(argv: list[str] | None = None) -> int:
             f"| {mine:.2f}{unit} | {mine / base:.2f}x | {paired:.2f}x "
             f"| {min(mines) / min(bases):.2f}x |"
         )
+    return 0
+
+
+def _callgrind(scenarios: list[Scenario], args: argparse.Namespace) -> int:
+    """Instructions per chunk/request of each pair, and their ratio (no repeats needed)."""
+    if find_valgrind() is None:
+        raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
+    short, long = (int(n) for n in args.calls.split(","))
+    chunks = args.chunks + 3
+    print(f"\ncallgrind instructions ({chunks}-chunk streams; calls {short} vs {long})")
+    print("| scenario | floor | floor Ir | llmfast Ir | ratio |")
+    print("|---|---|---:|---:|---:|")
+    with contextlib.ExitStack() as stack:
+        mock = stack.enter_context(mock_server(args.chunks, env=_ENV))
+        server = stack.enter_context(nginx_server(capture_replies(mock.url)))
+        for scenario in scenarios:
+            per = chunks if scenario.mode == "stream" else 1
+            counts = [
+                instructions_per_call(
+                    client,
+                    server.url_for(scenario.mode),
+                    scenario.mode,
+                    scenario.concurrency,
+                    short,
+                    long,
+                    env=_ENV,
+                )
+                / per
+                for client in PAIRS[scenario.mode]
+            ]
+            floor, ours = counts
+            unit = "/chunk" if scenario.mode == "stream" else "/req"
+            print(
+                f"| {scenario.mode} c={scenario.concurrency} | {PAIRS[scenario.mode][0]} "
+                f"| {floor:,.0f}{unit} | {ours:,.0f}{unit} | {ours / floor:.3f}x |",
+                flush=True,
+            )
     return 0
 
 

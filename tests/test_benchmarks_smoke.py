@@ -49,6 +49,22 @@ async def test_worker_measures_a_short_run(client: str, mode: str) -> None:
         assert result["reply_chars"] > 0
 
 
+async def test_fixed_calls_makes_its_calls() -> None:
+    """What ``stream_floor.py --callgrind`` runs under valgrind: exactly ``--calls`` calls."""
+    async with MockServer() as server:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(BENCHMARKS / "fixed_calls.py"),
+            *("--client", "llmfast", "--url", server.url, "--mode", "stream"),
+            *("--concurrency", "3", "--calls", "7"),
+            stderr=asyncio.subprocess.PIPE,
+            cwd=REPO_ROOT,
+        )
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 0, err.decode()
+        assert server.request_count == 7
+
+
 @pytest.fixture
 def nginx_path() -> str:
     path = find_nginx()

@@ -103,9 +103,9 @@ async def test_four_processes_never_overspend_a_shared_budget(
     assert sum(spent) > limit - 4 * 6 * _ESTIMATE  # and the budget was used up
     # Every call that was refused failed before its request was sent.
     assert server.request_count == len(spent)
-    assert all(result["refused"] == 6 for result in results)  # each worker stopped
-    senders = {r.json["messages"][0]["content"].split()[0] for r in server.requests}
-    assert len(senders) >= 2  # the budget was shared among processes (which got in first varies)
+    # Each worker stopped on the shared budget: unshared, four would have spent 4x the limit.
+    # (How many of them got a share first is up to the scheduler, so it is not asserted.)
+    assert all(result["refused"] == 6 for result in results)
 
 
 async def test_an_unreachable_redis_fails_closed_or_falls_back_locally(
