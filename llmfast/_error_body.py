@@ -209,5 +209,6 @@ def is_quota_exhausted(error: Any) -> bool:
         inner = error.get("error")
         if isinstance(inner, Mapping):
             error = inner
-        return any(error.get(key) in QUOTA_CODES for key in ("code", "type"))
+        fields = (error.get("code"), error.get("type"))
+        return any(isinstance(field, str) and field in QUOTA_CODES for field in fields)
     return False
