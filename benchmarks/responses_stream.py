@@ -12,6 +12,15 @@ llmfast, openai, raw, ...), so machine noise hits them alike. Each worker keeps
 ``--concurrency`` loops streaming for ``--duration`` seconds after a warm-up and reports
 its CPU time per stream; divided by the events of one stream (counted by the raw
 client) that is CPU µs per event. Prints the medians and their ratios to the floor.
+
+    .venv/bin/python benchmarks/responses_stream.py --callgrind [--streams 100,400]
+
+counts instructions instead (``valgrind --tool=callgrind``, which repeats to well under
+1 % on a busy machine where timings vary by ±40 %): each client's worker runs a fixed
+number of streams under callgrind, twice (after the same warm-up), and the difference
+of the two runs' totals divided by the extra events is its instructions per event:
+start-up, imports and warm-up cancel out. The openai SDK is left out unless named in
+``--clients`` (at 70x the floor its runs take minutes under valgrind).
 """
 
 from __future__ import annotations
@@ -20,6 +29,9 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,7 +45,9 @@ import msgspec
 from servers import ROOT, _read_url, _stop
 
 CLIENTS = ("raw", "llmfast", "openai")
+CALLGRIND_CLIENTS = "raw,llmfast"
 PROMPT = "hello"
+_TOTALS = re.compile(rb"^(?:summary|totals):\s+(\d+)", re.M)
 
 
 class _Event(msgspec.Struct):
@@ -151,6 +165,33 @@ async def _work(name: str, url: str, concurrency: int, duration: float, warmup: 
         await client.aclose()
 
 
+async def _work_fixed(name: str, url: str, concurrency: int, streams: int, warmup: int) -> Any:
+    """``warmup`` streams, then ``streams`` more, ``concurrency`` at a time (for callgrind:
+    a fixed amount of work, however slow the run)."""
+    client = _make(name, url)
+    try:
+        texts: set[str] = set()
+
+        async def run(count: int) -> None:
+            left = count
+
+            async def loop() -> None:
+                nonlocal left
+                while left > 0:
+                    left -= 1
+                    texts.add((await client.stream())[1])
+
+            await asyncio.gather(*(loop() for _ in range(concurrency)))
+
+        await run(warmup)
+        await run(streams)
+        if len(texts) != 1:
+            raise RuntimeError(f"{name}: the streams gave {len(texts)} different texts")
+        return {"streams": streams}
+    finally:
+        await client.aclose()
+
+
 async def _count_events(url: str) -> int:
     raw = Raw(url)
     try:
@@ -199,6 +240,52 @@ def _run_worker(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
     return result
 
 
+def _callgrind_worker(name: str, url: str, streams: int, args: argparse.Namespace) -> int:
+    """Instructions of one worker process running ``streams`` streams under callgrind."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "callgrind.out")
+        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+        command += [sys.executable, __file__, "--worker", name, "--url", url]
+        command += ["--concurrency", str(args.concurrency), "--fixed-streams", str(streams)]
+        command += ["--warmup-streams", str(args.warmup_streams)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"{name} worker under callgrind failed:\n{done.stderr[-2000:]}")
+        with open(out, "rb") as f:
+            match = _TOTALS.search(f.read())
+        if match is None:
+            raise SystemExit(f"no instruction total in {name}'s callgrind output")
+        return int(match.group(1))
+
+
+def _callgrind(args: argparse.Namespace, clients: list[str]) -> int:
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
+    low, high = (int(n) for n in args.streams_pair.split(","))
+    per_event: dict[str, float] = {}
+    with _replay_server(args.chunks) as url:
+        events = asyncio.run(_count_events(url))
+        for name in clients:
+            counts = [_callgrind_worker(name, url, n, args) for n in (low, high)]
+            per_event[name] = (counts[1] - counts[0]) / ((high - low) * events)
+            print(
+                f"{name}: {counts[0]:,} instructions for {low} streams, {counts[1]:,} for {high}",
+                file=sys.stderr,
+                flush=True,
+            )
+    print(
+        f"\ncallgrind, c={args.concurrency}, {events}-event streams ({args.chunks} text deltas):"
+        f" instructions per event, from the difference of {low} and {high} streams"
+    )
+    print("| client | instructions/event | ratio to raw |")
+    print("|---|---:|---:|")
+    base = per_event.get("raw")
+    for name in clients:
+        ratio = f"{per_event[name] / base:.3f}x" if base else ""
+        print(f"| {name} | {per_event[name]:,.0f} | {ratio} |")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     parser.add_argument("--repeats", type=int, default=5)
@@ -206,21 +293,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=0.4)
     parser.add_argument("--chunks", type=int, default=64)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--clients", default=",".join(CLIENTS))
+    parser.add_argument("--clients", default=None, help="comma-separated (default: all)")
+    parser.add_argument("--callgrind", action="store_true", help="count instructions instead")
+    parser.add_argument(
+        "--streams", dest="streams_pair", default="100,400", help="callgrind: two stream counts"
+    )
+    parser.add_argument("--warmup-streams", type=int, default=50, help=argparse.SUPPRESS)
     parser.add_argument("--worker", choices=CLIENTS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--fixed-streams", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve is not None:
         asyncio.run(_serve(args.serve))
         return 0
     if args.worker:
-        result = asyncio.run(
-            _work(args.worker, args.url, args.concurrency, args.duration, args.warmup)
-        )
-        print(json.dumps(result))
+        if args.fixed_streams is not None:
+            work = _work_fixed(
+                args.worker, args.url, args.concurrency, args.fixed_streams, args.warmup_streams
+            )
+        else:
+            work = _work(args.worker, args.url, args.concurrency, args.duration, args.warmup)
+        print(json.dumps(asyncio.run(work)))
         return 0
-    clients = [c for c in args.clients.split(",") if c]
+    default = CALLGRIND_CLIENTS if args.callgrind else ",".join(CLIENTS)
+    clients = [c for c in (args.clients or default).split(",") if c]
+    if args.callgrind:
+        return _callgrind(args, clients)
     figures: dict[str, list[float]] = {name: [] for name in clients}
     with _replay_server(args.chunks) as url:
         events = asyncio.run(_count_events(url))

@@ -13,16 +13,21 @@ from typing import Any
 
 __all__ = [
     "EXCERPT_CHARS",
+    "QUOTA_CODES",
     "error_payload",
     "excerpt",
     "is_context_length",
     "is_overloaded",
+    "is_quota_exhausted",
     "message_of",
     "status_named_by",
 ]
 
 EXCERPT_CHARS = 500
 """The most characters of a non-JSON body an error message shows."""
+QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
+"""OpenAI's codes for an account whose quota or billing limit is used up (sent with
+429, like a rate limit, but no wait makes the next attempt succeed)."""
 
 _STATUS_NAMES: dict[str, int] = {
     # OpenAI ``type``/``code`` and look-alikes
@@ -195,3 +200,15 @@ def is_context_length(body: Any) -> bool:
         return True
     message = message_of(body).lower()
     return "context length" in message or "context window" in message
+
+
+def is_quota_exhausted(error: Any) -> bool:
+    """True when an error body (``{"error": {...}}``) or payload says the account's
+    quota or billing limit is used up (its ``code`` or ``type`` is in `QUOTA_CODES`)."""
+    if isinstance(error, Mapping):
+        inner = error.get("error")
+        if isinstance(inner, Mapping):
+            error = inner
+        fields = (error.get("code"), error.get("type"))
+        return any(isinstance(field, str) and field in QUOTA_CODES for field in fields)
+    return False

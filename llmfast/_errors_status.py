@@ -13,6 +13,7 @@ from llmfast._error_body import (
     error_payload,
     is_context_length,
     is_overloaded,
+    is_quota_exhausted,
     message_of,
     status_named_by,
 )
@@ -25,6 +26,7 @@ from llmfast.errors import (
     NotFoundError,
     OverloadedError,
     PermissionDeniedError,
+    QuotaExceededError,
     RateLimitError,
     ServerError,
     UnprocessableEntityError,
@@ -102,6 +104,8 @@ def error_for_status(
         cls = OverloadedError
     elif cls is BadRequestError and is_context_length(body):
         cls = ContextLengthError
+    elif cls is RateLimitError and is_quota_exhausted(body):
+        cls = QuotaExceededError
     return cls(
         status,
         message_of(body),

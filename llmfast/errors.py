@@ -34,6 +34,7 @@ which llmfast never swallows)::
     │   ├── ConflictError             409
     │   ├── UnprocessableEntityError  422
     │   ├── RateLimitError            429
+    │   │   └── QuotaExceededError    the account's quota or billing limit is used up
     │   └── ServerError               5xx (and any other unexpected status)
     │       └── OverloadedError       529, or an "overloaded" error body
     ├── DecodeError                          a body that is not what the API promises
@@ -90,6 +91,7 @@ __all__ = [
     "PermissionDeniedError",
     "QueueFullError",
     "QueueTimeout",
+    "QuotaExceededError",
     "RateLimitError",
     "ReadError",
     "ReadTimeout",
@@ -336,6 +338,11 @@ class UnprocessableEntityError(APIStatusError):
 
 class RateLimitError(APIStatusError):
     """429: too many requests or tokens; see ``retry_after``."""
+
+
+class QuotaExceededError(RateLimitError):
+    """429 with OpenAI's ``insufficient_quota`` or ``billing_hard_limit_reached``: the
+    account's quota or billing limit is used up. Never retried: no wait helps."""
 
 
 class ServerError(APIStatusError):

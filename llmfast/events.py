@@ -24,6 +24,9 @@ Event names used by llmfast's layers (``data`` keys in brackets):
 ``breaker.state``      a circuit breaker changed state [backend, state]
 ``budget.exceeded``    a Budget refused an attempt before it was sent [budget, spent]
 ``fallback``           moving on to another backend [backend, error]
+``resume``             a dropped stream re-attaches to its response (Responses API)
+                       [resume (1 for the first), response_id, sequence_number (the
+                       last one seen), reason (the drop's class)]
 ``first_chunk``        the first chunk reached the caller (elapsed: since the call began)
 ``done``               the call ended (elapsed: its wall time) [kind, model, stream,
                        outcome ("ok", "closed" or the error's class), prompt_tokens,

@@ -45,6 +45,7 @@ _AREAS = {
     "coalesce.join": "coalesce",
     "breaker.state": "breaker",
     "fallback": "router",
+    "resume": "retry",
 }
 _OK = frozenset({"ok", "closed"})
 
@@ -98,6 +99,12 @@ def _words(event: Event) -> str:
         )
     if name == "retry":
         return f"retrying in {took} ({data.get('reason')})"
+    if name == "resume":
+        return (
+            f"resuming response {data.get('response_id')} after sequence number"
+            f" {data.get('sequence_number')} (resume {data.get('resume')},"
+            f" after {data.get('reason')})"
+        )
     if name == "breaker.state":
         return f"circuit of {data.get('backend')} is now {data.get('state')}"
     if name == "fallback":

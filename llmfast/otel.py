@@ -238,6 +238,9 @@ class OpenTelemetry:
                     attributes[f"llmfast.{key}"] = data[key]
         if outcome == "closed":
             attributes["llmfast.outcome"] = "closed"
+        resumes = 0 if call is None else sum(e[0] == "llmfast.resume" for e in call.events)
+        if resumes:
+            attributes["llmfast.resumes"] = resumes  # each also a `llmfast.resume` span event
         span = self._tracer.start_span(
             f"{metric_attributes['gen_ai.operation.name']} {request.body.model}",
             kind=trace.SpanKind.CLIENT,

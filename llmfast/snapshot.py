@@ -53,13 +53,15 @@ class CacheStats(msgspec.Struct, frozen=True):
 
 
 class RetryStats(msgspec.Struct, frozen=True):
-    """Attempts sent, how many failed (by error class), retries and their total delay."""
+    """Attempts sent, how many failed (by error class), retries and their total delay,
+    and how many dropped streams re-attached to their response (``resumes``)."""
 
     attempts: int = 0
     failed: int = 0
     retries: int = 0
     wait: float = 0.0
     errors: Mapping[str, int] = MappingProxyType({})
+    resumes: int = 0
 
 
 class RateLimitStats(msgspec.Struct, frozen=True):

@@ -103,6 +103,7 @@ class Stats:
             "attempt": self._on_attempt,
             "attempt.failed": self._on_attempt_failed,
             "retry": self._on_retry,
+            "resume": self._on_resume,
             "ratelimit.wait": self._on_ratelimit_wait,
             "cache.hit": self._on_cache_hit,
             "cache.miss": self._on_cache_miss,
@@ -133,7 +134,7 @@ class Stats:
             self._free: dict[Request, None] = {}  # served by the cache or a shared call
             self._cache = [0, 0, 0, 0]  # hits, misses, stores, errors
             self._coalesced = 0
-            self._attempts = self._failed = self._retries = 0
+            self._attempts = self._failed = self._retries = self._resumes = 0
             self._attempt_errors: dict[str, int] = {}
             self._retry_wait = 0.0
             self._admitted = self._waited = 0
@@ -226,6 +227,9 @@ class Stats:
     def _on_retry(self, event: Event) -> None:
         self._retries += 1
         self._retry_wait += event.elapsed or 0.0
+
+    def _on_resume(self, event: Event) -> None:
+        self._resumes += 1
 
     def _on_ratelimit_wait(self, event: Event) -> None:
         self._admitted += 1
@@ -333,6 +337,7 @@ class Stats:
                     self._retries,
                     self._retry_wait,
                     MappingProxyType(dict(self._attempt_errors)),
+                    self._resumes,
                 ),
                 ratelimit=RateLimitStats(
                     self._admitted, self._waited, self._wait, self._longest_wait

@@ -19,25 +19,30 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from llmfast.backends._responses_wire import ResponsesStreamParser
+from llmfast.backends._responses_stream import ResponsesStreamParser
 from llmfast.errors import DeadlineExceeded, QueueTimeout, StreamTruncatedError, TransportError
 from llmfast.types import ChatCompletionChunk
 
 __all__ = ["resumable"]
 
-Reattach = Callable[[ResponsesStreamParser], Awaitable[Any]]
-"""Re-attach to the parser's response: the continuing chunk stream (raises on failure)."""
+Reattach = Callable[[ResponsesStreamParser, BaseException, int], Awaitable[Any]]
+"""Re-attach to the parser's response after the drop ``exc`` (the ``n``-th resume of the
+stream): the continuing chunk stream (raises on failure)."""
 Cancel = Callable[[str], None]
 
 _NOT_A_DROP = (DeadlineExceeded, QueueTimeout)
 
 
-async def _batches(stream: Any) -> AsyncIterator[list[ChatCompletionChunk]]:
+def _batches(stream: Any) -> AsyncIterator[list[ChatCompletionChunk]]:
+    """The stream's own batches (no extra async step per read), else one per chunk."""
     batches = getattr(stream, "batches", None)
     if batches is not None:
-        async for batch in batches():
-            yield batch
-        return
+        result: AsyncIterator[list[ChatCompletionChunk]] = batches()
+        return result
+    return _one_each(stream)  # pragma: no cover - a body that was sniffed first
+
+
+async def _one_each(stream: Any) -> AsyncIterator[list[ChatCompletionChunk]]:
     async for chunk in stream:  # pragma: no cover - a body that was sniffed first
         yield [chunk]
 
@@ -78,7 +83,7 @@ async def resumable(
                 left -= 1
                 await _close(current)
                 try:
-                    current = await reattach(parser)
+                    current = await reattach(parser, exc, attempts - left)
                 except Exception:
                     raise exc from exc.__cause__  # resuming failed: the drop goes up
     except BaseException as exc:

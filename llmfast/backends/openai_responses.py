@@ -3,7 +3,8 @@ background, with streams that resume instead of failing.
 
 ``Client(provider="openai-responses")`` (or ``"openai-responses:<model>"``) builds it.
 Requests are mapped from the common ``ChatRequest`` (``_responses_request``), results
-and stream events to the common completion and chunk types (``_responses_wire``); the
+and stream events to the common completion and chunk types (``_responses_wire``,
+``_responses_stream``); the
 whole response object stays on the completion as ``native`` (output items, reasoning
 items with their ``encrypted_content``, the response id).
 
@@ -29,18 +30,15 @@ from llmfast.backends._http import ChunkStream, url
 from llmfast.backends._respond import JSONBackend, respond
 from llmfast.backends._responses_request import wire_body
 from llmfast.backends._responses_resume import resumable
-from llmfast.backends._responses_wire import (
-    PROVIDER,
-    TERMINAL,
-    ResponsesStreamParser,
-    completion_from,
-)
+from llmfast.backends._responses_stream import ResponsesStreamParser
+from llmfast.backends._responses_wire import PROVIDER, TERMINAL, completion_from
 from llmfast.backends.openai import version_hint
 from llmfast.errors import (
     APIStatusError,
     DeadlineExceeded,
     UnsupportedParameterError,
 )
+from llmfast.events import emit
 from llmfast.pool import map_transport_error
 from llmfast.transport import Request, Response
 from llmfast.types import (
@@ -172,7 +170,7 @@ class OpenAIResponsesBackend(JSONBackend):
             resumable(
                 response._chunks,
                 parser,
-                lambda p: self._reattach(request, p),
+                lambda p, exc, n: self._reattach(request, p, exc, n),
                 self._cancel_later,
                 attempts=self.max_resumes,
                 deadline=request.deadline,
@@ -196,8 +194,20 @@ class OpenAIResponsesBackend(JSONBackend):
         except Exception as exc:
             raise map_transport_error(exc, f"GET {target}", deadline) from exc
 
-    async def _reattach(self, request: Request, parser: ResponsesStreamParser) -> Any:
-        """The rest of ``parser``'s response on a new connection."""
+    async def _reattach(
+        self, request: Request, parser: ResponsesStreamParser, drop: BaseException, n: int
+    ) -> Any:
+        """The rest of ``parser``'s response on a new connection (reported as a
+        ``resume`` event: the response id, the sequence number, the drop's class)."""
+        if request.on_event is not None:
+            emit(
+                request,
+                "resume",
+                resume=n,
+                response_id=parser.response_id,
+                sequence_number=parser.last_sequence,
+                reason=type(drop).__name__,
+            )
         target = self._responses_url / parser.response_id
         target = target.with_query(stream="true", starting_after=str(parser.last_sequence))
         resp = await self._get(request, target)

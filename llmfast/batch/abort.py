@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from llmfast._error_body import QUOTA_CODES
 from llmfast.errors import (
     APIStatusError,
     AuthenticationError,
@@ -29,7 +30,6 @@ ABORT_AFTER = 5
 """How many items in a row must fail the same way (after their retries) before a
 batch that has had no success stops, or before an open circuit stops it."""
 
-_QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
 _SYSTEMATIC = (TransportError, ServerError, CircuitOpenError, ConfigurationError)
 
 
@@ -73,7 +73,7 @@ class AbortPolicy:
             self._signature, self.streak = signature, 1
         if isinstance(error, AuthenticationError):
             return "the API key was rejected"
-        if isinstance(error, APIStatusError) and _code(error) in _QUOTA_CODES:
+        if isinstance(error, APIStatusError) and _code(error) in QUOTA_CODES:
             return "the account's quota is exhausted"
         repeated = self.streak >= self.after
         if isinstance(error, CircuitOpenError) and repeated:

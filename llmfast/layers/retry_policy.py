@@ -14,12 +14,14 @@ from typing import Any
 
 import backoff
 
+from llmfast._error_body import is_quota_exhausted
 from llmfast.errors import (
     APIStatusError,
     ConnectError,
     ConnectTimeout,
     FirstChunkTimeout,
     IdleTimeout,
+    QuotaExceededError,
     ReadError,
     ReadTimeout,
     StreamEventError,
@@ -31,7 +33,8 @@ from llmfast.limits.headers import parse_rate_limit_headers
 __all__ = ["RETRY_STATUSES", "RetryPolicy", "reset_after"]
 
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
-"""Statuses retried by default. 400, 401, 403, 404 and 422 never are."""
+"""Statuses retried by default. 400, 401, 403, 404 and 422 never are, nor is a 429
+whose error says the quota is used up (``QuotaExceededError``)."""
 
 _RETRYABLE_TRANSPORT = (
     ConnectError,
@@ -73,9 +76,10 @@ class RetryPolicy:
             raise ValueError("waits must not be negative")
 
     def is_retryable(self, error: BaseException) -> bool:
-        """True for failures worth another attempt (never for client errors, nor for a
-        stream whose chunks already reached the caller, whatever its cause)."""
-        if isinstance(error, StreamInterruptedError):
+        """True for failures worth another attempt (never for client errors, an
+        exhausted quota, or a stream whose chunks already reached the caller, whatever
+        its cause)."""
+        if isinstance(error, (StreamInterruptedError, QuotaExceededError)):
             return False
         if isinstance(error, APIStatusError):
             should = error.headers.get("x-should-retry")
@@ -105,6 +109,8 @@ class RetryPolicy:
 
 
 def _retryable_event(error: StreamEventError, statuses: frozenset[int]) -> bool:
+    if is_quota_exhausted(error.error):  # in-stream (e.g. ``response.failed``): not a wait
+        return False
     if error.status is not None:
         return error.status in statuses
     payload: Any = error.error

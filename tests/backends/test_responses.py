@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 import llmfast
 from llmfast import Client, ToolCall, UserMessage
 from llmfast.backends._responses_request import wire_body
-from llmfast.backends._responses_wire import ResponsesStreamParser, completion_from
+from llmfast.backends._responses_stream import ResponsesStreamParser
+from llmfast.backends._responses_wire import completion_from
 from llmfast.backends.openai_responses import OpenAIResponsesBackend
 from llmfast.errors import (
     DecodeError,

@@ -26,3 +26,16 @@ async def test_the_worker_measures_a_short_run() -> None:
     assert result["streams"] > 0
     assert result["cpu_us_per_stream"] > 0
     assert server.request_count >= result["streams"]
+
+
+async def test_the_callgrind_worker_runs_a_fixed_number_of_streams() -> None:
+    async with MockServer() as server:
+        command = [sys.executable, str(SCRIPT), "--worker", "llmfast", "--url", server.url]
+        command += ["--concurrency", "2", "--fixed-streams", "3", "--warmup-streams", "2"]
+        proc = await asyncio.create_subprocess_exec(
+            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert json.loads(out.decode().strip().splitlines()[-1]) == {"streams": 3}
+    assert server.request_count == 5  # the warm-up's two, then exactly three

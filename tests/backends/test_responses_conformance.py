@@ -13,7 +13,7 @@ import pytest
 
 import llmfast
 from llmfast import ChatAccumulator, ChatCompletionChunk, Client
-from llmfast.backends._responses_wire import ResponsesStreamParser
+from llmfast.backends._responses_stream import ResponsesStreamParser
 from llmfast.backends.openai_responses import OpenAIResponsesBackend
 from llmfast.errors import LLMFastError
 from llmfast.testing import MockServer, Reply
