@@ -41,6 +41,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.freeze()
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # The same for what earlier tests left alive for good (modules and SDKs imported on
+    # first use, price tables, caches): without this every later gc.collect() walks it
+    # all again, and by the end of the suite that was up to 1 s a test. The previous
+    # test's fixtures, loop included, are torn down by now, so its garbage is collected
+    # here first and only survivors are frozen; this test's objects stay collectable.
+    gc.collect()
+    gc.freeze()
+
+
 @pytest.fixture(autouse=True)
 async def _no_leaks() -> AsyncIterator[None]:
     loop = asyncio.get_running_loop()
