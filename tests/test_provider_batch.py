@@ -160,17 +160,23 @@ async def test_leaving_early_then_resuming_reattaches(
             prompts(6), via="batch", checkpoint=checkpoint, batch_options=options(3)
         ) as batch:
             task = asyncio.ensure_future(batch._collect())
-            await server.batches.wait_polls(4)
+            # Leave once both batches exist and are being polled. (Leaving while the
+            # second is still uploading, as a loaded machine made happen, has the resume
+            # create it then, and with processing_time an hour it would never end;
+            # resuming an interrupted create is the crash tests' job.)
+            while server.batches.created < 2:
+                await server.batches.wait_polls(server.batches.polls + 1)
+            await server.batches.wait_polls(server.batches.polls + 4)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         rows = await status(client, checkpoint)
-        # (a batch whose create the cancel interrupted has no id yet: found on resume)
         assert len(rows) == 2
         assert all(state is None or not state.ended for _, state in rows)
         assert "in_progress" in describe(rows)[0]
         server.batches.advance(3600)
-        results = await client.map(
-            prompts(6), via="batch", checkpoint=checkpoint, batch_options=options(3)
+        results = await asyncio.wait_for(
+            client.map(prompts(6), via="batch", checkpoint=checkpoint, batch_options=options(3)),
+            30,
         )
     assert [r.text for r in results] == prompts(6)
     assert server.batches.created == 2
