@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", default="16,128", help="comma-separated")
     parser.add_argument("--modes", default="stream,chat", help="comma-separated")
     parser.add_argument("--callgrind", action="store_true", help="count instructions instead")
-    parser.add_argument("--calls", default="64,320", help="callgrind: short,long call counts")
+    parser.add_argument("--calls", default="32,160", help="callgrind: short,long call counts")
     args = parser.parse_args(argv)
     if find_nginx() is None:
         raise SystemExit("nginx is not installed (Debian: apt-get install nginx-light)")
