@@ -25,14 +25,15 @@ def find_valgrind() -> str | None:
     return shutil.which("valgrind")
 
 
-def _instructions(command: list[str], env: dict[str, str]) -> int:
+def count_instructions(command: list[str], env: dict[str, str] | None = None) -> int:
+    """Instructions ``command`` executes under callgrind (the total, start-up included)."""
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "callgrind.out"
         valgrind = find_valgrind() or "valgrind"
         done = subprocess.run(
             [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}", *command],
             cwd=BENCH.parent,
-            env=env,
+            env=dict(os.environ) if env is None else env,
             capture_output=True,
             timeout=1800,
         )
@@ -60,6 +61,6 @@ def instructions_per_call(
     base = [sys.executable, str(BENCH / "fixed_calls.py"), "--client", client, "--url", url]
     base += ["--mode", mode, "--concurrency", str(concurrency)]
     environment = dict(os.environ if env is None else env)
-    few = _instructions([*base, "--calls", str(short)], environment)
-    many = _instructions([*base, "--calls", str(long)], environment)
+    few = count_instructions([*base, "--calls", str(short)], environment)
+    many = count_instructions([*base, "--calls", str(long)], environment)
     return (many - few) / (long - short)

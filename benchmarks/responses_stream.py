@@ -29,9 +29,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -42,12 +39,12 @@ from typing import Any
 
 import aiohttp
 import msgspec
+from callgrind import count_instructions, find_valgrind
 from servers import ROOT, _read_url, _stop
 
 CLIENTS = ("raw", "llmfast", "openai")
 CALLGRIND_CLIENTS = "raw,llmfast"
 PROMPT = "hello"
-_TOTALS = re.compile(rb"^(?:summary|totals):\s+(\d+)", re.M)
 
 
 class _Event(msgspec.Struct):
@@ -242,24 +239,17 @@ def _run_worker(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]
 
 def _callgrind_worker(name: str, url: str, streams: int, args: argparse.Namespace) -> int:
     """Instructions of one worker process running ``streams`` streams under callgrind."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "callgrind.out")
-        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
-        command += [sys.executable, __file__, "--worker", name, "--url", url]
-        command += ["--concurrency", str(args.concurrency), "--fixed-streams", str(streams)]
-        command += ["--warmup-streams", str(args.warmup_streams)]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise SystemExit(f"{name} worker under callgrind failed:\n{done.stderr[-2000:]}")
-        with open(out, "rb") as f:
-            match = _TOTALS.search(f.read())
-        if match is None:
-            raise SystemExit(f"no instruction total in {name}'s callgrind output")
-        return int(match.group(1))
+    command = [sys.executable, __file__, "--worker", name, "--url", url]
+    command += ["--concurrency", str(args.concurrency), "--fixed-streams", str(streams)]
+    command += ["--warmup-streams", str(args.warmup_streams)]
+    try:
+        return count_instructions(command)
+    except RuntimeError as exc:
+        raise SystemExit(f"{name} worker: {exc}") from None
 
 
 def _callgrind(args: argparse.Namespace, clients: list[str]) -> int:
-    if shutil.which("valgrind") is None:
+    if find_valgrind() is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
     low, high = (int(n) for n in args.streams_pair.split(","))
     per_event: dict[str, float] = {}
