@@ -55,6 +55,15 @@ class Endpoint:
     key: str = "sk-bench"
 
 
+def _litellm_executable() -> str | None:
+    """The ``litellm`` proxy command: ``$LITELLM_BIN`` (LiteLLM in a venv of its own, as
+    its pins would fight the test environment's), else beside this interpreter."""
+    named = os.environ.get("LITELLM_BIN")
+    if named:
+        return named if Path(named).exists() else None
+    return shutil.which("litellm", path=str(Path(sys.executable).parent))
+
+
 def _free_port() -> int:
     import socket
 
@@ -137,7 +146,7 @@ def gateway(kind: str, upstream: Server, scratch: Path) -> Iterator[Endpoint]:
                 "      api_key: sk-bench",
             ]
         config.write_text("\n".join(lines) + "\n")
-        executable = shutil.which("litellm", path=str(Path(sys.executable).parent))
+        executable = _litellm_executable()
         assert executable is not None
         command = [executable, "--config", str(config), "--host", "127.0.0.1"]
         command += ["--port", str(port), "--num_workers", "1"]
@@ -263,11 +272,8 @@ def main() -> None:
     parser.add_argument("--gateways", default=",".join(GATEWAYS))
     args = parser.parse_args()
     kinds = [k for k in args.gateways.split(",") if k]
-    if (
-        "litellm" in kinds
-        and shutil.which("litellm", path=str(Path(sys.executable).parent)) is None
-    ):
-        print("litellm[proxy] is not installed: leaving the LiteLLM proxy out")
+    if "litellm" in kinds and _litellm_executable() is None:
+        print("litellm[proxy] is not installed (or LITELLM_BIN): leaving the LiteLLM proxy out")
         kinds.remove("litellm")
     results: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
     rates: dict[str, float] = {}
