@@ -14,7 +14,6 @@ with CR line ends goes through it entirely. Memory is bounded: an event longer t
 from __future__ import annotations
 
 import sys
-from operator import methodcaller
 
 from llmfast.backends.sse import SSEDecoder
 from llmfast.errors import ResponseTooLargeError
@@ -22,8 +21,6 @@ from llmfast.errors import ResponseTooLargeError
 __all__ = ["Frames"]
 
 _BOM = b"\xef\xbb\xbf"
-_IS_EVENT = methodcaller("startswith", b"event: ")
-_IS_DATA = methodcaller("startswith", b"data: ")
 
 
 class Frames:
@@ -83,17 +80,24 @@ class Frames:
         self._size = len(rest)
         limit = self._limit
         # The usual body, every block "event: T\ndata: J": its lines come in threes, the
-        # third empty; checked and cut in bulk (C loops), no Python step per line.
+        # third empty; checked and cut in bulk (C loops), no Python step per line. The
+        # lines hold no LF, so in the LF-joined first (second) lines every LF is a
+        # separator: n - 1 of them each followed by the field name, plus a first line
+        # starting with it, is every line starting with it.
         lines = data[:end].split(b"\n")
         count = len(lines)
-        if (
-            count % 3 == 2
-            and end <= limit
-            and not any(lines[2::3])
-            and all(map(_IS_EVENT, lines[0::3]))
-            and all(map(_IS_DATA, payloads := lines[1::3]))
-        ):
-            return [payload[6:] for payload in payloads]
+        if count % 3 == 2 and end <= limit and not any(lines[2::3]):
+            n = count // 3 + 1
+            heads = b"\n".join(lines[0::3])
+            payloads = lines[1::3]
+            joined = b"\n".join(payloads)
+            if (
+                heads.startswith(b"event: ")
+                and heads.count(b"\nevent: ") == n - 1
+                and joined.startswith(b"data: ")
+                and joined.count(b"\ndata: ") == n - 1
+            ):
+                return [payload[6:] for payload in payloads]
         blocks = data[:end].split(b"\n\n")
         out: list[bytes | str] = []
         for block in blocks:

@@ -19,6 +19,13 @@ _BLOCK = st.one_of(
     _PAYLOAD.map(lambda p: f"id: 7\ndata: {p}\ndata: more\n\n"),
     _PAYLOAD.map(lambda p: f"data:{p}\n\n"),
     _PAYLOAD.map(lambda p: f"event: e\r\ndata: {p}\r\n\r\n"),
+    # two-line blocks of other shapes, which the bulk check must not take for the usual
+    _PAYLOAD.map(lambda p: f"data: {p}\ndata: {p}\n\n"),
+    _PAYLOAD.map(lambda p: f"event: e\nevent: {p}\n\n"),
+    _PAYLOAD.map(lambda p: f"event:e\ndata: {p}\n\n"),
+    _PAYLOAD.map(lambda p: f"data: {p}\nevent: e\n\n"),
+    _PAYLOAD.map(lambda p: f"event: e\ndata: data: {p}\n\n"),
+    st.just("event: event: e\ndata\n\n"),
     st.just("\n"),
     st.just(": keep-alive\n\n"),
 )
@@ -45,6 +52,31 @@ def test_bulk_framing_matches_the_exact_decoder(
         fed = frames.feed(body[position : position + size])
         got.extend(data if isinstance(data, str) else data.decode() for data in fed)
         position += size
+    assert got == _exact(body)
+
+
+_USUAL = _PAYLOAD.map(lambda p: f"event: response.x\ndata: {p}\n\n")
+_TWO_LINES = st.one_of(  # the shape the bulk check looks at, with other fields or order
+    _PAYLOAD.map(lambda p: f"data: {p}\ndata: {p}\n\n"),
+    _PAYLOAD.map(lambda p: f"event: e\nevent: {p}\n\n"),
+    _PAYLOAD.map(lambda p: f"data: {p}\nevent: e\n\n"),
+    _PAYLOAD.map(lambda p: f"id: 1\ndata: {p}\n\n"),
+    _PAYLOAD.map(lambda p: f"event: e\ndata:{p}\n\n"),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    usual=st.lists(_USUAL, min_size=1, max_size=6),
+    odd=_TWO_LINES,
+    where=st.integers(min_value=0, max_value=6),
+)
+def test_one_odd_two_line_block_among_usual_ones_is_read_exactly(
+    usual: list[str], odd: str, where: int
+) -> None:
+    blocks = [*usual[:where], odd, *usual[where:]]
+    body = "".join(blocks).encode()
+    got = [d if isinstance(d, str) else d.decode() for d in Frames().feed(body)]
     assert got == _exact(body)
 
 
