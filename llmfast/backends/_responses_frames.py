@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 
-from llmfast.backends.sse import SSEDecoder
+from llmfast.backends.sse import SSEDecoder, SSEEvent
 from llmfast.errors import ResponseTooLargeError
 
 __all__ = ["Frames"]
@@ -29,7 +29,7 @@ class Frames:
     __slots__ = ("_error", "_exact", "_exact_only", "_limit", "_parts", "_size", "_start")
 
     def __init__(self, max_event_bytes: int | None = None) -> None:
-        self._exact = SSEDecoder(max_event_bytes)
+        self._exact: SSEDecoder | None = None  # made when a block needs it (most streams: never)
         self._limit = sys.maxsize if max_event_bytes is None else max_event_bytes
         self._parts: list[bytes] = []  # an unfinished block, as the slices it came in
         self._size = 0
@@ -44,7 +44,7 @@ class Frames:
         if self._error is not None:
             raise self._error
         if self._exact_only:
-            return [event.data for event in self._exact.feed(data)]
+            return [event.data for event in self._exact_feed(data)]
         if self._start:
             if len(data) + self._size < 3 and _BOM.startswith(b"".join(self._parts) + data):
                 self._parts.append(data)
@@ -60,7 +60,7 @@ class Frames:
             self._exact_only = True
             head = b"".join(self._parts)
             self._parts.clear()
-            return [event.data for event in self._exact.feed(head + data)]
+            return [event.data for event in self._exact_feed(head + data)]
         parts = self._parts
         if b"\n\n" not in data and not (parts and data[:1] == b"\n" and parts[-1].endswith(b"\n")):
             if data:  # no block ends here: keep the slice (linear, however it is cut)
@@ -116,10 +116,17 @@ class Frames:
                 out.append(block[6:])
                 continue
             if block:
-                out.extend(event.data for event in self._exact.feed(block + b"\n\n"))
+                out.extend(event.data for event in self._exact_feed(block + b"\n\n"))
         if self._size > limit:
             raise self._too_large()
         return out
+
+    def _exact_feed(self, data: bytes) -> list[SSEEvent]:
+        exact = self._exact
+        if exact is None:
+            limit = self._limit
+            exact = self._exact = SSEDecoder(None if limit == sys.maxsize else limit)
+        return exact.feed(data)
 
     def _too_large(self) -> ResponseTooLargeError:
         self._parts.clear()

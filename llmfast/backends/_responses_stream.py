@@ -102,6 +102,7 @@ class ResponsesStreamParser(ChunkParser):
         text_delta = TextDelta
         last = self.last_sequence
         rid, created, model = self.response_id, self._created, self._model
+        plain = not self._role  # a text delta is then one chunk of three fresh structs
         try:
             for payload in self._feed(data):
                 try:
@@ -120,9 +121,11 @@ class ResponsesStreamParser(ChunkParser):
                     if sequence <= last:
                         continue  # seen before the connection dropped
                     last = sequence
-                if type(parsed) is text_delta and not self._role:  # the common case
-                    choice = ChunkChoice(0, Delta(None, parsed.delta))
-                    append(ChatCompletionChunk(rid, _CHUNK, created, model, [choice]))
+                if type(parsed) is text_delta and plain:  # the common case
+                    delta = Delta(None, parsed.delta)
+                    append(
+                        ChatCompletionChunk(rid, _CHUNK, created, model, [ChunkChoice(0, delta)])
+                    )
                     continue
                 self.last_sequence = last
                 chunk = self._chunk(parsed, payload)
@@ -131,6 +134,7 @@ class ResponsesStreamParser(ChunkParser):
                 if self.done:
                     break
                 rid, created, model = self.response_id, self._created, self._model
+                plain = not self._role
         finally:
             self.last_sequence = last
 
