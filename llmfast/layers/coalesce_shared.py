@@ -13,7 +13,10 @@ leader receives them. Which outcome reaches a follower:
 - the leader's error: the same error class (an API error with its status, body and
   headers); an error that cannot be rebuilt, or a result of a type that cannot travel,
   makes each follower call upstream itself;
-- the leader cancelled (its last caller left) or dead (its lease expired): a follower
+- the leader's callers all left: while a follower waits, the leader's call goes on for
+  it (followers say so in Redis: see the store), so it is never called twice; with
+  no follower left the leader cancels it, as without a store;
+- the leader cancelled (its process closing) or dead (its lease expired): a follower
   that has delivered nothing claims the key again, and one of them leads; one whose
   callers already got chunks ends them with
   [`StreamInterruptedError`][llmfast.errors.StreamInterruptedError] (also a
@@ -23,6 +26,10 @@ leader receives them. Which outcome reaches a follower:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import secrets
+import time
 from typing import Any
 
 import msgspec
@@ -53,8 +60,55 @@ class SharedFlight(_Flight):
         store: RedisFlightStore,
     ) -> None:
         self.store = store
+        self.member = secrets.token_hex(8)  # this process, as a follower of the key
+        self.leading: str | None = None  # the token of this process's lease, as leader
+        self._watcher: asyncio.Task[None] | None = None
+        self.abandoned = False
         super().__init__(flights, key, inner, request)
         store.track(self.task)
+
+    def finish(self) -> None:
+        super().finish()
+        watcher = self._watcher
+        if watcher is not None and watcher is not asyncio.current_task():
+            watcher.cancel()
+
+    async def leave(self) -> None:
+        """The last local caller leaving cancels the call, unless (this process leading
+        it) another process follows it: then it goes on while one does."""
+        self.listeners -= 1
+        if self.listeners or self.finished:
+            return
+        token = self.leading
+        if token is not None and await self._followed(token):
+            if not (self.listeners or self.finished):
+                self._watcher = asyncio.get_running_loop().create_task(self._while_followed(token))
+                self.store.track(self._watcher)
+            return
+        if not (self.listeners or self.finished):
+            await self.abandon()
+
+    async def abandon(self) -> None:
+        self.abandoned = True  # a cancel redis-py swallows mid-read still ends the follow
+        await super().abandon()
+
+    async def _followed(self, token: str) -> bool:
+        try:
+            return await self.store.followers(self.key, token) > 0
+        except self.store.errors:
+            return False
+
+    async def _while_followed(self, token: str) -> None:
+        """Go on for the followers; cancel once none is left (checked every ``poll``)."""
+        while True:
+            await asyncio.sleep(self.store.poll)
+            if self.listeners or self.finished:
+                return
+            if not await self._followed(token):
+                if not (self.listeners or self.finished):
+                    self._watcher = None  # the call's end must not cancel this wait
+                    await self.abandon()
+                return
 
     async def _run(self, inner: Transport, request: Request) -> None:
         try:
@@ -70,16 +124,22 @@ class SharedFlight(_Flight):
                     break
                 return
             try:
-                leader, token = await store.claim(self.key)
+                leader, token = await store.claim(self.key, self.member)
             except store.errors as exc:
                 if self._unavailable(request, exc):
                     break
                 return
             if leader:
+                self.leading = token
                 await self._lead(inner, request, token)
                 return
             emit(request, "coalesce.join", key=self.key, remote=True)
-            outcome = await self._follow(request, token)
+            try:
+                outcome = await self._follow(request, token)
+            except BaseException:  # cancelled: the leader need not go on for us
+                with contextlib.suppress(*store.errors):
+                    await store.unfollow(self.key, token, self.member)
+                raise
             if outcome == _DONE:
                 return
             if outcome == _ALONE:
@@ -153,8 +213,14 @@ class SharedFlight(_Flight):
         """Read the leader's frames into this flight until its outcome is known."""
         store, key = self.store, self.key
         after = b"0-0"
+        refresh_at = time.monotonic() + store.poll  # the claim said we follow
         while True:
+            if self.abandoned:
+                raise asyncio.CancelledError
             try:
+                if time.monotonic() >= refresh_at:
+                    await store.follow(key, token, self.member)
+                    refresh_at = time.monotonic() + store.poll
                 entries = await store.read(key, token, after)
                 if not entries and await store.holder(key) != token:
                     entries = await store.read(key, token, after, block=False)
