@@ -64,6 +64,7 @@ class SharedFlight(_Flight):
         self.leading: str | None = None  # the token of this process's lease, as leader
         self._watcher: asyncio.Task[None] | None = None
         self.abandoned = False
+        self.upstream = request  # the shared call's request, once it runs
         super().__init__(flights, key, inner, request)
         store.track(self.task)
 
@@ -82,6 +83,7 @@ class SharedFlight(_Flight):
         token = self.leading
         if token is not None and await self._followed(token):
             if not (self.listeners or self.finished):
+                emit(self.upstream, "coalesce.keep", key=self.key)
                 self._watcher = asyncio.get_running_loop().create_task(self._while_followed(token))
                 self.store.track(self._watcher)
             return
@@ -117,6 +119,7 @@ class SharedFlight(_Flight):
             self.finish()  # also when cancelled while following
 
     async def _share(self, inner: Transport, request: Request) -> None:
+        self.upstream = request
         store = self.store
         for _ in range(100):  # each round: one leader's claim was taken over
             if not store.available:
