@@ -12,6 +12,7 @@ and what the upstream has sent would run megabytes ahead of what the client got.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -24,7 +25,13 @@ from llmfast.testing import MockServer, Reply
 
 from .conftest import TEAM_A_KEY, MakeGateway, standard_config
 
-_TEXT = "".join(f"word{i % 1000:03d} " for i in range(2_000_000))  # 16 MB
+
+@functools.cache
+def _text() -> str:
+    """The answer: 16 MB of words (built once, when a test first needs it)."""
+    return "".join(f"word{i % 1000:03d} " for i in range(2_000_000))
+
+
 _PIECE = 4096  # characters per streamed chunk
 
 
@@ -65,7 +72,7 @@ async def _slow_read(
 ) -> tuple[bytes, int, int]:
     """The raw answer, the most in flight at any pause of the upstream, and the pauses."""
     flow = upstream.watch_stream(send_buffer=64 * 1024)
-    upstream.enqueue(Reply.text(_TEXT, chunk_size=_PIECE))
+    upstream.enqueue(Reply.text(_text(), chunk_size=_PIECE))
     reader, writer = await _open(gateway)
     data = msgspec.json.encode(body)
     head = (
@@ -131,7 +138,7 @@ async def test_an_openai_stream_to_a_slow_client_holds_the_upstream_back(
         for e in events
         if e["choices"]
     )
-    assert text == _TEXT
+    assert text == _text()
     assert raw.rstrip(b"\r\n0").endswith(b"data: [DONE]")
 
 
@@ -153,5 +160,5 @@ async def test_an_anthropic_stream_to_a_slow_client_holds_the_upstream_back(
         for e in events
         if e["type"] == "content_block_delta"
     )
-    assert text == _TEXT
+    assert text == _text()
     assert events[-1]["type"] == "message_stop"
