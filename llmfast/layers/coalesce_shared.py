@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import time
 from typing import Any
 
@@ -38,6 +37,7 @@ from llmfast.errors import CoalesceUnavailableError, ReadError, StreamInterrupte
 from llmfast.events import emit
 from llmfast.layers import flight_frames as f
 from llmfast.layers.coalesce import _Flight
+from llmfast.layers.flight_followers import FollowedFlight, cancel_pending
 from llmfast.layers.flight_publisher import Publisher
 from llmfast.layers.flight_store import RedisFlightStore
 from llmfast.transport import Request, Response, Transport
@@ -48,7 +48,7 @@ __all__ = ["SharedFlight"]
 _DONE, _ALONE, _TAKEOVER = range(3)
 
 
-class SharedFlight(_Flight):
+class SharedFlight(FollowedFlight):
     """A local flight whose upstream call is shared with other processes (see the module)."""
 
     def __init__(
@@ -59,58 +59,8 @@ class SharedFlight(_Flight):
         request: Request,
         store: RedisFlightStore,
     ) -> None:
-        self.store = store
-        self.member = secrets.token_hex(8)  # this process, as a follower of the key
-        self.leading: str | None = None  # the token of this process's lease, as leader
-        self._watcher: asyncio.Task[None] | None = None
-        self.abandoned = False
-        self.upstream = request  # the shared call's request, once it runs
-        super().__init__(flights, key, inner, request)
+        super().__init__(flights, key, inner, request, store)
         store.track(self.task)
-
-    def finish(self) -> None:
-        super().finish()
-        watcher = self._watcher
-        if watcher is not None and watcher is not asyncio.current_task():
-            watcher.cancel()
-
-    async def leave(self) -> None:
-        """The last local caller leaving cancels the call, unless (this process leading
-        it) another process follows it: then it goes on while one does."""
-        self.listeners -= 1
-        if self.listeners or self.finished:
-            return
-        token = self.leading
-        if token is not None and await self._followed(token):
-            if not (self.listeners or self.finished):
-                emit(self.upstream, "coalesce.keep", key=self.key)
-                self._watcher = asyncio.get_running_loop().create_task(self._while_followed(token))
-                self.store.track(self._watcher)
-            return
-        if not (self.listeners or self.finished):
-            await self.abandon()
-
-    async def abandon(self) -> None:
-        self.abandoned = True  # a cancel redis-py swallows mid-read still ends the follow
-        await super().abandon()
-
-    async def _followed(self, token: str) -> bool:
-        try:
-            return await self.store.followers(self.key, token) > 0
-        except self.store.errors:
-            return False
-
-    async def _while_followed(self, token: str) -> None:
-        """Go on for the followers; cancel once none is left (checked every ``poll``)."""
-        while True:
-            await asyncio.sleep(self.store.poll)
-            if self.listeners or self.finished:
-                return
-            if not await self._followed(token):
-                if not (self.listeners or self.finished):
-                    self._watcher = None  # the call's end must not cancel this wait
-                    await self.abandon()
-                return
 
     async def _run(self, inner: Transport, request: Request) -> None:
         try:
@@ -218,7 +168,7 @@ class SharedFlight(_Flight):
         after = b"0-0"
         refresh_at = time.monotonic() + store.poll  # the claim said we follow
         while True:
-            if self.abandoned:
+            if self.abandoned or cancel_pending():  # a cancel redis-py let pass
                 raise asyncio.CancelledError
             try:
                 if time.monotonic() >= refresh_at:
