@@ -104,6 +104,8 @@ async def test_a_client_leaving_one_gateway_keeps_the_call_for_the_other(
     await flow.wait_done()
     assert not flow.disconnected
     assert upstream.request_count == 1
+    metrics = one.metrics.render().decode()
+    assert 'event="kept_for_followers",model="fast",tenant="team-a"} 1.0' in metrics
 
 
 async def test_a_client_nobody_shares_with_cancels_the_upstream_call(
