@@ -13,7 +13,9 @@ reply (text, echo or tool calls) of the server; that reply is then written
 [`sent`][llmfast.testing.flow.StreamFlow.sent] tells how far the client (or the proxy
 in front of it) has pulled the stream. ``hold=True`` keeps the stream at its headers
 until [`release`][llmfast.testing.flow.StreamFlow.release]: a call in flight that a
-test can cancel, join or let go on at the moment it chooses.
+test can cancel, join or let go on at the moment it chooses. A flow's waits run on
+the server's own event loop (a server started in the test, not ``in_thread()``);
+[`reset`][llmfast.testing.MockServer.reset] forgets the flows not yet used.
 """
 
 from __future__ import annotations

@@ -237,6 +237,7 @@ class MockServer(Counting, Answering, FlowWatching):
         self._connection_count = 0
         self._call_count = 0
         self._prompt_cache.clear()
+        self._watches = None  # watch_stream() arms
 
     # -- request handling ------------------------------------------------------------
 
