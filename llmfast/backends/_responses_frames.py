@@ -84,8 +84,9 @@ class Frames:
         # lines hold no LF, so in the LF-joined first (second) lines every LF is a
         # separator: n - 1 of them each followed by the field name, plus a first line
         # starting with it, is every line starting with it.
-        lines = data[:end].split(b"\n")
-        count = len(lines)
+        lines = data.split(b"\n")  # those of data[:end], then "" and rest's: dropped
+        count = len(lines) - 2 - rest.count(b"\n")
+        del lines[count:]
         if count % 3 == 2 and end <= limit and not any(lines[2::3]):
             n = count // 3 + 1
             heads = b"\n".join(lines[0::3])
