@@ -3,13 +3,27 @@ aiohttp pass-through proxy (the floor for a Python gateway) vs through the LiteL
 proxy (when ``litellm[proxy]`` is installed), all to the same upstream, in one run.
 
     .venv/bin/python benchmarks/gateway_overhead.py [--repeats 3] [--rate 200] [--stream-rate 100]
+        [--latency-rate 50]
+    .venv/bin/python benchmarks/gateway_overhead.py --callgrind [--calls 100,400] [--concurrency 8]
 
 For each gateway, interleaved over ``--repeats`` rounds (medians reported):
 
-- added latency p50/p99 at a fixed request rate (open loop: requests are sent on a
-  schedule, not when the previous one answered), non-streaming and streaming;
-- the gateway process's CPU per request (user + system, its whole process tree);
-- the highest rate in a ladder at which p99 stays under 50 ms with no errors.
+- the gateway process's CPU per request (user + system, its whole process tree) at
+  ``--rate`` chat requests/s and ``--stream-rate`` streams/s;
+- added latency p50/p99 at ``--latency-rate`` (open loop: requests are sent on a
+  schedule, not when the previous one answered), non-streaming and streaming: a rate
+  every gateway keeps up with, so the figure is the gateway's, not its queue's;
+- the highest rate in a ladder (25/s up) at which p99 stays under 50 ms with no errors.
+
+``--callgrind`` counts instead the user-space instructions one more request costs the
+pass-through and ``llmfast serve`` (``--gateways`` to choose): each runs under
+``valgrind --tool=callgrind`` twice per mode, serving ``--calls`` short and long
+numbers of chat requests or streams ``--concurrency`` at a time, then gets SIGTERM
+(both stop cleanly on it, so callgrind writes its totals at exit); the figure is
+``(Ir(long) - Ir(short)) / (long - short)``, with start-up, imports and warm-up
+cancelled out. The same on a quiet and a loaded machine, so it is the figure to
+compare changes with; it leaves out system time (the sends and receives), which
+the wall-clock CPU figure includes: check both. It takes ~10 minutes.
 
 The upstream is nginx serving the mock server's replies (``servers.py``), or the mock
 server itself when nginx is missing. The load generator is this process (aiohttp); on
@@ -41,7 +55,7 @@ from servers import Server, capture_replies, find_nginx, mock_server, nginx_serv
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAYS = ("direct", "passthrough", "llmfast", "litellm")
-LADDER = (100, 200, 400, 700, 1000, 1400, 2000)
+LADDER = (25, 50, 100, 200, 400, 700, 1000, 1400, 2000)
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -249,8 +263,9 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def measure(
-    endpoint: Endpoint, rate: float, stream_rate: float, seconds: float
+    endpoint: Endpoint, rate: float, stream_rate: float, latency_rate: float, seconds: float
 ) -> dict[str, float]:
+    """CPU per request at ``rate`` (chat) and ``stream_rate``; latency at ``latency_rate``."""
     figures: dict[str, float] = {}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         await load(session, endpoint, False, rate, 0.5)  # warm-up: connections, imports
@@ -262,10 +277,14 @@ async def measure(
                 session, endpoint, stream, stream_rate if stream else rate, seconds
             )
             after = tree_cpu(endpoint.pid) if endpoint.pid else 0.0
-            figures[f"{label}_p50_ms"] = _pct(latencies, 0.5) * 1000
-            figures[f"{label}_p99_ms"] = _pct(latencies, 0.99) * 1000
             figures[f"{label}_cpu_ms"] = (after - before) / max(1, len(latencies)) * 1000
             figures[f"{label}_errors"] = errors
+        for stream in (False, True):  # at a rate every gateway keeps up with
+            label = "stream" if stream else "chat"
+            latencies, errors = await load(session, endpoint, stream, latency_rate, seconds)
+            figures[f"{label}_p50_ms"] = _pct(latencies, 0.5) * 1000
+            figures[f"{label}_p99_ms"] = _pct(latencies, 0.99) * 1000
+            figures[f"{label}_errors"] += errors
     return figures
 
 
@@ -352,6 +371,12 @@ def main() -> None:
     parser.add_argument(
         "--stream-rate", type=float, default=100.0, help="streams per second (67 chunks each)"
     )
+    parser.add_argument(
+        "--latency-rate",
+        type=float,
+        default=50.0,
+        help="requests (and streams) per second at which added p50/p99 are measured",
+    )
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--gateways", default=",".join(GATEWAYS))
     parser.add_argument(
@@ -381,7 +406,15 @@ def main() -> None:
             for kind in order:
                 with gateway(kind, upstream, Path(scratch)) as endpoint:
                     results[kind].append(
-                        asyncio.run(measure(endpoint, args.rate, args.stream_rate, args.seconds))
+                        asyncio.run(
+                            measure(
+                                endpoint,
+                                args.rate,
+                                args.stream_rate,
+                                args.latency_rate,
+                                args.seconds,
+                            )
+                        )
                     )
                     if round_ == 0:
                         rates[kind] = asyncio.run(max_rate(endpoint, 2.0))
@@ -415,8 +448,9 @@ def report(
     }
     direct = median.get("direct")
     print(
-        f"\nupstream: {upstream}; {args.rate:.0f} chat requests/s and {args.stream_rate:.0f} "
-        f"streams/s, {args.seconds:.0f} s each; medians of {args.repeats} interleaved rounds\n"
+        f"\nupstream: {upstream}; CPU at {args.rate:.0f} chat requests/s and "
+        f"{args.stream_rate:.0f} streams/s, latency at {args.latency_rate:.0f}/s, "
+        f"{args.seconds:.0f} s each; medians of {args.repeats} interleaved rounds\n"
     )
     print(
         "| gateway | added p50 ms | added p99 ms | stream added p50 / p99 ms | "

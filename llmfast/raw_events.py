@@ -13,10 +13,10 @@ malformed JSON is a ``DecodeError``, an in-stream error a ``StreamEventError``, 
 stream that ends unfinished a ``StreamTruncatedError``, exactly as on the typed path.
 The events that carry more than text for one choice (the role, a finish, usage, tool
 calls, an empty delta...) are decoded in full at once, into
-[`notable`][llmfast.raw_events.RawEvents.notable].
+``notable``.
 
 A consumer that reads ``Response.batches()`` may take the bytes
-([`payloads`][llmfast.raw_events.RawEvents.payloads]) and forward them, as the gateway
+(``payloads``) and forward them, as the gateway
 does. Anything else is unaffected: iterating a ``RawEvents`` (and so iterating the
 response chunk by chunk, which is what the cache, coalescing, budgets and
 ``collect()`` do) yields every typed chunk, decoded on first use.

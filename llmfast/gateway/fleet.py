@@ -97,7 +97,7 @@ class Fleet:
 
     def forwards_events(self, model: str) -> bool:
         """Whether ``model``'s streams may forward the upstream's event bytes (see
-        [`forwards_events`][llmfast.gateway.fleet.forwards_events])."""
+        ``forwards_events``)."""
         return model in self._forwarding
 
     def transport_for(self, tenant: str) -> Transport:
