@@ -20,6 +20,8 @@ Event names used by llmfast's layers (``data`` keys in brackets):
 ``cache.error``        a cache entry could not be read or written [key, error]
 ``coalesce.join``      joined an identical call already in flight [key; remote: in
                        another process, through Redis]
+``coalesce.keep``      a leader's callers all left; its call goes on for the processes
+                       following it [key]
 ``coalesce.error``     shared coalescing's Redis store failed [key, error]
 ``breaker.state``      a circuit breaker changed state [backend, state]
 ``budget.exceeded``    a Budget refused an attempt before it was sent [budget, spent]

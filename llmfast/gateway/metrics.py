@@ -44,6 +44,7 @@ _LAYER_EVENTS = {
     "cache.hit": "cache_hit",
     "cache.miss": "cache_miss",
     "coalesce.join": "coalesced",
+    "coalesce.keep": "kept_for_followers",
     "retry": "retry",
     "fallback": "failover",
 }
@@ -90,7 +91,8 @@ class GatewayMetrics:
         )
         self.layer_events = Counter(
             "llmfast_gateway_layer_events",
-            "What the layers did: cache_hit, cache_miss, coalesced, retry, failover.",
+            "What the layers did: cache_hit, cache_miss, coalesced, kept_for_followers, "
+            "retry, failover.",
             (*labels, "event"),
             registry=self.registry,
         )

@@ -227,6 +227,10 @@ class _Flight:
         self.listeners -= 1
         if self.listeners or self.finished:
             return
+        await self.abandon()
+
+    async def abandon(self) -> None:
+        """Cancel the call (nobody listens any more) and wait for its task to end."""
         if self.flights.get(self.key) is self:
             del self.flights[self.key]
         task = self.task

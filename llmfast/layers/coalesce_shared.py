@@ -13,7 +13,10 @@ leader receives them. Which outcome reaches a follower:
 - the leader's error: the same error class (an API error with its status, body and
   headers); an error that cannot be rebuilt, or a result of a type that cannot travel,
   makes each follower call upstream itself;
-- the leader cancelled (its last caller left) or dead (its lease expired): a follower
+- the leader's callers all left: while a follower waits, the leader's call goes on for
+  it (followers say so in Redis: see the store), so it is never called twice; with
+  no follower left the leader cancels it, as without a store;
+- the leader cancelled (its process closing) or dead (its lease expired): a follower
   that has delivered nothing claims the key again, and one of them leads; one whose
   callers already got chunks ends them with
   [`StreamInterruptedError`][llmfast.errors.StreamInterruptedError] (also a
@@ -23,6 +26,9 @@ leader receives them. Which outcome reaches a follower:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from typing import Any
 
 import msgspec
@@ -31,6 +37,7 @@ from llmfast.errors import CoalesceUnavailableError, ReadError, StreamInterrupte
 from llmfast.events import emit
 from llmfast.layers import flight_frames as f
 from llmfast.layers.coalesce import _Flight
+from llmfast.layers.flight_followers import FollowedFlight, cancel_pending
 from llmfast.layers.flight_publisher import Publisher
 from llmfast.layers.flight_store import RedisFlightStore
 from llmfast.transport import Request, Response, Transport
@@ -41,7 +48,7 @@ __all__ = ["SharedFlight"]
 _DONE, _ALONE, _TAKEOVER = range(3)
 
 
-class SharedFlight(_Flight):
+class SharedFlight(FollowedFlight):
     """A local flight whose upstream call is shared with other processes (see the module)."""
 
     def __init__(
@@ -52,8 +59,7 @@ class SharedFlight(_Flight):
         request: Request,
         store: RedisFlightStore,
     ) -> None:
-        self.store = store
-        super().__init__(flights, key, inner, request)
+        super().__init__(flights, key, inner, request, store)
         store.track(self.task)
 
     async def _run(self, inner: Transport, request: Request) -> None:
@@ -63,6 +69,7 @@ class SharedFlight(_Flight):
             self.finish()  # also when cancelled while following
 
     async def _share(self, inner: Transport, request: Request) -> None:
+        self.upstream = request
         store = self.store
         for _ in range(100):  # each round: one leader's claim was taken over
             if not store.available:
@@ -70,16 +77,22 @@ class SharedFlight(_Flight):
                     break
                 return
             try:
-                leader, token = await store.claim(self.key)
+                leader, token = await store.claim(self.key, self.member)
             except store.errors as exc:
                 if self._unavailable(request, exc):
                     break
                 return
             if leader:
+                self.leading = token
                 await self._lead(inner, request, token)
                 return
             emit(request, "coalesce.join", key=self.key, remote=True)
-            outcome = await self._follow(request, token)
+            try:
+                outcome = await self._follow(request, token)
+            except BaseException:  # cancelled: the leader need not go on for us
+                with contextlib.suppress(*store.errors):
+                    await store.unfollow(self.key, token, self.member)
+                raise
             if outcome == _DONE:
                 return
             if outcome == _ALONE:
@@ -153,8 +166,14 @@ class SharedFlight(_Flight):
         """Read the leader's frames into this flight until its outcome is known."""
         store, key = self.store, self.key
         after = b"0-0"
+        refresh_at = time.monotonic() + store.poll  # the claim said we follow
         while True:
+            if self.abandoned or cancel_pending():  # a cancel redis-py let pass
+                raise asyncio.CancelledError
             try:
+                if time.monotonic() >= refresh_at:
+                    await store.follow(key, token, self.member)
+                    refresh_at = time.monotonic() + store.poll
                 entries = await store.read(key, token, after)
                 if not entries and await store.holder(key) != token:
                     entries = await store.read(key, token, after, block=False)

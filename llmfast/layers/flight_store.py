@@ -7,6 +7,11 @@ Install the extra: ``pip install llmfast[redis]``, then
 - a lease, ``<namespace>:{<key>}:lease``: ``SET NX PX`` by the process that becomes the
   leader of the call, holding a random token; renewed while the call runs and deleted
   at its end, so a leader that dies loses it within ``lease`` seconds;
+- the followers, ``<namespace>:{<key>}:followers``: a sorted set of
+  ``<leader token>|<follower id>`` members, each expiring ``lease`` seconds after the
+  follower last said it is still there (it does at its claim, then every third of a
+  lease). A leader whose own callers have all left keeps its call going while a
+  member of its own remains;
 - the leader's Redis stream, ``<namespace>:{<key>}:<token>``: the frames of its answer
   (see ``llmfast.layers.flight_frames``), kept ``result_ttl`` seconds after the end.
   Followers read it with a blocking ``XREAD`` from the first entry: nothing published
@@ -38,7 +43,32 @@ _log = logging.getLogger("llmfast.coalesce")
 
 _CLAIM = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1, ARGV[1]} end
-return {0, redis.call('GET', KEYS[1])}
+local holder = redis.call('GET', KEYS[1])
+if holder and ARGV[3] ~= '' then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), holder .. '|' .. ARGV[3])
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+end
+return {0, holder}
+"""
+_FOLLOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+_FOLLOWERS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local prefix = ARGV[1] .. '|'
+local n = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if string.sub(member, 1, #prefix) == prefix then n = n + 1 end
+end
+return n
 """
 _RENEW = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -132,6 +162,8 @@ class RedisFlightStore:
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
         self._finish = client.register_script(_FINISH)
+        self._follow = client.register_script(_FOLLOW)
+        self._followers = client.register_script(_FOLLOWERS)
 
     def __repr__(self) -> str:
         return f"RedisFlightStore(namespace={self.namespace!r}, on_error={self.on_error!r})"
@@ -157,11 +189,31 @@ class RedisFlightStore:
     def _stream_key(self, key: str, token: str) -> str:
         return f"{self.namespace}:{{{key}}}:{token}"
 
-    async def claim(self, key: str) -> tuple[bool, str]:
-        """Become the leader for ``key`` (``(True, token)``), or learn the leader's token."""
+    def _followers_key(self, key: str) -> str:
+        return f"{self.namespace}:{{{key}}}:followers"
+
+    async def claim(self, key: str, member: str = "") -> tuple[bool, str]:
+        """Become the leader for ``key`` (``(True, token)``), or learn the leader's token;
+        then, with a ``member`` id, follow it (in the same round trip)."""
         token = secrets.token_hex(8)
-        reply: Any = await self._claim([self._lease_key(key)], [token, self._lease_ms])
+        keys = [self._lease_key(key), self._followers_key(key)]
+        args: list[str | int] = [token, self._lease_ms, member, self._lease_ms + self._result_ms]
+        reply: Any = await self._claim(keys, args)
         return bool(int(reply[0])), _text(reply[1])
+
+    async def follow(self, key: str, token: str, member: str) -> None:
+        """Say ``member`` still follows the leader holding ``token`` (for ``lease`` s)."""
+        args: list[str | int] = [f"{token}|{member}", self._lease_ms, self._lease_ms * 2]
+        await self._follow([self._followers_key(key)], args)
+
+    async def unfollow(self, key: str, token: str, member: str) -> None:
+        """``member`` no longer follows the leader holding ``token``."""
+        await self._redis.zrem(self._followers_key(key), f"{token}|{member}")
+
+    async def followers(self, key: str, token: str) -> int:
+        """How many processes follow the leader holding ``token`` now."""
+        reply: Any = await self._followers([self._followers_key(key)], [token])
+        return int(reply)
 
     async def renew(self, key: str, token: str) -> bool:
         """Extend the lease and the stream's life; False when the lease is no longer ours."""

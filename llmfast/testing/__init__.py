@@ -16,12 +16,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .flow import StreamFlow
     from .replies import Reply
     from .server import MockServer, RecordedRequest
 
-__all__ = ["MockServer", "RecordedRequest", "Reply"]
+__all__ = ["MockServer", "RecordedRequest", "Reply", "StreamFlow"]
 
-_WHERE = {"MockServer": ".server", "RecordedRequest": ".server", "Reply": ".replies"}
+_WHERE = {
+    "MockServer": ".server",
+    "RecordedRequest": ".server",
+    "Reply": ".replies",
+    "StreamFlow": ".flow",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -14,6 +15,7 @@ from multidict import CIMultiDict
 
 from . import _payloads as p
 from . import hostile
+from .flow import StreamFlow
 from .formats import OPENAI, Answer, Route, StreamPlan, WireFormat
 from .prompt_cache import PromptCacheEcho
 from .replies import Reply, split_tokens
@@ -43,6 +45,7 @@ class Answering:
     _parked: set[asyncio.Future[None]]
     _closing: bool
     _prompt_cache: PromptCacheEcho
+    _next_flow: Callable[[], StreamFlow | None]  # from FlowWatching
 
     async def _chat(
         self,
@@ -103,6 +106,10 @@ class Answering:
         response = web.StreamResponse(headers=headers)
         await response.prepare(request)
         if kind in ("text", "echo", "tool_calls"):
+            flow = self._next_flow()
+            if flow is not None:  # watched (llmfast.testing.flow)
+                await flow.write(request, response, b"".join([*plan.events, plan.end]))
+                return response
             await self._write_stream(response, plan, reply.token_delay, len(pieces))
             return response
         return await self._stream_fault(response, reply, plan, fmt)

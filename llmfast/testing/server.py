@@ -25,6 +25,7 @@ from ._answering import Answering, _Abort, _resolve
 from ._counting import Counting, RecordedRequest, _CountingServer
 from .batch_api import BATCH_PREFIXES, BatchAPI
 from .count_tokens import count_answer
+from .flow import FlowWatching
 from .formats import BadRequest
 from .prompt_cache import PromptCacheEcho
 from .replies import Reply
@@ -60,7 +61,7 @@ def _abort(request: web.BaseRequest) -> web.StreamResponse:
     return web.Response()
 
 
-class MockServer(Counting, Answering):
+class MockServer(Counting, Answering, FlowWatching):
     """An LLM API server on a free loopback port, with scripted replies.
 
     Use it as an async context manager (or call `start()` / `close()`). It speaks:
@@ -236,6 +237,7 @@ class MockServer(Counting, Answering):
         self._connection_count = 0
         self._call_count = 0
         self._prompt_cache.clear()
+        self._watches = None  # watch_stream() arms
 
     # -- request handling ------------------------------------------------------------
 

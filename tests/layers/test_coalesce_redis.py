@@ -149,7 +149,7 @@ async def test_a_stream_failing_midway_fails_every_follower_alike(
     assert {type(e).__name__ for e in outcomes} == {type(outcomes[0]).__name__}
 
 
-async def test_a_follower_takes_over_when_the_leader_is_cancelled(
+async def test_a_follower_takes_over_when_the_leader_is_closed(
     fleet: list[Process], server: MockServer
 ) -> None:
     server.enqueue(Reply.stall())  # the leader's call never answers
@@ -157,10 +157,10 @@ async def test_a_follower_takes_over_when_the_leader_is_cancelled(
     await server.wait_for_requests(1)
     follower = asyncio.ensure_future(fleet[1].text("t"))
     await asyncio.wait_for(fleet[1].joined.wait(), 5)
-    leader.cancel()
+    await fleet[0].client.aclose()  # the leader's process stops: its call is abandoned
     assert await asyncio.wait_for(follower, 5) == "t"  # its own call, as the new leader
     assert server.request_count == 2
-    with pytest.raises(asyncio.CancelledError):
+    with pytest.raises(llmfast.ClientClosedError):
         await leader
 
 
@@ -226,12 +226,12 @@ async def test_a_takeover_after_the_headers_alone_gives_the_whole_stream(
         await server.wait_for_requests(1)
         call = asyncio.ensure_future(follower.streamed("h"))
         await asyncio.wait_for(follower.joined.wait(), 5)
-        opened.cancel()  # the leader's only caller leaves before any chunk
+        await leader.aclose()  # the leader's process stops before any chunk
         chunks = await asyncio.wait_for(call, 5)
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
         assert text == "h"  # the follower's own call, streamed whole
         assert server.request_count == 2
-        with pytest.raises(asyncio.CancelledError):
+        with pytest.raises(llmfast.ClientClosedError):
             await opened
     finally:
         await leader.aclose()
