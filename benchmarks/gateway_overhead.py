@@ -3,13 +3,27 @@ aiohttp pass-through proxy (the floor for a Python gateway) vs through the LiteL
 proxy (when ``litellm[proxy]`` is installed), all to the same upstream, in one run.
 
     .venv/bin/python benchmarks/gateway_overhead.py [--repeats 3] [--rate 200] [--stream-rate 100]
+        [--latency-rate 50]
+    .venv/bin/python benchmarks/gateway_overhead.py --callgrind [--calls 100,400] [--concurrency 8]
 
 For each gateway, interleaved over ``--repeats`` rounds (medians reported):
 
-- added latency p50/p99 at a fixed request rate (open loop: requests are sent on a
-  schedule, not when the previous one answered), non-streaming and streaming;
-- the gateway process's CPU per request (user + system, its whole process tree);
-- the highest rate in a ladder at which p99 stays under 50 ms with no errors.
+- the gateway process's CPU per request (user + system, its whole process tree) at
+  ``--rate`` chat requests/s and ``--stream-rate`` streams/s;
+- added latency p50/p99 at ``--latency-rate`` (open loop: requests are sent on a
+  schedule, not when the previous one answered), non-streaming and streaming: a rate
+  every gateway keeps up with, so the figure is the gateway's, not its queue's;
+- the highest rate in a ladder (25/s up) at which p99 stays under 50 ms with no errors.
+
+``--callgrind`` counts instead the user-space instructions one more request costs the
+pass-through and ``llmfast serve`` (``--gateways`` to choose): each runs under
+``valgrind --tool=callgrind`` twice per mode, serving ``--calls`` short and long
+numbers of chat requests or streams ``--concurrency`` at a time, then gets SIGTERM
+(both stop cleanly on it, so callgrind writes its totals at exit); the figure is
+``(Ir(long) - Ir(short)) / (long - short)``, with start-up, imports and warm-up
+cancelled out. The same on a quiet and a loaded machine, so it is the figure to
+compare changes with; it leaves out system time (the sends and receives), which
+the wall-clock CPU figure includes: check both. It takes ~10 minutes.
 
 The upstream is nginx serving the mock server's replies (``servers.py``), or the mock
 server itself when nginx is missing. The load generator is this process (aiohttp); on
@@ -35,12 +49,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+from callgrind import counted_server, find_valgrind
 from clients import MAX_TOKENS, MODEL, PROMPT
 from servers import Server, capture_replies, find_nginx, mock_server, nginx_server
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAYS = ("direct", "passthrough", "llmfast", "litellm")
-LADDER = (100, 200, 400, 700, 1000, 1400, 2000)
+LADDER = (25, 50, 100, 200, 400, 700, 1000, 1400, 2000)
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -108,20 +123,28 @@ def _process(command: list[str], ready_url: str, env: dict[str, str]) -> Iterato
             proc.wait()
 
 
-@contextmanager
-def gateway(kind: str, upstream: Server, scratch: Path) -> Iterator[Endpoint]:
+@dataclass
+class Launch:
+    """How to start a gateway: its command, environment, readiness URL and endpoint."""
+
+    command: list[str]
+    env: dict[str, str]
+    ready_url: str
+    endpoint: Endpoint
+
+
+def launch(kind: str, upstream: Server, scratch: Path) -> Launch:
+    """The command and endpoint of gateway ``kind`` (not "direct") in front of ``upstream``."""
     root = upstream.url.removesuffix("/v1")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "BENCH_UPSTREAM_KEY": "sk-bench"}
-    if kind == "direct":
-        yield Endpoint(kind, None, upstream.url, upstream.stream_url, MODEL, MODEL)
-    elif kind == "passthrough":
+    if kind == "passthrough":
         command = [sys.executable, "benchmarks/passthrough_proxy.py", root, str(port)]
-        with _process(command, base + "/health", env) as pid:
-            stream = upstream.stream_url.replace(root, base)
-            yield Endpoint(kind, pid, base + "/v1", stream, MODEL, MODEL)
-    elif kind == "llmfast":
+        stream = upstream.stream_url.replace(root, base)
+        endpoint = Endpoint(kind, None, base + "/v1", stream, MODEL, MODEL)
+        return Launch(command, env, base + "/health", endpoint)
+    if kind == "llmfast":
         config = scratch / "gateway.toml"
         config.write_text(
             f'[server]\nlisten = "127.0.0.1:{port}"\n'
@@ -132,9 +155,9 @@ def gateway(kind: str, upstream: Server, scratch: Path) -> Iterator[Endpoint]:
             )
         )
         command = [sys.executable, "-m", "llmfast", "serve", "--config", str(config)]
-        with _process(command, base + "/health", env) as pid:
-            yield Endpoint(kind, pid, base + "/v1", base + "/v1", "bench", "bench-stream")
-    elif kind == "litellm":
+        endpoint = Endpoint(kind, None, base + "/v1", base + "/v1", "bench", "bench-stream")
+        return Launch(command, env, base + "/health", endpoint)
+    if kind == "litellm":
         config = scratch / "litellm.yaml"
         lines = ["model_list:"]
         for alias, url in (("bench", upstream.url), ("bench-stream", upstream.stream_url)):
@@ -154,12 +177,22 @@ def gateway(kind: str, upstream: Server, scratch: Path) -> Iterator[Endpoint]:
         env = {**env, "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False"}
         env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # no fetch from the network at start
         env["LITELLM_MASTER_KEY"] = master
-        with _process(command, base + "/health/liveliness", env) as pid:
-            yield Endpoint(
-                kind, pid, base + "/v1", base + "/v1", "bench", "bench-stream", key=master
-            )
-    else:
-        raise ValueError(kind)
+        endpoint = Endpoint(
+            kind, None, base + "/v1", base + "/v1", "bench", "bench-stream", key=master
+        )
+        return Launch(command, env, base + "/health/liveliness", endpoint)
+    raise ValueError(kind)
+
+
+@contextmanager
+def gateway(kind: str, upstream: Server, scratch: Path) -> Iterator[Endpoint]:
+    if kind == "direct":
+        yield Endpoint(kind, None, upstream.url, upstream.stream_url, MODEL, MODEL)
+        return
+    started = launch(kind, upstream, scratch)
+    with _process(started.command, started.ready_url, started.env) as pid:
+        started.endpoint.pid = pid
+        yield started.endpoint
 
 
 def tree_cpu(pid: int) -> float:
@@ -230,8 +263,9 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def measure(
-    endpoint: Endpoint, rate: float, stream_rate: float, seconds: float
+    endpoint: Endpoint, rate: float, stream_rate: float, latency_rate: float, seconds: float
 ) -> dict[str, float]:
+    """CPU per request at ``rate`` (chat) and ``stream_rate``; latency at ``latency_rate``."""
     figures: dict[str, float] = {}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         await load(session, endpoint, False, rate, 0.5)  # warm-up: connections, imports
@@ -243,11 +277,80 @@ async def measure(
                 session, endpoint, stream, stream_rate if stream else rate, seconds
             )
             after = tree_cpu(endpoint.pid) if endpoint.pid else 0.0
-            figures[f"{label}_p50_ms"] = _pct(latencies, 0.5) * 1000
-            figures[f"{label}_p99_ms"] = _pct(latencies, 0.99) * 1000
             figures[f"{label}_cpu_ms"] = (after - before) / max(1, len(latencies)) * 1000
             figures[f"{label}_errors"] = errors
+        for stream in (False, True):  # at a rate every gateway keeps up with
+            label = "stream" if stream else "chat"
+            latencies, errors = await load(session, endpoint, stream, latency_rate, seconds)
+            figures[f"{label}_p50_ms"] = _pct(latencies, 0.5) * 1000
+            figures[f"{label}_p99_ms"] = _pct(latencies, 0.99) * 1000
+            figures[f"{label}_errors"] += errors
     return figures
+
+
+async def fixed(endpoint: Endpoint, stream: bool, count: int, concurrency: int) -> int:
+    """Send ``count`` requests, ``concurrency`` at a time (closed loop); the errors."""
+    url = (endpoint.stream_url if stream else endpoint.url) + "/chat/completions"
+    body = {
+        "model": endpoint.stream_model if stream else endpoint.chat_model,
+        "messages": [{"role": "user", "content": PROMPT}],
+        "max_tokens": MAX_TOKENS,
+        "stream": stream,
+    }
+    headers = {"Authorization": f"Bearer {endpoint.key}"}
+    left = iter(range(count))
+    errors = 0
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal errors
+        for _ in left:
+            async with session.post(url, json=body, headers=headers) as response:
+                await response.read()
+                errors += response.status != 200
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    return errors
+
+
+def callgrind_counts(
+    kinds: list[str], upstream: Server, scratch: Path, counts: tuple[int, int], concurrency: int
+) -> dict[str, dict[str, float]]:
+    """Per gateway and mode: the user-space instructions one more request costs, as
+    ``(Ir(long) - Ir(short)) / (long - short)`` over two runs under callgrind."""
+    short, long = counts
+    figures: dict[str, dict[str, float]] = {}
+    for kind in kinds:
+        for mode in ("chat", "stream"):
+            totals = []
+            for count in (short, long):
+                started = launch(kind, upstream, scratch)
+                with counted_server(started.command, started.env) as counted:
+                    _wait_ready(counted.process, started.ready_url, timeout=600)
+                    endpoint = started.endpoint
+                    errors = asyncio.run(fixed(endpoint, mode == "stream", count, concurrency))
+                    if errors:
+                        raise RuntimeError(f"{kind} {mode}: {errors} of {count} requests failed")
+                assert counted.instructions is not None
+                totals.append(counted.instructions)
+                print(f"callgrind {kind} {mode} x{count}: {totals[-1]:,} Ir", flush=True)
+            figures.setdefault(kind, {})[mode] = (totals[1] - totals[0]) / (long - short)
+    return figures
+
+
+def report_callgrind(
+    figures: dict[str, dict[str, float]], counts: tuple[int, int], concurrency: int
+) -> None:
+    print(
+        f"\ncallgrind: user-space instructions per request, (Ir({counts[1]}) - Ir({counts[0]}))"
+        f" / {counts[1] - counts[0]}, concurrency {concurrency}\n"
+    )
+    floor = figures.get("passthrough")
+    print("| gateway | chat Ir/request | ÷ pass-through | stream Ir/request | ÷ pass-through |")
+    print("|---|--:|--:|--:|--:|")
+    for kind, m in figures.items():
+        ratios = [f"{m[k] / floor[k]:.2f}x" if floor else "—" for k in ("chat", "stream")]
+        print(f"| {kind} | {m['chat']:,.0f} | {ratios[0]} | {m['stream']:,.0f} | {ratios[1]} |")
 
 
 async def max_rate(endpoint: Endpoint, seconds: float) -> float:
@@ -268,10 +371,26 @@ def main() -> None:
     parser.add_argument(
         "--stream-rate", type=float, default=100.0, help="streams per second (67 chunks each)"
     )
+    parser.add_argument(
+        "--latency-rate",
+        type=float,
+        default=50.0,
+        help="requests (and streams) per second at which added p50/p99 are measured",
+    )
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--gateways", default=",".join(GATEWAYS))
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="count instructions per request under valgrind instead (pass-through, llmfast)",
+    )
+    parser.add_argument("--calls", default="100,400", help="callgrind: short,long counts")
+    parser.add_argument("--concurrency", type=int, default=8, help="callgrind: in flight")
     args = parser.parse_args()
     kinds = [k for k in args.gateways.split(",") if k]
+    if args.callgrind:
+        _callgrind_main(args, kinds if "--gateways" in sys.argv else ["passthrough", "llmfast"])
+        return
     if "litellm" in kinds and _litellm_executable() is None:
         print("litellm[proxy] is not installed (or LITELLM_BIN): leaving the LiteLLM proxy out")
         kinds.remove("litellm")
@@ -287,12 +406,34 @@ def main() -> None:
             for kind in order:
                 with gateway(kind, upstream, Path(scratch)) as endpoint:
                     results[kind].append(
-                        asyncio.run(measure(endpoint, args.rate, args.stream_rate, args.seconds))
+                        asyncio.run(
+                            measure(
+                                endpoint,
+                                args.rate,
+                                args.stream_rate,
+                                args.latency_rate,
+                                args.seconds,
+                            )
+                        )
                     )
                     if round_ == 0:
                         rates[kind] = asyncio.run(max_rate(endpoint, 2.0))
                 print(f"round {round_ + 1}: {kind} done", flush=True)
     report(results, rates, args, upstream.kind)
+
+
+def _callgrind_main(args: argparse.Namespace, kinds: list[str]) -> None:
+    if find_valgrind() is None:
+        raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
+    short, long = (int(n) for n in args.calls.split(","))
+    kinds = [k for k in kinds if k != "direct"]
+    with ExitStack() as stack, tempfile.TemporaryDirectory() as scratch:
+        mock = stack.enter_context(mock_server(chunks=64))
+        upstream = mock
+        if find_nginx():
+            upstream = stack.enter_context(nginx_server(capture_replies(mock.url)))
+        figures = callgrind_counts(kinds, upstream, Path(scratch), (short, long), args.concurrency)
+    report_callgrind(figures, (short, long), args.concurrency)
 
 
 def report(
@@ -307,8 +448,9 @@ def report(
     }
     direct = median.get("direct")
     print(
-        f"\nupstream: {upstream}; {args.rate:.0f} chat requests/s and {args.stream_rate:.0f} "
-        f"streams/s, {args.seconds:.0f} s each; medians of {args.repeats} interleaved rounds\n"
+        f"\nupstream: {upstream}; CPU at {args.rate:.0f} chat requests/s and "
+        f"{args.stream_rate:.0f} streams/s, latency at {args.latency_rate:.0f}/s, "
+        f"{args.seconds:.0f} s each; medians of {args.repeats} interleaved rounds\n"
     )
     print(
         "| gateway | added p50 ms | added p99 ms | stream added p50 / p99 ms | "

@@ -83,6 +83,7 @@ from llmfast.log import LoggingHook
 from llmfast.pool import HTTPPool, PoolConfig, Timeouts
 from llmfast.prices import Prices
 from llmfast.providers import backend_for
+from llmfast.raw_events import RawEvents
 from llmfast.stats import Price, Stats, StatsSnapshot
 from llmfast.stream import ChatStream
 from llmfast.structured.call import Output, StructuredCompletion
@@ -254,6 +255,7 @@ __all__ = [
     "QueueTimeout",
     "QuotaExceededError",
     "RateLimitError",
+    "RawEvents",
     "ReadError",
     "ReadTimeout",
     "Request",

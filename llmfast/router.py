@@ -200,6 +200,7 @@ class Router:
                 deadline=request.deadline,
                 on_event=request.on_event,
                 context=request.context,
+                raw_events=request.raw_events,
             )
             request.earlier_usage = original.earlier_usage
         state.in_flight += 1

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from llmfast.accumulate import ChatAccumulator
 from llmfast.errors import StreamConsumedError
 from llmfast.events import EventHook
+from llmfast.raw_events import RawEvents
 from llmfast.types import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -56,9 +57,22 @@ class Request:
         earlier_usage: usage the server reported for attempts a layer discarded (a
             retried stream that failed after its usage event, a failover); the client
             puts it on the completion (``ChatCompletion.earlier_usage``).
+        raw_events: ask the backend to keep a stream's event payloads as bytes, typed
+            only where needed (``batches()`` then yields
+            [`RawEvents`][llmfast.raw_events.RawEvents]; iterating still yields every
+            typed chunk). Backends that cannot ignore it.
     """
 
-    __slots__ = ("body", "context", "deadline", "earlier_usage", "headers", "on_event", "stream")
+    __slots__ = (
+        "body",
+        "context",
+        "deadline",
+        "earlier_usage",
+        "headers",
+        "on_event",
+        "raw_events",
+        "stream",
+    )
 
     def __init__(
         self,
@@ -69,9 +83,11 @@ class Request:
         deadline: float | None = None,
         on_event: EventHook | None = None,
         context: dict[str, Any] | None = None,
+        raw_events: bool = False,
     ) -> None:
         self.body = body
         self.stream = stream
+        self.raw_events = raw_events
         self.headers = headers
         self.deadline = deadline
         self.on_event = on_event
@@ -243,24 +259,22 @@ _MAX_HELD = 16
 async def _commit_batches(response: Response) -> Response:
     """``commit_first_chunk`` for a body that comes a read at a time (a backend's
     stream): the result keeps offering ``batches()``, so a committed stream still costs
-    one async step per read, not per chunk (every default ``Client`` commits here)."""
+    one async step per read, not per chunk (every default ``Client`` commits here).
+    The batches read are held as they came (a [`RawEvents`][llmfast.raw_events.RawEvents]
+    stays one)."""
     batches = response.batches()
     assert batches is not None
     held: list[Any] = []
+    count = 0
     try:
         while True:
             batch = await anext(batches)
-            held += batch
-            if len(held) > _MAX_HELD or not all(_is_empty(chunk) for chunk in batch):
+            held.append(batch)
+            count += len(batch)
+            if count > _MAX_HELD or not _all_empty(batch):
                 break
     except StopAsyncIteration:
         await response.aclose()
-        return Response(
-            response.request,
-            status=response.status,
-            headers=response.headers,
-            chunks=_replay(held),
-        )
     except BaseException:
         await response.aclose()
         raise
@@ -272,8 +286,16 @@ async def _commit_batches(response: Response) -> Response:
     )
 
 
+def _all_empty(batch: Any) -> bool:
+    """True when no chunk of ``batch`` carries anything yet (see ``_is_empty``)."""
+    if type(batch) is RawEvents:  # its text deltas are not typed: only notable ones can be empty
+        notable = batch.notable
+        return len(notable) == len(batch) and all(_is_empty(c) for c in notable.values())
+    return all(_is_empty(chunk) for chunk in batch)
+
+
 class _CommittedBatches:
-    """A committed stream read a batch at a time: the chunks already read, then the
+    """A committed stream read a batch at a time: the batches already read, then the
     rest, as ``batches()`` (one list per read) or one chunk at a time."""
 
     __slots__ = ("_batches", "_flat", "_held", "_response")
@@ -291,7 +313,8 @@ class _CommittedBatches:
 
     def __aiter__(self) -> AsyncIterator[Any]:
         if self._flat is None:
-            self._flat = _prepend(self._held, _flatten(self._batches), self._response)
+            first = [chunk for batch in self._held for chunk in batch]
+            self._flat = _prepend(first, _flatten(self._batches), self._response)
         return self._flat
 
     def __anext__(self) -> Awaitable[Any]:
@@ -308,7 +331,8 @@ async def _batches_after(
     held: list[Any], batches: AsyncIterator[list[Any]], response: Response
 ) -> AsyncIterator[list[Any]]:
     try:
-        yield held
+        for batch in held:
+            yield batch
         async for batch in batches:
             yield batch
     finally:

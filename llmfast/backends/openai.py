@@ -13,12 +13,13 @@ import binascii
 import re
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import msgspec
 
-from llmfast.backends._http import ChunkParser, ErrorBody, decode, url
+from llmfast.backends._http import ChunkParser, ErrorBody, StreamParser, decode, url
+from llmfast.backends._openai_raw import RawChatStreamParser
 from llmfast.backends._prompt_cache import without_marks
 from llmfast.backends._respond import respond
 from llmfast.backends.base import HTTPBackend
@@ -151,7 +152,11 @@ class OpenAIBackend(HTTPBackend):
         data = encode_request(body, stream)
         headers = self._headers if request.headers is None else {**self._headers, **request.headers}
         resp = await self.post(request, url, data, headers)
-        return await respond(self, request, resp, stream)
+        parser: StreamParser | None = None
+        if stream and request.raw_events:
+            # its batches are RawEvents: they iterate as the chunks, and say more
+            parser = cast(StreamParser, RawChatStreamParser(self.pool.config.max_event_bytes))
+        return await respond(self, request, resp, stream, parser)
 
     def decode_chat(self, raw: bytes) -> ChatCompletion:
         return _decode_chat(raw)

@@ -67,15 +67,23 @@ class Call:
             limit = self.gateway.config.server.max_body_bytes
             raise BadInput(413, f"the request body is over {limit} bytes", "too_large") from None
 
-    def request_for(self, body: ChatRequest | EmbeddingRequest, *, stream: bool) -> Request:
-        """The llmfast request for ``body``: a model this key may use, with its deadline."""
+    def request_for(
+        self, body: ChatRequest | EmbeddingRequest, *, stream: bool, raw_events: bool = False
+    ) -> Request:
+        """The llmfast request for ``body``: a model this key may use, with its deadline.
+
+        ``raw_events``: the caller forwards a stream's event bytes when it can; asked
+        for only when the model's stack allows it (``Fleet.forwards_events``).
+        """
         if body.model not in self.gateway.config.models or not self.tenant.may_use(body.model):
             raise UnknownModelError(body.model)
         self.model = body.model
-        timeout = self.gateway.fleet.timeout_of(body.model)
+        fleet = self.gateway.fleet
+        timeout = fleet.timeout_of(body.model)
         metrics = self.gateway.metrics
         labels = (body.model, self.tenant.name)
-        request = openai_routes.request_for(body, stream, timeout, labels, metrics.on_event)
+        raw = raw_events and stream and fleet.forwards_events(body.model)
+        request = openai_routes.request_for(body, stream, timeout, labels, metrics.on_event, raw)
         self._context = request.context or {}
         return request
 
@@ -96,10 +104,9 @@ class Call:
         return web.Response(body=body, content_type="application/json")
 
     async def start_stream(self, content_type: str) -> web.StreamResponse:
-        """Send the headers of a streamed answer (its chunks follow with ``write``)."""
-        out = web.StreamResponse(
-            headers={"Content-Type": content_type, "Cache-Control": "no-cache"}
-        )
+        """Start a streamed answer (its chunks follow with ``write``); the headers go out
+        with the first ``write``, in one send."""
+        out = _StreamAnswer(headers={"Content-Type": content_type, "Cache-Control": "no-cache"})
         await out.prepare(self.http)
         self._stream = out
         return out
@@ -112,6 +119,15 @@ class Call:
 
     def note_failure(self, failure: Failure) -> None:
         self.gateway.metrics.error(self.model, self.tenant.name, failure.code, failure.status)
+
+
+class _StreamAnswer(web.StreamResponse):
+    """A streamed answer whose headers wait for its first chunk, to go out in the same
+    send (aiohttp's own ``web.Response`` does this; a plain ``StreamResponse`` sends
+    them alone at ``prepare``). The gateway writes the first chunk right after
+    ``prepare``, so nothing waits for it."""
+
+    _send_headers_immediately = False
 
 
 class Gateway:
@@ -264,9 +280,17 @@ class Gateway:
 
 class JSONAccessLogger(abc.AbstractAccessLogger):
     """One JSON line per request: time (Unix seconds), method, path, status, duration
-    in milliseconds, tenant."""
+    in milliseconds, tenant.
+
+    The record is made and handed to the logger's handlers directly
+    (``makeRecord`` and ``handle``): what ``logger.info`` adds, finding the caller's
+    file and line by walking the stack, says nothing about a request.
+    """
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        logger = self.logger
+        if not logger.isEnabledFor(logging.INFO):
+            return
         tenant = request.get(_TENANT) if isinstance(request, web.Request) else None
         record: dict[str, Any] = {
             "time": round(_wall_clock(), 3),
@@ -276,7 +300,8 @@ class JSONAccessLogger(abc.AbstractAccessLogger):
             "ms": round(time * 1000, 3),
             "tenant": tenant,
         }
-        self.logger.info(_encode(record).decode())
+        line = _encode(record).decode()
+        logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, line, (), None))
 
 
 async def run_until_stopped(gateway: Gateway, stop: asyncio.Event) -> None:

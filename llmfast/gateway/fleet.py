@@ -35,7 +35,7 @@ from llmfast.providers import backend_for
 from llmfast.router import Route, Router
 from llmfast.transport import Layer, Request, Response, Transport
 
-__all__ = ["Fleet", "UnknownModelError"]
+__all__ = ["Fleet", "UnknownModelError", "forwards_events"]
 
 
 class UnknownModelError(NotFoundError):
@@ -91,6 +91,14 @@ class Fleet:
             layer = _tenant_limit(name, key, self.redis_url)
             self._tenants[name] = layer(models) if layer is not None else models
         self._open: Transport = models
+        self._forwarding = frozenset(
+            alias for alias, model in config.models.items() if forwards_events(model)
+        )
+
+    def forwards_events(self, model: str) -> bool:
+        """Whether ``model``'s streams may forward the upstream's event bytes (see
+        ``forwards_events``)."""
+        return model in self._forwarding
 
     def transport_for(self, tenant: str) -> Transport:
         """What a tenant's calls go through (its limit, if it has one, then the models)."""
@@ -120,6 +128,18 @@ class Fleet:
     def _close_now(self) -> None:
         """Clients built before a failure hold no connections yet: forget them."""
         self.clients.clear()
+
+
+def forwards_events(model: ModelConfig) -> bool:
+    """The fast path's condition: every deployment of ``model`` speaks OpenAI's format
+    (the OpenAI route's own) and no layer of it reads each chunk (no cache, no
+    coalescing). Its streams are then requested with ``raw_events`` (see
+    ``llmfast.raw_events``) and forwarded as the upstream's event payloads."""
+    return (
+        model.cache is False
+        and not model.coalesce
+        and all(d.provider == "openai" for d in model.deployments)
+    )
 
 
 def _model_client(

@@ -5,7 +5,10 @@ producing anything still gets its own status (a 429 stays a 429). After that a f
 becomes the format's error event. When the response offers the backend's batches (the
 chunks each network read completed; see
 [`Response.batches`][llmfast.transport.Response.batches]) each batch goes out in one
-``write``: one send per read, not per chunk. ``write`` waits while the caller's socket
+``write``: one send per read, not per chunk. The headers go out with the first write,
+and a read that ends the stream (a [`RawEvents`][llmfast.raw_events.RawEvents] with
+``end``) with the stream's last bytes: a stream the upstream sent in one read reaches
+the caller in one send. ``write`` waits while the caller's socket
 is full, so a slow reader holds the upstream back instead of making the gateway
 buffer; a caller that goes away cancels the handler, and with it the upstream call.
 """
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aiohttp import web
 
 from llmfast.gateway.answers import Failure
+from llmfast.raw_events import RawEvents
 from llmfast.transport import Response
 from llmfast.types import ChatCompletionChunk, Usage
 
@@ -34,7 +38,8 @@ class Frames(Protocol):
     """The last usage the stream reported (counted once it ends)."""
 
     def batch(self, chunks: list[ChatCompletionChunk], /) -> bytes:
-        """The events of ``chunks``, joined (``b""``: none)."""
+        """The events of ``chunks``, joined (``b""``: none); a frames class that asks
+        for ``raw_events`` takes [`RawEvents`][llmfast.raw_events.RawEvents] too."""
         ...
 
     def finish(self) -> bytes:
@@ -47,7 +52,7 @@ async def forward_stream(
 ) -> web.StreamResponse:
     """Send ``response``'s chunks as ``frames``, then ``frames.finish()``."""
     batches = response.batches()
-    source: AsyncIterator[list[Any]] = batches if batches is not None else _singles(response)
+    source: AsyncIterator[Any] = batches if batches is not None else _singles(response)
     try:
         batch = await anext(source, None)
         call.note_first_chunk()
@@ -55,15 +60,19 @@ async def forward_stream(
     except BaseException:
         await _close(source, response)
         raise
+    held = b""  # the events of the read that held the end marker: sent with the end
     try:
         while batch is not None:
             data = frames.batch(batch)
             if data:
-                await out.write(data)  # waits while the caller's socket is full
+                if type(batch) is RawEvents and batch.end:
+                    held += data
+                else:
+                    await out.write(data)  # waits while the caller's socket is full
             batch = await anext(source, None)
-        last = frames.finish()
+        last = held + frames.finish()
     except Exception as exc:  # after the headers: the format's error event
-        last = error_event(call.failure(exc))
+        last = held + error_event(call.failure(exc))
     finally:
         call.note_usage(frames.usage)
         await _close(source, response)
@@ -77,7 +86,7 @@ async def _singles(response: Response) -> AsyncIterator[list[Any]]:
         yield [chunk]
 
 
-async def _close(source: AsyncIterator[list[Any]], response: Response) -> None:
+async def _close(source: AsyncIterator[Any], response: Response) -> None:
     try:
         aclose = getattr(source, "aclose", None)
         if aclose is not None:

@@ -5,6 +5,11 @@ stream's byte template (its id, created, model and fingerprint, built once) with
 msgspec-encoded text spliced in: the same JSON as
 [`chunk_json`][llmfast.gateway.openai_wire.chunk_json], without building and walking a
 dict per chunk. Every other chunk goes through ``chunk_json``.
+
+The fast path: a read that came as [`RawEvents`][llmfast.raw_events.RawEvents] (an
+OpenAI-format upstream asked with ``raw_events``) goes out as the upstream's own event
+payloads, joined in one step; only a usage event the client did not ask for
+(``stream_options.include_usage``) is framed from its typed chunk, or left out.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import msgspec
 
 from llmfast.gateway.openai_wire import chunk_json
+from llmfast.raw_events import RawEvents
 from llmfast.types import ChatCompletionChunk, Usage
 
 __all__ = ["ChunkFrames"]
@@ -37,8 +43,10 @@ class ChunkFrames:
         self._head = b""
         self.usage: Usage | None = None
 
-    def batch(self, chunks: list[ChatCompletionChunk]) -> bytes:
+    def batch(self, chunks: list[ChatCompletionChunk] | RawEvents) -> bytes:
         """The frames of ``chunks``, joined."""
+        if type(chunks) is RawEvents:
+            return self._raw(chunks)
         out: list[bytes] = []
         append = out.append
         encode = _encode
@@ -68,6 +76,26 @@ class ChunkFrames:
                     append(self._head + encode(text) + _TEXT_TAIL)
                     continue
             append(self._frame(chunk))
+        return b"".join(out)
+
+    def _raw(self, events: RawEvents) -> bytes:
+        payloads = events.payloads
+        if not payloads:
+            return b""
+        usages = [i for i, chunk in events.notable.items() if chunk.usage is not None]
+        if usages:
+            self.usage = events.notable[usages[-1]].usage
+        if not usages or self._include_usage:
+            return b"data: " + b"\n\ndata: ".join(payloads) + b"\n\n"
+        out: list[bytes] = []
+        start = 0
+        for i in usages:  # the runs between usage events as they are; those framed anew
+            if i > start:
+                out.append(b"data: " + b"\n\ndata: ".join(payloads[start:i]) + b"\n\n")
+            out.append(self._frame(events.notable[i]))  # without its usage, or nothing
+            start = i + 1
+        if start < len(payloads):
+            out.append(b"data: " + b"\n\ndata: ".join(payloads[start:]) + b"\n\n")
         return b"".join(out)
 
     def _frame(self, chunk: ChatCompletionChunk) -> bytes:

@@ -163,7 +163,7 @@ def _valid_input(value: str | list[Any]) -> bool:
 async def chat_completions(call: Call) -> web.StreamResponse:
     """``POST /v1/chat/completions``."""
     body, stream, include_usage = parse_chat(await call.body())
-    request = call.request_for(body, stream=stream)
+    request = call.request_for(body, stream=stream, raw_events=True)
     if not stream:
         response = await call.send(request)
         completion: ChatCompletion = await response.collect()
@@ -209,9 +209,15 @@ def request_for(
     timeout: float | None,
     labels: tuple[str, str],
     on_event: EventHook | None,
+    raw_events: bool = False,
 ) -> Request:
     """The llmfast request of a call, with the model's deadline and the metrics' labels."""
     deadline = None if timeout is None else time.monotonic() + timeout
     return Request(
-        body, stream=stream, deadline=deadline, on_event=on_event, context={"gateway": labels}
+        body,
+        stream=stream,
+        deadline=deadline,
+        on_event=on_event,
+        context={"gateway": labels},
+        raw_events=raw_events,
     )

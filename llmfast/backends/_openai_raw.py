@@ -1,0 +1,203 @@
+"""OpenAI chat SSE read in raw mode: the events' payloads kept as bytes (see
+``llmfast.raw_events``).
+
+Nearly every event of a stream is a text delta whose bytes differ from the stream's
+other text deltas only in the text: the same id, created, model, fingerprint, and
+the same fields around the text. The first such event is decoded in full and, if it
+is a plain text delta, its bytes before and after the text become the stream's
+template. Every later payload that starts and ends like the template, with exactly
+one non-empty JSON string between, is that same JSON with another text: it stays
+bytes, with no decode (a few C calls: two byte comparisons and msgspec reading the
+text). Any other payload (the role, a finish,
+usage, an error event, tool calls, a payload that differs in any other byte) is
+decoded in full at once, so what is checked and tracked (an in-stream error, which
+choices were opened and finished, malformed JSON) is exactly the typed path's.
+"""
+
+from __future__ import annotations
+
+from itertools import repeat
+from typing import Any
+
+import msgspec
+
+from llmfast.backends._http import ChunkParser, as_decode_error
+from llmfast.backends.sse import SSEDecoder, SSEEvent
+from llmfast.errors import DecodeError, StreamEventError, StreamTruncatedError
+from llmfast.raw_events import RawEvents
+from llmfast.types import ChatCompletionChunk
+
+__all__ = ["RawChatStreamParser"]
+
+_encode = msgspec.json.Encoder().encode
+_decode_chunk = msgspec.json.Decoder(ChatCompletionChunk).decode
+_decode_str = msgspec.json.Decoder(str).decode
+_decode_any = msgspec.json.Decoder().decode
+_CONTENT = b'"content":'
+
+
+class RawChatStreamParser(ChunkParser):
+    """``feed`` returns a [`RawEvents`][llmfast.raw_events.RawEvents] per read."""
+
+    __slots__ = ("_feed", "_head", "_tail")
+
+    end_marker = "[DONE]"
+
+    def __init__(self, max_event_bytes: int | None = None) -> None:
+        super().__init__()
+        self._feed = SSEDecoder(max_event_bytes).feed_payloads
+        self._head: bytes | None = None  # the stream's template, once a text delta gave it
+        self._tail = b""
+
+    def feed(self, data: bytes) -> RawEvents:  # type: ignore[override]
+        if self.failure is not None:
+            raise self.failure
+        events = RawEvents()
+        try:
+            self._parse(self._feed(data), events)
+        except Exception as exc:
+            error = as_decode_error(exc, "stream data")
+            if not events.payloads:
+                if error is exc:
+                    raise
+                raise error from exc
+            self.failure = error  # raised once the events before it are passed on
+        return events
+
+    def _parse(self, items: list[bytes | SSEEvent], events: RawEvents) -> None:
+        payloads: list[bytes]
+        failure: Exception | None = None
+        if all(map(isinstance, items, repeat(bytes))):  # plain events only (the usual case)
+            try:
+                end = items.index(b"[DONE]")
+            except ValueError:
+                payloads = items  # type: ignore[assignment]
+            else:
+                self.done = True
+                payloads = items[:end]  # type: ignore[assignment]
+        else:
+            payloads = []
+            for item in items:
+                if type(item) is bytes:
+                    if item == b"[DONE]":
+                        self.done = True
+                        break
+                    payloads.append(item)
+                    continue
+                assert isinstance(item, SSEEvent)
+                if item.data == "[DONE]":
+                    self.done = True
+                    break
+                if item.event == "message":
+                    payloads.append(item.data.encode())
+                elif item.event == "error":
+                    failure = StreamEventError(_any_or_text(item.data))
+                    break
+                # pings and other named events are not chunks
+        if payloads:
+            self._check(payloads, events)
+        if failure is not None:
+            raise failure
+        events.end = self.done
+
+    def _check(self, payloads: list[bytes], events: RawEvents) -> None:
+        """Classify ``payloads`` into ``events``; raise at the first bad one (after
+        keeping those before it)."""
+        start = 0
+        if self._head is None:  # no template yet: decode until one gives it
+            for payload in payloads:
+                start += 1
+                self._decoded(payload, events)
+                if self._head is not None:
+                    break
+        if start < len(payloads):
+            self._against_template(payloads[start:] if start else payloads, events)
+
+    def _against_template(self, payloads: list[bytes], events: RawEvents) -> None:
+        """Keep the payloads that are the template's text deltas as they are; decode
+        the others, in order."""
+        kept = events.payloads
+        append = kept.append
+        head, tail = self._head or b"", self._tail
+        start, cut = len(head), len(tail)
+        for payload in payloads:
+            if payload.startswith(head) and payload.endswith(tail):
+                try:
+                    text = _decode_str(payload[start : len(payload) - cut])
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    text = ""
+                if text:
+                    append(payload)
+                    continue
+            self._decoded(payload, events)
+            if self._head is not head:  # another template from here on
+                head, tail = self._head or b"", self._tail
+                start, cut = len(head), len(tail)
+
+    def _decoded(self, payload: bytes, events: RawEvents) -> None:
+        """Decode ``payload`` in full and keep it: notable, or the stream's template."""
+        chunk, payload = _typed(payload)
+        if chunk.error is not None:
+            raise StreamEventError(chunk.error)
+        ChunkParser._note(self, [chunk])
+        template = _template(payload, chunk)
+        if template is None:
+            events.notable[len(events.payloads)] = chunk
+        else:
+            self._head, self._tail = template
+        events.payloads.append(payload)
+
+    def finish(self, out: list[ChatCompletionChunk]) -> None:
+        if not self.done:
+            raise StreamTruncatedError("the event stream ended before [DONE]")
+
+
+def _template(payload: bytes, chunk: ChatCompletionChunk) -> tuple[bytes, bytes] | None:
+    """The bytes before and after the text of ``payload`` if it is a plain text delta
+    whose text appears in it once, as msgspec encodes it; else None."""
+    if len(chunk.choices) != 1 or chunk.usage is not None or chunk.native is not None:
+        return None
+    choice = chunk.choices[0]
+    delta = choice.delta
+    text = delta.content
+    if (
+        not text
+        or choice.index != 0
+        or choice.finish_reason is not None
+        or choice.logprobs is not None
+        or choice.provider_finish_reason is not None
+        or delta.role is not None
+        or delta.refusal is not None
+        or delta.tool_calls is not None
+        or delta.reasoning_content is not None
+        or delta.reasoning_signature is not None
+    ):
+        return None
+    key = _CONTENT + _encode(text)
+    at = payload.find(key)
+    if at < 0 or payload.find(key, at + 1) >= 0:
+        return None
+    start = at + len(_CONTENT)
+    return payload[:start], payload[at + len(key) :]
+
+
+def _typed(payload: bytes) -> tuple[ChatCompletionChunk, bytes]:
+    """``payload`` decoded (invalid UTF-8 replaced first, as the event-stream rules say)."""
+    try:
+        return _decode_chunk(payload), payload
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        fixed = payload.decode("utf-8", "replace").encode()
+        try:
+            return _decode_chunk(fixed), fixed
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise DecodeError(
+                f"malformed stream chunk: {exc}; data starts {payload[:200]!r}"
+            ) from exc
+
+
+def _any_or_text(payload: str) -> Any:
+    try:
+        body = _decode_any(payload)
+    except msgspec.DecodeError:
+        return payload
+    return body.get("error", body) if isinstance(body, dict) else body

@@ -1,0 +1,85 @@
+"""[`RawEvents`][llmfast.raw_events.RawEvents]: a stream's events as the upstream sent
+them, typed only where something needs it.
+
+A request made with ``Request(..., raw_events=True)`` asks the backend to keep a
+stream's event payloads (the JSON after ``data:``) as the upstream's bytes instead of
+decoding each into a [`ChatCompletionChunk`][llmfast.types.ChatCompletionChunk].
+Today the OpenAI-compatible backend does so for chat streams; any other backend
+ignores the flag and streams typed chunks as usual.
+
+Every payload is still checked, in one msgspec pass per network read over a light
+shape (its choices' indices, finish reasons, role and text; usage; an error event):
+malformed JSON is a ``DecodeError``, an in-stream error a ``StreamEventError``, and a
+stream that ends unfinished a ``StreamTruncatedError``, exactly as on the typed path.
+The events that carry more than text for one choice (the role, a finish, usage, tool
+calls, an empty delta...) are decoded in full at once, into
+``notable``.
+
+A consumer that reads ``Response.batches()`` may take the bytes
+(``payloads``) and forward them, as the gateway
+does. Anything else is unaffected: iterating a ``RawEvents`` (and so iterating the
+response chunk by chunk, which is what the cache, coalescing, budgets and
+``collect()`` do) yields every typed chunk, decoded on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import msgspec
+
+from llmfast.errors import DecodeError
+from llmfast.types import ChatCompletionChunk
+
+__all__ = ["RawEvents"]
+
+_decode_chunk = msgspec.json.Decoder(ChatCompletionChunk).decode
+
+
+class RawEvents:
+    """The events one network read of a raw-mode stream completed (a ``batches()`` item).
+
+    Attributes:
+        payloads: every event's JSON payload, as the upstream's bytes, in order (the
+            end marker ``[DONE]`` left out).
+        notable: the typed chunks of the events that carry more than text for one
+            choice, by their index in ``payloads``; the others are text deltas.
+        end: True when the read also held the stream's end marker: no event follows.
+    """
+
+    __slots__ = ("_chunks", "end", "notable", "payloads")
+
+    def __init__(self) -> None:
+        self.payloads: list[bytes] = []
+        self.notable: dict[int, ChatCompletionChunk] = {}
+        self.end = False
+        self._chunks: list[ChatCompletionChunk] | None = None
+
+    def chunks(self) -> list[ChatCompletionChunk]:
+        """Every event as a typed chunk (decoded on the first call; a ``DecodeError``
+        if a payload does not fit the chunk type)."""
+        chunks = self._chunks
+        if chunks is None:
+            notable = self.notable
+            chunks = self._chunks = [
+                notable[i] if i in notable else _typed(payload)
+                for i, payload in enumerate(self.payloads)
+            ]
+        return chunks
+
+    def __iter__(self) -> Iterator[ChatCompletionChunk]:
+        return iter(self.chunks())
+
+    def __len__(self) -> int:
+        return len(self.payloads)
+
+    def __repr__(self) -> str:
+        return f"<RawEvents {len(self.payloads)} events, {len(self.notable)} notable>"
+
+
+def _typed(payload: bytes) -> ChatCompletionChunk:
+    try:
+        chunk: ChatCompletionChunk = _decode_chunk(payload)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise DecodeError(f"malformed stream chunk: {exc}; data starts {payload[:200]!r}") from exc
+    return chunk
