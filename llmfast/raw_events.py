@@ -7,13 +7,13 @@ decoding each into a [`ChatCompletionChunk`][llmfast.types.ChatCompletionChunk].
 Today the OpenAI-compatible backend does so for chat streams; any other backend
 ignores the flag and streams typed chunks as usual.
 
-Every payload is still checked, in one msgspec pass per network read over a light
-shape (its choices' indices, finish reasons, role and text; usage; an error event):
-malformed JSON is a ``DecodeError``, an in-stream error a ``StreamEventError``, and a
-stream that ends unfinished a ``StreamTruncatedError``, exactly as on the typed path.
-The events that carry more than text for one choice (the role, a finish, usage, tool
-calls, an empty delta...) are decoded in full at once, into
-``notable``.
+Every payload is still checked. A text delta that is byte for byte the stream's
+first plain text delta with another JSON string as its text is kept as it came (its
+text read by msgspec, nothing else decoded); every other event (the role, a finish,
+usage, tool calls, an error event, any payload that differs elsewhere) is decoded in
+full at once, into ``notable``. So malformed JSON is a ``DecodeError``, an in-stream
+error a ``StreamEventError``, and a stream that ends unfinished a
+``StreamTruncatedError``, exactly as on the typed path.
 
 A consumer that reads ``Response.batches()`` may take the bytes
 (``payloads``) and forward them, as the gateway

@@ -60,7 +60,7 @@ class Request:
         raw_events: ask the backend to keep a stream's event payloads as bytes, typed
             only where needed (``batches()`` then yields
             [`RawEvents`][llmfast.raw_events.RawEvents]; iterating still yields every
-            typed chunk). Backends that cannot ignore it.
+            typed chunk). Backends that cannot, ignore it.
     """
 
     __slots__ = (
