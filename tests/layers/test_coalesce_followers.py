@@ -14,7 +14,7 @@ import pytest
 
 from llmfast import Client, Event
 from llmfast.layers import Coalesce, RedisFlightStore
-from llmfast.testing import MockServer, Reply
+from llmfast.testing import MockServer, Reply, StreamFlow
 
 _ANSWER = "one answer for every process that asked"
 
@@ -66,16 +66,26 @@ async def _cancelled(task: asyncio.Future[Any]) -> None:
         await task
 
 
-async def test_a_leader_whose_caller_left_goes_on_for_its_follower(
-    pair: tuple[Process, Process], server: MockServer
-) -> None:
+async def _led_and_followed(
+    pair: tuple[Process, Process], server: MockServer, reply: Reply
+) -> tuple[StreamFlow, asyncio.Future[Any], asyncio.Future[Any]]:
+    """The leader's stream in flight (held at its headers until released), and the
+    follower's same call joined to it."""
     leader, follower = pair
-    flow = server.watch_stream(hold=True)  # in flight, at its headers, until released
-    server.enqueue(Reply.text(_ANSWER, chunk_size=4))
+    flow = server.watch_stream(hold=True)
+    server.enqueue(reply)
     first = asyncio.ensure_future(leader.streamed("q"))
     await flow.wait_started()
     second = asyncio.ensure_future(follower.streamed("q"))
     await asyncio.wait_for(follower.joined.wait(), 5)
+    return flow, first, second
+
+
+async def test_a_leader_whose_caller_left_goes_on_for_its_follower(
+    pair: tuple[Process, Process], server: MockServer
+) -> None:
+    reply = Reply.text(_ANSWER, chunk_size=4)
+    flow, first, second = await _led_and_followed(pair, server, reply)
     await _cancelled(first)  # the leader's only caller leaves
     flow.release()
     assert await asyncio.wait_for(second, 5) == _ANSWER
@@ -101,13 +111,7 @@ async def test_a_leader_nobody_follows_cancels_its_upstream_call(
 async def test_a_follower_that_left_first_lets_the_leader_cancel(
     pair: tuple[Process, Process], server: MockServer
 ) -> None:
-    leader, follower = pair
-    flow = server.watch_stream(hold=True)
-    server.enqueue(Reply.text(_ANSWER))
-    first = asyncio.ensure_future(leader.streamed("q"))
-    await flow.wait_started()
-    second = asyncio.ensure_future(follower.streamed("q"))
-    await asyncio.wait_for(follower.joined.wait(), 5)
+    flow, first, second = await _led_and_followed(pair, server, Reply.text(_ANSWER))
     await _cancelled(second)  # it says so in Redis on its way out
     await _cancelled(first)
     await flow.wait_disconnected(timeout=3)
@@ -117,13 +121,7 @@ async def test_a_follower_that_left_first_lets_the_leader_cancel(
 async def test_a_leader_kept_for_a_follower_cancels_once_that_one_leaves(
     pair: tuple[Process, Process], server: MockServer
 ) -> None:
-    leader, follower = pair
-    flow = server.watch_stream(hold=True)
-    server.enqueue(Reply.text(_ANSWER))
-    first = asyncio.ensure_future(leader.streamed("q"))
-    await flow.wait_started()
-    second = asyncio.ensure_future(follower.streamed("q"))
-    await asyncio.wait_for(follower.joined.wait(), 5)
+    flow, first, second = await _led_and_followed(pair, server, Reply.text(_ANSWER))
     await _cancelled(first)  # kept going: a follower waits
     assert not flow.disconnected
     await _cancelled(second)  # the leader sees nobody follows within a poll (0.1 s)
