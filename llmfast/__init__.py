@@ -30,6 +30,7 @@ from llmfast.backends.ollama import OllamaBackend
 from llmfast.backends.openai import OpenAIBackend
 from llmfast.backends.sse import SSEDecoder, SSEEvent
 from llmfast.client import ChatParams, Client
+from llmfast.commit import commit_first_chunk
 from llmfast.errors import (
     APIStatusError,
     AuthenticationError,
@@ -98,7 +99,6 @@ from llmfast.transport import (
     Response,
     Transport,
     TransportLayer,
-    commit_first_chunk,
 )
 from llmfast.types import (
     AssistantMessage,

@@ -19,12 +19,13 @@ from typing import Any, Literal
 
 import msgspec
 
+from llmfast.commit import commit_first_chunk
 from llmfast.errors import CircuitOpenError, ContextLengthError, LLMFastError
 from llmfast.events import emit
 from llmfast.layers.breaker import CircuitBreaker, CircuitBreakerLayer
 from llmfast.layers.retry_policy import RetryPolicy
 from llmfast.pool import HTTPPool
-from llmfast.transport import Request, Response, Transport, commit_first_chunk
+from llmfast.transport import Request, Response, Transport
 from llmfast.usage import record_earlier
 from llmfast.watched import watched
 
@@ -193,16 +194,7 @@ class Router:
         model = state.route.model
         original = request
         if model is not None and model != request.body.model:
-            request = Request(
-                msgspec.structs.replace(request.body, model=model),
-                stream=request.stream,
-                headers=request.headers,
-                deadline=request.deadline,
-                on_event=request.on_event,
-                context=request.context,
-                raw_events=request.raw_events,
-            )
-            request.earlier_usage = original.earlier_usage
+            request = request.with_body(msgspec.structs.replace(request.body, model=model))
         state.in_flight += 1
         try:
             response = await commit_first_chunk(await state.transport.send(request))

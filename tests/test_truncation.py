@@ -25,9 +25,10 @@ from llmfast.backends._anthropic_wire import AnthropicStreamParser
 from llmfast.backends._gemini_wire import GeminiStreamParser
 from llmfast.backends._http import ChunkParser
 from llmfast.backends.openai import _ChatStreamParser
+from llmfast.commit import commit_first_chunk
 from llmfast.layers import Cache, Retry
 from llmfast.testing import MockServer, Reply
-from llmfast.transport import Request, Response, commit_first_chunk
+from llmfast.transport import Request, Response
 from llmfast.types import ChatRequest, ChunkChoice, Delta, UserMessage
 
 PROVIDERS = ["openai", "anthropic", "ollama", "gemini"]

@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+from llmfast.commit import commit_first_chunk
 from llmfast.events import emit
 from llmfast.layers.retry_policy import RetryPolicy
 from llmfast.transport import (
@@ -23,7 +24,6 @@ from llmfast.transport import (
     Response,
     Transport,
     TransportLayer,
-    commit_first_chunk,
 )
 from llmfast.usage import record_earlier
 
