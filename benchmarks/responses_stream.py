@@ -2,6 +2,11 @@
 against the raw aiohttp + msgspec floor and against the openai SDK's
 ``client.responses.stream``.
 
+A second floor, ``raw_typed``, is the raw client building the shared chunk type
+(``ChatCompletionChunk``) for each text delta, as llmfast yields them: the difference
+between the two floors is what the typed chunks cost by themselves, and what is left
+between ``raw_typed`` and llmfast is llmfast's own machinery.
+
     .venv/bin/python benchmarks/responses_stream.py [--repeats 5] [--chunks 64]
 
 One server process replaying the same bytes to every request (a Responses stream of
@@ -42,8 +47,10 @@ import msgspec
 from callgrind import count_instructions, find_valgrind
 from servers import ROOT, _read_url, _stop
 
-CLIENTS = ("raw", "llmfast", "openai")
-CALLGRIND_CLIENTS = "raw,llmfast"
+from llmfast.types import ChatCompletionChunk, ChunkChoice, Delta
+
+CLIENTS = ("raw", "raw_typed", "llmfast", "openai")
+CALLGRIND_CLIENTS = "raw,raw_typed,llmfast"
 PROMPT = "hello"
 
 
@@ -92,6 +99,37 @@ class Raw:
         await self._session.close()
 
 
+class RawTyped(Raw):
+    """The floor, yielding the shared chunk type: what hand-written code pays for the
+    same output as llmfast's (a ``ChatCompletionChunk`` per text delta, kept, its text
+    joined at the end), without llmfast's per-call machinery."""
+
+    async def stream(self) -> tuple[int, str]:
+        decode = self._decode
+        chunks: list[ChatCompletionChunk] = []
+        events = 0
+        done = False
+        pending = b""
+        async with self._session.post(self._url, data=self._body, headers=self._headers) as resp:
+            async for data in resp.content.iter_any():
+                blocks = (pending + data).split(b"\n\n") if pending else data.split(b"\n\n")
+                pending = blocks.pop()
+                for block in blocks:
+                    start = block.find(b"data: ")
+                    if start < 0:
+                        continue
+                    event = decode(block[start + 6 :])
+                    events += 1
+                    if event.type == "response.output_text.delta":
+                        delta = Delta(None, event.delta)
+                        chunks.append(ChatCompletionChunk(choices=[ChunkChoice(0, delta)]))
+                    elif event.type == "response.completed":
+                        done = True
+        if not done:
+            raise RuntimeError("the stream ended before response.completed")
+        return events, "".join(c.choices[0].delta.content or "" for c in chunks)
+
+
 class LLMFast:
     def __init__(self, url: str) -> None:
         from llmfast import Client
@@ -131,6 +169,8 @@ class OpenAISDK:
 def _make(name: str, url: str) -> Raw | LLMFast | OpenAISDK:
     if name == "raw":
         return Raw(url)
+    if name == "raw_typed":
+        return RawTyped(url)
     return LLMFast(url) if name == "llmfast" else OpenAISDK(url)
 
 
