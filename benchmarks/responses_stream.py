@@ -20,6 +20,11 @@ client) that is CPU µs per event. Prints the medians and their ratios to the fl
 
     .venv/bin/python benchmarks/responses_stream.py --callgrind [--streams 100,400]
 
+``--token-delay 0.0002`` paces the server instead: the test server's own Responses
+stream of the same text, each event its own write, as a model's tokens arrive (the
+replayed body comes in one or two reads, the worst case for a client's per-call costs
+against the floor; paced, every client pays its per-read costs per event).
+
 counts instructions instead (``valgrind --tool=callgrind``, which repeats to well under
 1 % on a busy machine where timings vary by ±40 %): each client's worker runs a fixed
 number of streams under callgrind, twice (after the same warm-up), and the difference
@@ -238,11 +243,17 @@ async def _count_events(url: str) -> int:
     return events
 
 
-async def _serve(chunks: int) -> None:
-    """Serve one captured Responses stream, byte for byte, to every request."""
+async def _serve(chunks: int, token_delay: float) -> None:
+    """Serve one captured Responses stream, byte for byte, to every request; or, with a
+    ``token_delay``, the test server's own stream of the same text, an event a write."""
     from llmfast.testing import MockServer, Reply
 
     words = " ".join(f"w{k}" for k in range(chunks))
+    if token_delay > 0:
+        paced = Reply.text(words + " ", token_delay=token_delay)
+        async with MockServer(default=paced, record=False) as server:
+            print(f"paced server listening on {server.url}", flush=True)
+            await asyncio.Event().wait()
     async with MockServer() as capture, aiohttp.ClientSession() as session:
         body = {"model": "m", "input": words, "stream": True}
         async with session.post(capture.url + "/responses", json=body) as resp:
@@ -254,8 +265,8 @@ async def _serve(chunks: int) -> None:
 
 
 @contextlib.contextmanager
-def _replay_server(chunks: int) -> Iterator[str]:
-    command = [sys.executable, __file__, "--serve", str(chunks)]
+def _replay_server(chunks: int, token_delay: float) -> Iterator[str]:
+    command = [sys.executable, __file__, "--serve", str(chunks), "--token-delay", str(token_delay)]
     with tempfile.TemporaryFile() as stderr:
         proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
         try:
@@ -293,7 +304,7 @@ def _callgrind(args: argparse.Namespace, clients: list[str]) -> int:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
     low, high = (int(n) for n in args.streams_pair.split(","))
     per_event: dict[str, float] = {}
-    with _replay_server(args.chunks) as url:
+    with _replay_server(args.chunks, args.token_delay) as url:
         events = asyncio.run(_count_events(url))
         for name in clients:
             counts = [_callgrind_worker(name, url, n, args) for n in (low, high)]
@@ -304,7 +315,8 @@ def _callgrind(args: argparse.Namespace, clients: list[str]) -> int:
                 flush=True,
             )
     print(
-        f"\ncallgrind, c={args.concurrency}, {events}-event streams ({args.chunks} text deltas):"
+        f"\ncallgrind, c={args.concurrency}, {events}-event streams ({args.chunks} text deltas,"
+        f" {_pacing(args)}):"
         f" instructions per event, from the difference of {low} and {high} streams"
     )
     print("| client | instructions/event | ratio to raw |")
@@ -314,6 +326,12 @@ def _callgrind(args: argparse.Namespace, clients: list[str]) -> int:
         ratio = f"{per_event[name] / base:.3f}x" if base else ""
         print(f"| {name} | {per_event[name]:,.0f} | {ratio} |")
     return 0
+
+
+def _pacing(args: argparse.Namespace) -> str:
+    if args.token_delay > 0:
+        return f"an event a write every {args.token_delay * 1000:g} ms"
+    return "the whole body in one write"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -332,10 +350,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", choices=CLIENTS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--fixed-streams", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--token-delay",
+        type=float,
+        default=0.0,
+        help="seconds between the server's events (0: the whole body in one write)",
+    )
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve is not None:
-        asyncio.run(_serve(args.serve))
+        asyncio.run(_serve(args.serve, args.token_delay))
         return 0
     if args.worker:
         if args.fixed_streams is not None:
@@ -351,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.callgrind:
         return _callgrind(args, clients)
     figures: dict[str, list[float]] = {name: [] for name in clients}
-    with _replay_server(args.chunks) as url:
+    with _replay_server(args.chunks, args.token_delay) as url:
         events = asyncio.run(_count_events(url))
         for repeat in range(args.repeats):
             for name in clients:
@@ -365,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
     print(
         f"\n{args.repeats} interleaved repeats, c={args.concurrency}, {events}-event streams"
-        f" ({args.chunks} text deltas), CPU µs per event"
+        f" ({args.chunks} text deltas, {_pacing(args)}), CPU µs per event"
     )
     print("| client | µs/event (median) | ratio to raw (of medians) | median of paired ratios |")
     print("|---|---:|---:|---:|")
