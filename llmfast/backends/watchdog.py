@@ -16,6 +16,7 @@ stream, more than the rest of its watching).
 from __future__ import annotations
 
 import asyncio
+import math
 import weakref
 from collections.abc import Callable
 
@@ -89,29 +90,29 @@ class _Sweeper:
     the streams past theirs and sets itself for the next one (none when none is left:
     a sweep that finds no stream leaves no timer behind)."""
 
-    __slots__ = ("__weakref__", "_at", "_handle", "_loop", "watched")
+    # No reference to the loop, not even through a timer handle: the loop's entry in
+    # ``_sweepers`` holds this object, and must not keep the loop alive. So a timer
+    # set for a later time is not cancelled when an earlier one is needed: each timer
+    # carries the time it was set for, and only the one set last sweeps.
+    __slots__ = ("__weakref__", "_at", "watched")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def __init__(self) -> None:
         self.watched: set[StreamWatchdog] = set()
-        self._handle: asyncio.TimerHandle | None = None
-        self._at = 0.0
+        self._at = math.inf  # the earliest sweep set (inf: none)
 
     def add(self, watchdog: StreamWatchdog, when: float) -> None:
         self.watched.add(watchdog)
-        if self._handle is None or when < self._at:
-            self._set(when)
+        if when < self._at:
+            self._at = when
+            watchdog._loop.call_at(when, self._sweep, when)
 
-    def _set(self, when: float) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-        self._at = when
-        self._handle = self._loop.call_at(when, self._sweep)
-
-    def _sweep(self) -> None:
-        self._handle = None
-        now = self._loop.time()
-        soonest: float | None = None
+    def _sweep(self, at: float) -> None:
+        if at != self._at:
+            return  # not the sweep set last (an earlier one was needed after it)
+        self._at = math.inf
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        soonest = math.inf
         watched = self.watched
         for watchdog in tuple(watched):
             limit = watchdog._limit()
@@ -124,13 +125,14 @@ class _Sweeper:
                 try:
                     watchdog._expire(error)
                 except Exception as exc:  # one failing close must not spare the others
-                    self._loop.call_exception_handler(
+                    loop.call_exception_handler(
                         {"message": "closing a timed-out stream failed", "exception": exc}
                     )
-            elif soonest is None or when < soonest:
+            elif when < soonest:
                 soonest = when
-        if soonest is not None:
-            self._set(max(soonest, now + _MIN_GAP))
+        if soonest < math.inf:
+            self._at = when = max(soonest, now + _MIN_GAP)
+            loop.call_at(when, self._sweep, when)
 
 
 _sweepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Sweeper] = (
@@ -151,6 +153,10 @@ def _sweeper_of(loop: asyncio.AbstractEventLoop) -> _Sweeper:
             return sweeper
     sweeper = _sweepers.get(loop)
     if sweeper is None:
-        sweeper = _sweepers[loop] = _Sweeper(loop)
+        # A loop closed while a stream was still watched is held by that watchdog:
+        # drop such loops' sweepers when a new loop comes.
+        for closed in [old for old in _sweepers if old.is_closed()]:
+            del _sweepers[closed]
+        sweeper = _sweepers[loop] = _Sweeper()
     _last = (weakref.ref(loop), weakref.ref(sweeper))
     return sweeper

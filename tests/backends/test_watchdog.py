@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
+import weakref
 
 import pytest
 
@@ -86,3 +88,25 @@ async def test_ended_streams_leave_no_watchdog_behind() -> None:
             assert [text for text, _ in texts] == ["a b c d e f g h"] * 5
             assert len(sweeper.watched) == 3  # the stalled ones, inside their limit
         assert not sweeper.watched  # closed: unwatched
+
+
+def test_a_finished_loop_is_not_kept_alive() -> None:
+    async def watch_once() -> weakref.ref[asyncio.AbstractEventLoop]:
+        stream_watchdog = watchdog.StreamWatchdog(lambda: None, first_chunk_at=None, idle=60)
+        stream_watchdog.cancel()
+        return weakref.ref(asyncio.get_running_loop())
+
+    loop_ref = asyncio.run(watch_once())  # its sweeper's timer is still set, 60 s ahead
+    gc.collect()
+    assert loop_ref() is None
+
+
+def test_a_loop_closed_with_a_stream_still_watched_is_let_go() -> None:
+    async def leave_watched() -> weakref.ref[asyncio.AbstractEventLoop]:
+        watchdog.StreamWatchdog(lambda: None, first_chunk_at=None, idle=60)  # not cancelled
+        return weakref.ref(asyncio.get_running_loop())
+
+    loop_ref = asyncio.run(leave_watched())  # never cancelled: still in its sweeper
+    asyncio.run(leave_watched())  # the next loop's first watchdog lets the closed one go
+    gc.collect()
+    assert loop_ref() is None
