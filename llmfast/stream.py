@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from types import TracebackType
+from typing import Any
 
 from llmfast.accumulate import ChatAccumulator
 from llmfast.errors import LLMFastError, StreamConsumedError, StreamInterruptedError
@@ -58,7 +59,7 @@ class ChatStream:
         self._started = False
         self._reported = False
         self._began = 0.0
-        self._iterator: AsyncGenerator[ChatCompletionChunk, None] | None = None
+        self._iterator: AsyncGenerator[Any, None] | None = None
 
     async def __aenter__(self) -> ChatStream:
         await self.start()
@@ -94,29 +95,46 @@ class ChatStream:
         return self._response
 
     def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
+        return self._start_iterating(texts=False)
+
+    def _start_iterating(self, *, texts: bool) -> AsyncGenerator[Any, None]:
         if self._started:
             raise StreamConsumedError("the stream can be iterated only once")
         self._started = True
         if self._request.on_event is not None:
-            self._iterator = self._iterate_observed(self.response)
+            observed = self._iterate_observed(self.response)
+            self._iterator = _texts_of(observed) if texts else observed
         else:
-            self._iterator = self._iterate(self.response)
+            self._iterator = self._iterate(self.response, texts)
         return self._iterator
 
-    async def _iterate(self, response: Response) -> AsyncGenerator[ChatCompletionChunk, None]:
+    async def _iterate(self, response: Response, texts: bool) -> AsyncGenerator[Any, None]:
+        """The chunks (or, with ``texts``, the text of choice 0: one async step per text
+        fragment, not two), kept as they pass."""
         append = self._chunks.append
         batches = response.batches()
         try:
             if batches is None:
                 async for chunk in response:
                     append(chunk)
-                    yield chunk
+                    if not texts:
+                        yield chunk
+                    elif text := _text_of(chunk):
+                        yield text
             else:  # straight from the backend: one async step per read, not per chunk
                 try:
-                    async for batch in batches:
-                        for chunk in batch:
-                            append(chunk)
-                            yield chunk
+                    if not texts:
+                        async for batch in batches:
+                            for chunk in batch:
+                                append(chunk)
+                                yield chunk
+                    else:
+                        async for batch in batches:
+                            for chunk in batch:
+                                append(chunk)
+                                for choice in chunk.choices:
+                                    if choice.index == 0 and choice.delta.content:
+                                        yield choice.delta.content
                 finally:
                     aclose = getattr(batches, "aclose", None)
                     if aclose is not None:
@@ -189,14 +207,11 @@ class ChatStream:
             max_gap=max_gap,
         )
 
-    async def text_deltas(self) -> AsyncIterator[str]:
-        """The text of choice 0 as it arrives, one fragment at a time."""
-        async for chunk in self:
-            for choice in chunk.choices:
-                if choice.index == 0:
-                    text = choice.delta.content
-                    if text:
-                        yield text
+    def text_deltas(self) -> AsyncIterator[str]:
+        """The text of choice 0 as it arrives, one fragment at a time (the stream is
+        read through it: iterate one or the other)."""
+        iterator: AsyncIterator[str] = self._start_iterating(texts=True)
+        return iterator
 
     async def collect(self) -> ChatCompletion:
         """Read what is left of the stream and return the accumulated completion."""
@@ -240,3 +255,22 @@ class ChatStream:
 
     def __repr__(self) -> str:
         return f"<ChatStream {self._request!r} chunks={len(self._chunks)}>"
+
+
+def _text_of(chunk: ChatCompletionChunk) -> str | None:
+    """The text choice 0 adds in ``chunk`` (``None`` or ``""``: none)."""
+    for choice in chunk.choices:
+        if choice.index == 0:
+            return choice.delta.content
+    return None
+
+
+async def _texts_of(
+    chunks: AsyncGenerator[ChatCompletionChunk, None],
+) -> AsyncGenerator[str, None]:
+    try:
+        async for chunk in chunks:
+            if text := _text_of(chunk):
+                yield text
+    finally:
+        await chunks.aclose()
