@@ -45,7 +45,9 @@ class Timeouts:
 
     Attributes:
         connect: opening a TCP (and TLS) connection (``ConnectTimeout``).
-        read: the longest the server may send no bytes at all (``ReadTimeout``).
+        read: the longest the server may send no bytes at all (``ReadTimeout``); in a
+            stream's body, when ``idle`` is no longer, the idle limit (which keep-alives
+            don't reset) stands for it.
         first_chunk: from sending a streamed request to its first event
             (``FirstChunkTimeout``).
         idle: the longest a stream may go between two events; keep-alive comments
