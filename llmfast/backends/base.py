@@ -190,8 +190,8 @@ class HTTPBackend:
 
         When the idle limit is no longer than the read timeout, it covers the body, and
         aiohttp's read timer is turned off for it: aiohttp re-arms that timer at every
-        read (a new ``TimerHandle`` a read, about as much work as the rest of a chunk),
-        and in a stream that arrives a token a read, that is every chunk.
+        read (a new ``TimerHandle``, and a cancelled one left in the loop's heap), and in
+        a stream that arrives a token a read, that is every chunk.
         """
         timeouts = self.pool.timeouts
         idle = timeouts.idle
