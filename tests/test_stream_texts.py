@@ -44,7 +44,7 @@ async def test_a_failure_after_texts_carries_the_partial() -> None:
         with pytest.raises(llmfast.StreamInterruptedError) as caught:
             async with client.stream("x y z w") as stream:
                 async for text in stream.text_deltas():
-                    texts.append(text)
+                    texts.append(text)  # noqa: PERF401 - kept up to the failure
         assert texts == ["x ", "y "]  # the first chunk has the role, no text
         assert caught.value.partial_text == "x y "
 
@@ -59,10 +59,11 @@ async def test_leaving_the_texts_early_releases_the_connection() -> None:
 
 async def test_texts_with_a_hook_report_the_call() -> None:
     events: list[Any] = []
-    async with MockServer() as server, Client(
-        base_url=server.url, model="m", on_event=events.append
-    ) as client:
-        async with client.stream("a b") as stream:
-            texts = [text async for text in stream.text_deltas()]
+    async with (
+        MockServer() as server,
+        Client(base_url=server.url, model="m", on_event=events.append) as client,
+        client.stream("a b") as stream,
+    ):
+        texts = [text async for text in stream.text_deltas()]
     assert texts == ["a ", "b"]
     assert [e.name for e in events].count("done") == 1
