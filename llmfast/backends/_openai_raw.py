@@ -185,13 +185,15 @@ def _all_texts(run: list[bytes], head: bytes, tail: bytes) -> bool:
     if not cut:
         return False
     middles = list(map(_cut, run, repeat(slice(len(head), -cut))))
-    if b"".join((head, (tail + head).join(middles), tail)) != b"".join(run):
-        return False
     try:
         texts = list(map(_decode_str, middles))
     except (msgspec.DecodeError, msgspec.ValidationError):
         return False
-    return all(texts)
+    # head and tail go on the first and last middles (small copies): the run is rebuilt
+    # in one join, not three
+    middles[0] = head + middles[0]
+    middles[-1] += tail
+    return (tail + head).join(middles) == b"".join(run) and all(texts)
 
 
 def _template(payload: bytes, chunk: ChatCompletionChunk) -> tuple[bytes, bytes] | None:

@@ -86,17 +86,17 @@ class ChunkFrames:
         if usages:
             self.usage = events.notable[usages[-1]].usage
         if not usages or self._include_usage:
-            return b"data: " + b"\n\ndata: ".join(payloads) + b"\n\n"
+            return _events(payloads)
         out: list[bytes] = []
         start = 0
         for i in usages:  # the runs between usage events as they are; those framed anew
             if i > start:
-                out.append(b"data: " + b"\n\ndata: ".join(payloads[start:i]) + b"\n\n")
+                out.append(_events(payloads[start:i]))
             out.append(self._frame(events.notable[i]))  # without its usage, or nothing
             start = i + 1
         if start < len(payloads):
-            out.append(b"data: " + b"\n\ndata: ".join(payloads[start:]) + b"\n\n")
-        return b"".join(out)
+            out.append(_events(payloads[start:]))
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def _frame(self, chunk: ChatCompletionChunk) -> bytes:
         if chunk.usage is not None:
@@ -110,6 +110,16 @@ class ChunkFrames:
     def finish(self) -> bytes:
         """The end of the stream."""
         return _DONE
+
+
+def _events(payloads: list[bytes]) -> bytes:
+    """``data: P\\n\\n`` for each payload, in one join: the frame's start and end go on
+    the first and last payloads (small copies), not around the joined whole (two more
+    copies of it)."""
+    pieces = payloads.copy()
+    pieces[0] = b"data: " + pieces[0]
+    pieces[-1] += b"\n\n"
+    return b"\n\ndata: ".join(pieces)
 
 
 def _text_head(id: str, created: int, model: str, fingerprint: str | None) -> bytes:
