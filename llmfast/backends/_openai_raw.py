@@ -36,6 +36,7 @@ __all__ = ["RawChatStreamParser"]
 _encode = msgspec.json.Encoder().encode
 _decode_chunk = msgspec.json.Decoder(ChatCompletionChunk).decode
 _decode_str = msgspec.json.Decoder(str).decode
+_decode_strs = msgspec.json.Decoder(list[str]).decode
 _decode_any = msgspec.json.Decoder().decode
 _CONTENT = b'"content":'
 _cut = cast(Callable[[bytes, slice], bytes], getitem)  # b[s] (the slot wrapper is slower)
@@ -179,15 +180,20 @@ def _all_texts(run: list[bytes], head: bytes, tail: bytes) -> bool:
     ``tail``, checked for the whole run in a few C calls: the middles cut from all the
     payloads at once, put back between ``head`` and ``tail``, must give the run's bytes
     (so each payload is exactly its middle between the two: a payload too short to hold
-    both would make the lengths differ), and each middle must read as a string. False:
-    some payload is not so (look at them one by one)."""
+    both would make the lengths differ), and each middle must read as a string: the
+    middles, joined by ",LF" in a JSON array, must read as that many strings (a string
+    cannot hold a raw LF, so each string lies within one middle; a middle with no string
+    leaves an empty element, which does not read). False: some payload is not so (look
+    at them one by one)."""
     cut = len(tail)
     if not cut:
         return False
     middles = list(map(_cut, run, repeat(slice(len(head), -cut))))
-    try:
-        texts = list(map(_decode_str, middles))
+    try:  # all at once: a string holds no raw LF, so none spans a ",LF" between middles
+        texts = _decode_strs(b"[" + b",\n".join(middles) + b"]")
     except (msgspec.DecodeError, msgspec.ValidationError):
+        return False
+    if len(texts) != len(run):  # a middle held two strings (and another none: invalid)
         return False
     # head and tail go on the first and last middles (small copies): the run is rebuilt
     # in one join, not three

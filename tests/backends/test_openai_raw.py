@@ -170,23 +170,41 @@ def _outcome(parser: RawChatStreamParser, body: bytes) -> tuple[Any, ...]:
     return (events.payloads, sorted(events.notable), failure)
 
 
-_ODD_MIDDLES = [b"5", b'""', b"", b'"a","b"', b'"x\\"', b'"a"] ', b' "spaced" ', b'"\\u00e9"']
+_ODD_MIDDLES = [
+    b"5",
+    b'""',
+    b"",
+    b" ",
+    b'"a","b"',
+    b'"a",\n"b"',
+    b'"a\nb"',
+    b'"x\\"',
+    b'"a"] ',
+    b' "spaced" ',
+    b'"\\u00e9"',
+    b'"a","',
+    b'"',
+]
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     texts=st.lists(st.text(min_size=1, max_size=5), min_size=3, max_size=10),
-    at=st.integers(min_value=0, max_value=20),
-    middle=st.sampled_from(_ODD_MIDDLES),
+    spoils=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=20), st.sampled_from(_ODD_MIDDLES)),
+        min_size=1,
+        max_size=3,
+    ),
 )
 def test_a_run_checked_in_bulk_ends_like_one_checked_a_payload_at_a_time(
-    texts: list[str], at: int, middle: bytes
+    texts: list[str], spoils: list[tuple[int, bytes]]
 ) -> None:
-    """However a text delta of a run is spoilt, the bulk check of the run finds what the
-    payload-by-payload check finds: the same payloads kept, typed, or refused."""
+    """However text deltas of a run are spoilt (one holding two strings and another
+    none, say), the bulk check of the run finds what the payload-by-payload check
+    finds: the same payloads kept, typed, or refused."""
     payloads = _stream(texts)
-    spoilt = 2 + at % (len(texts) - 1)  # a text delta after the template's (payload 1)
-    payloads[spoilt] = _text("\x00").replace(b'"\\u0000"', middle)
+    for at, middle in spoils:  # text deltas after the template's (payload 1)
+        payloads[2 + at % (len(texts) - 1)] = _text("\x00").replace(b'"\\u0000"', middle)
     body = _sse(payloads)
     bulk = _outcome(RawChatStreamParser(), body)
     with pytest.MonkeyPatch.context() as patched:
@@ -232,3 +250,15 @@ def test_a_text_delta_of_another_choice_in_a_run_is_decoded_and_tracked() -> Non
         parser.close()
     with pytest.raises(StreamTruncatedError):
         _typed(_sse(payloads))
+
+
+def test_two_broken_texts_that_would_read_as_two_strings_together_are_refused() -> None:
+    """``"a","b`` and ``c"`` are no JSON strings, though ``["a","b,c"]`` reads as two:
+    the bulk check does not take them (each is decoded in full, and refused)."""
+    payloads = _stream(["a", "b", "c", "d"])
+    payloads[3] = _text("\x00").replace(b'"\\u0000"', b'"a","b')
+    payloads[4] = _text("\x00").replace(b'"\\u0000"', b'c"')
+    parser = RawChatStreamParser()
+    events = parser.feed(_sse(payloads))
+    assert events.payloads == payloads[:3]
+    assert isinstance(parser.failure, DecodeError)
