@@ -2,6 +2,11 @@
 against the raw aiohttp + msgspec floor and against the openai SDK's
 ``client.responses.stream``.
 
+A second floor, ``raw_typed``, is the raw client building the shared chunk type
+(``ChatCompletionChunk``) for each text delta, as llmfast yields them: the difference
+between the two floors is what the typed chunks cost by themselves, and what is left
+between ``raw_typed`` and llmfast is llmfast's own machinery.
+
     .venv/bin/python benchmarks/responses_stream.py [--repeats 5] [--chunks 64]
 
 One server process replaying the same bytes to every request (a Responses stream of
@@ -14,6 +19,11 @@ its CPU time per stream; divided by the events of one stream (counted by the raw
 client) that is CPU µs per event. Prints the medians and their ratios to the floor.
 
     .venv/bin/python benchmarks/responses_stream.py --callgrind [--streams 100,400]
+
+``--token-delay 0.0002`` paces the server instead: the test server's own Responses
+stream of the same text, each event its own write, as a model's tokens arrive (the
+replayed body comes in one or two reads, the worst case for a client's per-call costs
+against the floor; paced, every client pays its per-read costs per event).
 
 counts instructions instead (``valgrind --tool=callgrind``, which repeats to well under
 1 % on a busy machine where timings vary by ±40 %): each client's worker runs a fixed
@@ -42,8 +52,10 @@ import msgspec
 from callgrind import count_instructions, find_valgrind
 from servers import ROOT, _read_url, _stop
 
-CLIENTS = ("raw", "llmfast", "openai")
-CALLGRIND_CLIENTS = "raw,llmfast"
+from llmfast.types import ChatCompletionChunk, ChunkChoice, Delta
+
+CLIENTS = ("raw", "raw_typed", "llmfast", "openai")
+CALLGRIND_CLIENTS = "raw,raw_typed,llmfast"
 PROMPT = "hello"
 
 
@@ -92,6 +104,37 @@ class Raw:
         await self._session.close()
 
 
+class RawTyped(Raw):
+    """The floor, yielding the shared chunk type: what hand-written code pays for the
+    same output as llmfast's (a ``ChatCompletionChunk`` per text delta, kept, its text
+    joined at the end), without llmfast's per-call machinery."""
+
+    async def stream(self) -> tuple[int, str]:
+        decode = self._decode
+        chunks: list[ChatCompletionChunk] = []
+        events = 0
+        done = False
+        pending = b""
+        async with self._session.post(self._url, data=self._body, headers=self._headers) as resp:
+            async for data in resp.content.iter_any():
+                blocks = (pending + data).split(b"\n\n") if pending else data.split(b"\n\n")
+                pending = blocks.pop()
+                for block in blocks:
+                    start = block.find(b"data: ")
+                    if start < 0:
+                        continue
+                    event = decode(block[start + 6 :])
+                    events += 1
+                    if event.type == "response.output_text.delta":
+                        delta = Delta(None, event.delta)
+                        chunks.append(ChatCompletionChunk(choices=[ChunkChoice(0, delta)]))
+                    elif event.type == "response.completed":
+                        done = True
+        if not done:
+            raise RuntimeError("the stream ended before response.completed")
+        return events, "".join(c.choices[0].delta.content or "" for c in chunks)
+
+
 class LLMFast:
     def __init__(self, url: str) -> None:
         from llmfast import Client
@@ -131,6 +174,8 @@ class OpenAISDK:
 def _make(name: str, url: str) -> Raw | LLMFast | OpenAISDK:
     if name == "raw":
         return Raw(url)
+    if name == "raw_typed":
+        return RawTyped(url)
     return LLMFast(url) if name == "llmfast" else OpenAISDK(url)
 
 
@@ -198,11 +243,17 @@ async def _count_events(url: str) -> int:
     return events
 
 
-async def _serve(chunks: int) -> None:
-    """Serve one captured Responses stream, byte for byte, to every request."""
+async def _serve(chunks: int, token_delay: float) -> None:
+    """Serve one captured Responses stream, byte for byte, to every request; or, with a
+    ``token_delay``, the test server's own stream of the same text, an event a write."""
     from llmfast.testing import MockServer, Reply
 
     words = " ".join(f"w{k}" for k in range(chunks))
+    if token_delay > 0:
+        paced = Reply.text(words + " ", token_delay=token_delay)
+        async with MockServer(default=paced, record=False) as server:
+            print(f"paced server listening on {server.url}", flush=True)
+            await asyncio.Event().wait()
     async with MockServer() as capture, aiohttp.ClientSession() as session:
         body = {"model": "m", "input": words, "stream": True}
         async with session.post(capture.url + "/responses", json=body) as resp:
@@ -214,8 +265,8 @@ async def _serve(chunks: int) -> None:
 
 
 @contextlib.contextmanager
-def _replay_server(chunks: int) -> Iterator[str]:
-    command = [sys.executable, __file__, "--serve", str(chunks)]
+def _replay_server(chunks: int, token_delay: float) -> Iterator[str]:
+    command = [sys.executable, __file__, "--serve", str(chunks), "--token-delay", str(token_delay)]
     with tempfile.TemporaryFile() as stderr:
         proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
         try:
@@ -253,7 +304,7 @@ def _callgrind(args: argparse.Namespace, clients: list[str]) -> int:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
     low, high = (int(n) for n in args.streams_pair.split(","))
     per_event: dict[str, float] = {}
-    with _replay_server(args.chunks) as url:
+    with _replay_server(args.chunks, args.token_delay) as url:
         events = asyncio.run(_count_events(url))
         for name in clients:
             counts = [_callgrind_worker(name, url, n, args) for n in (low, high)]
@@ -264,7 +315,8 @@ def _callgrind(args: argparse.Namespace, clients: list[str]) -> int:
                 flush=True,
             )
     print(
-        f"\ncallgrind, c={args.concurrency}, {events}-event streams ({args.chunks} text deltas):"
+        f"\ncallgrind, c={args.concurrency}, {events}-event streams ({args.chunks} text deltas,"
+        f" {_pacing(args)}):"
         f" instructions per event, from the difference of {low} and {high} streams"
     )
     print("| client | instructions/event | ratio to raw |")
@@ -274,6 +326,12 @@ def _callgrind(args: argparse.Namespace, clients: list[str]) -> int:
         ratio = f"{per_event[name] / base:.3f}x" if base else ""
         print(f"| {name} | {per_event[name]:,.0f} | {ratio} |")
     return 0
+
+
+def _pacing(args: argparse.Namespace) -> str:
+    if args.token_delay > 0:
+        return f"an event a write every {args.token_delay * 1000:g} ms"
+    return "the whole body in one write"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -292,10 +350,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", choices=CLIENTS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--fixed-streams", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--token-delay",
+        type=float,
+        default=0.0,
+        help="seconds between the server's events (0: the whole body in one write)",
+    )
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve is not None:
-        asyncio.run(_serve(args.serve))
+        asyncio.run(_serve(args.serve, args.token_delay))
         return 0
     if args.worker:
         if args.fixed_streams is not None:
@@ -311,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.callgrind:
         return _callgrind(args, clients)
     figures: dict[str, list[float]] = {name: [] for name in clients}
-    with _replay_server(args.chunks) as url:
+    with _replay_server(args.chunks, args.token_delay) as url:
         events = asyncio.run(_count_events(url))
         for repeat in range(args.repeats):
             for name in clients:
@@ -325,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
     print(
         f"\n{args.repeats} interleaved repeats, c={args.concurrency}, {events}-event streams"
-        f" ({args.chunks} text deltas), CPU µs per event"
+        f" ({args.chunks} text deltas, {_pacing(args)}), CPU µs per event"
     )
     print("| client | µs/event (median) | ratio to raw (of medians) | median of paired ratios |")
     print("|---|---:|---:|---:|")

@@ -148,6 +148,8 @@ class ChatAccumulator:
     def extend(self, chunks: Iterable[ChatCompletionChunk | ChatCompletion]) -> None:
         """Fold chunks into the result, in order (one call for a whole stream is cheapest)."""
         choices = self._choices
+        last = -1  # the index of ``state``: most streams have one choice
+        state = _ChoiceState()
         for chunk in chunks:
             if type(chunk) is not ChatCompletionChunk:
                 assert isinstance(chunk, ChatCompletion)
@@ -158,10 +160,12 @@ class ChatAccumulator:
             if chunk.usage is not None:
                 self.usage = chunk.usage
             for choice in chunk.choices:
-                try:
-                    state = choices[choice.index]
-                except KeyError:
-                    state = choices[choice.index] = _ChoiceState()
+                index = choice.index
+                if index != last:
+                    found = choices.get(index)
+                    if found is None:
+                        found = choices[index] = _ChoiceState()
+                    state, last = found, index
                 delta = choice.delta
                 content = delta.content
                 if content is not None:

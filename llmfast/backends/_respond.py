@@ -108,7 +108,7 @@ async def respond(
             media = media_type(resp)
             chunks: AsyncIterator[ChatCompletionChunk]
             if media in backend.stream_types:  # the usual case
-                watchdog = backend.watch(request, resp.close)
+                watchdog = backend.watch(request, resp)
                 parser = parser or backend.stream_parser()
                 chunks = read_stream(resp, parser, watchdog, request.deadline)
             else:
@@ -169,7 +169,7 @@ async def _not_a_stream(
         if kind == "sniff" or sniffed == "stream":
             kind = sniffed
     if kind == "stream":
-        watchdog = backend.watch(request, resp.close)
+        watchdog = backend.watch(request, resp)
         parser = parser or backend.stream_parser()
         return _prefixed(head or b"", resp, parser, watchdog, request.deadline)
     expected = " or ".join(sorted(types)) + " or JSON"

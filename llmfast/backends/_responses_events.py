@@ -26,6 +26,7 @@ __all__ = [
     "Queued",
     "ReasoningDelta",
     "RefusalDelta",
+    "ResponseHead",
     "ResponseObject",
     "SummaryDelta",
     "TextDelta",
@@ -65,18 +66,26 @@ class UsageObject(msgspec.Struct):
     output_tokens_details: dict[str, Any] | None = None
 
 
-class ResponseObject(msgspec.Struct):
+class ResponseHead(msgspec.Struct):
+    """A response object without its ``output``: what a stream's events need of it (the
+    output came in deltas; skipping it keeps the final event's decode cheap)."""
+
     id: str = ""
     object: str = "response"
     model: str = ""
     created_at: float = 0
     status: str | None = None
     background: bool | None = None
-    output: list[_Item] = []
     usage: UsageObject | None = None
     incomplete_details: _Details | None = None
     error: Any = None
     service_tier: str | None = None
+
+
+class ResponseObject(ResponseHead):
+    """A whole response object, with its output items."""
+
+    output: list[_Item] = []
 
 
 # -- the stream events: one tagged union ---------------------------------------------------
@@ -113,27 +122,27 @@ class ItemAdded(Event, tag="response.output_item.added"):
 
 
 class Created(Event, tag="response.created"):
-    response: ResponseObject = msgspec.field(default_factory=ResponseObject)
+    response: ResponseHead = msgspec.field(default_factory=ResponseHead)
 
 
 class InProgress(Event, tag="response.in_progress"):
-    response: ResponseObject = msgspec.field(default_factory=ResponseObject)
+    response: ResponseHead = msgspec.field(default_factory=ResponseHead)
 
 
 class Queued(Event, tag="response.queued"):
-    response: ResponseObject = msgspec.field(default_factory=ResponseObject)
+    response: ResponseHead = msgspec.field(default_factory=ResponseHead)
 
 
 class Completed(Event, tag="response.completed"):
-    response: ResponseObject = msgspec.field(default_factory=ResponseObject)
+    response: ResponseHead = msgspec.field(default_factory=ResponseHead)
 
 
 class Incomplete(Event, tag="response.incomplete"):
-    response: ResponseObject = msgspec.field(default_factory=ResponseObject)
+    response: ResponseHead = msgspec.field(default_factory=ResponseHead)
 
 
 class Failed(Event, tag="response.failed"):
-    response: ResponseObject = msgspec.field(default_factory=ResponseObject)
+    response: ResponseHead = msgspec.field(default_factory=ResponseHead)
 
 
 class ErrorEvent(Event, tag="error"):

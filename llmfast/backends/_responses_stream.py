@@ -29,7 +29,7 @@ from llmfast.backends._responses_events import (
     Queued,
     ReasoningDelta,
     RefusalDelta,
-    ResponseObject,
+    ResponseHead,
     SummaryDelta,
     TextDelta,
     decode_any,
@@ -219,7 +219,7 @@ class ResponsesStreamParser(ChunkParser):
             raise StreamEventError(error, status=status_named_by(error))
         return None
 
-    def _final(self, response: ResponseObject, payload: bytes | str) -> ChatCompletionChunk:
+    def _final(self, response: ResponseHead, payload: bytes | str) -> ChatCompletionChunk:
         self.done = True
         self.status = response.status
         reason, provider_reason = finish_of(response, bool(self._tools))

@@ -14,6 +14,7 @@ from typing import Any
 from llmfast._error_body import status_named_by
 from llmfast.backends._http import ErrorBody, decode
 from llmfast.backends._responses_events import (
+    ResponseHead,
     ResponseObject,
     UsageObject,
     decode_any,
@@ -61,7 +62,7 @@ def usage_from(usage: UsageObject) -> Usage:
     )
 
 
-def finish_of(response: ResponseObject, has_calls: bool) -> tuple[str | None, str | None]:
+def finish_of(response: ResponseHead, has_calls: bool) -> tuple[str | None, str | None]:
     """``(finish_reason, provider_finish_reason)`` of a response in a final status."""
     status = response.status
     if status == "completed":
@@ -75,7 +76,7 @@ def finish_of(response: ResponseObject, has_calls: bool) -> tuple[str | None, st
     return None, status
 
 
-def error_of(response: ResponseObject) -> StreamEventError:
+def error_of(response: ResponseHead) -> StreamEventError:
     """The error of a ``failed`` (or cancelled) response."""
     error = response.error
     if error is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from llmfast.backends._intake import SSE_TYPES, chunk_of
@@ -184,15 +184,28 @@ class HTTPBackend:
         except Exception as exc:
             raise map_transport_error(exc, f"POST {url}", deadline) from exc
 
-    def watch(self, request: Request, close: Callable[[], object]) -> StreamWatchdog | None:
-        """A watchdog for a stream's first-chunk and idle timeouts (None when both off)."""
+    def watch(self, request: Request, resp: aiohttp.ClientResponse) -> StreamWatchdog | None:
+        """A watchdog for the stream ``resp``'s first-chunk and idle timeouts (None when
+        both are off).
+
+        When the idle limit is no longer than the read timeout, it covers the body, and
+        aiohttp's read timer is turned off for it: aiohttp re-arms that timer at every
+        read (a new ``TimerHandle`` a read, about as much work as the rest of a chunk),
+        and in a stream that arrives a token a read, that is every chunk.
+        """
         timeouts = self.pool.timeouts
-        if timeouts.first_chunk is None and timeouts.idle is None:
+        idle = timeouts.idle
+        if timeouts.first_chunk is None and idle is None:
             return None
         first_at = None
         if timeouts.first_chunk is not None:
             first_at = asyncio.get_running_loop().time() + timeouts.first_chunk
-        return StreamWatchdog(close, first_chunk_at=first_at, idle=timeouts.idle)
+        if idle is not None and (timeouts.read is None or idle <= timeouts.read):
+            connection = resp.connection
+            protocol = connection.protocol if connection is not None else None
+            if protocol is not None:
+                protocol.read_timeout = None  # its pending timer goes at the next read
+        return StreamWatchdog(resp.close, first_chunk_at=first_at, idle=idle)
 
     async def send(self, request: Request, /) -> Response:
         raise NotImplementedError

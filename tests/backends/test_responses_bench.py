@@ -8,14 +8,17 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from llmfast.testing import MockServer
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "responses_stream.py"
 
 
-async def test_the_worker_measures_a_short_run() -> None:
+@pytest.mark.parametrize("client", ["llmfast", "raw_typed"])
+async def test_the_worker_measures_a_short_run(client: str) -> None:
     async with MockServer() as server:
-        command = [sys.executable, str(SCRIPT), "--worker", "llmfast", "--url", server.url]
+        command = [sys.executable, str(SCRIPT), "--worker", client, "--url", server.url]
         command += ["--concurrency", "2", "--duration", "0.1", "--warmup", "0.05"]
         proc = await asyncio.create_subprocess_exec(
             *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
