@@ -12,6 +12,7 @@ from typing import Any
 from llmfast.raw_events import RawEvents
 from llmfast.transport import Response
 from llmfast.types import ChatCompletionChunk
+from llmfast.watched import Ended
 
 __all__ = ["commit_first_chunk"]
 
@@ -24,9 +25,10 @@ async def commit_first_chunk(response: Response) -> Response:
     may no longer be retried or failed over. Leading chunks that carry nothing (only a
     role, or empty text; at most 16) are held back until a chunk with something in it
     arrives, so a stream that fails after only those is still retryable. A
-    non-streaming response is returned as is.
+    non-streaming response, and one this function committed already (a router's, inside
+    a retry layer: waiting again would find the same first chunk), is returned as is.
     """
-    if not response.stream:
+    if not response.stream or type(response._chunks) is _CommittedBatches:
         return response
     if getattr(response._chunks, "batches", None) is not None:
         return await _commit_batches(response)
@@ -117,6 +119,12 @@ class _CommittedBatches:
 
     def batches(self) -> AsyncIterator[list[Any]]:
         return _batches_after(self._held, self._batches, self._response)
+
+    def on_end(self, ended: Ended) -> bool:
+        """Its end is its source's: ``ended`` waits there, if the source reports it (see
+        [`watched`][llmfast.watched.watched])."""
+        on_end = getattr(self._response._chunks, "on_end", None)
+        return on_end is not None and bool(on_end(ended))
 
     def __aiter__(self) -> AsyncIterator[Any]:
         if self._flat is None:

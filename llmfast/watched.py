@@ -8,6 +8,10 @@ and cost every consumer one more async step per chunk. ``watched`` keeps the bat
 when the source has them, and reports the end exactly once, however the body ends:
 read out (``None``), failed (the exception), or closed early or never read (a
 ``GeneratorExit``, which is not an ``Exception``: it says nothing of the backend).
+
+A body that reports its own end (``on_end``: a backend's stream, or a body already
+watched) is not wrapped again: the callback joins the ones it will call, so a stream
+watched by a breaker and a router costs one end-watch and no async step per read.
 """
 
 from __future__ import annotations
@@ -17,16 +21,53 @@ from typing import Any
 
 from llmfast.transport import Response
 
-__all__ = ["Ended", "watched"]
+__all__ = ["Ended", "Ends", "watched"]
 
 Ended = Callable[[BaseException | None], None]
 """Called once when a watched body ends: ``None`` when read to the end, else why not."""
 
 
+class Ends:
+    """The callbacks waiting for one body's end (a body's ``on_end``): each called once,
+    in the order they came, when the body reports its end."""
+
+    __slots__ = ("_waiting",)
+
+    def __init__(self) -> None:
+        self._waiting: list[Ended] | None = []  # None once the end was reported
+
+    def add(self, ended: Ended) -> bool:
+        """Call ``ended`` at the end; False when the end was reported already."""
+        waiting = self._waiting
+        if waiting is None:
+            return False
+        waiting.append(ended)
+        return True
+
+    def report(self, error: BaseException | None) -> None:
+        """The body ended (``None``: read out); the first time only, every callback is
+        called, even when one raises (the first exception is raised after them)."""
+        waiting, self._waiting = self._waiting, None
+        if not waiting:
+            return
+        failure: Exception | None = None
+        for ended in waiting:
+            try:
+                ended(error)
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+
 def watched(response: Response, ended: Ended) -> Response:
     """``response`` with the same status, headers and chunks; ``ended`` is called once
-    when its body ends, after ``response`` is closed."""
+    when its body ends, after its connection is released (a body that reports its own
+    end takes ``ended`` on, and ``response`` itself is returned)."""
     source = response._chunks
+    on_end = getattr(source, "on_end", None)
+    if on_end is not None and on_end(ended):
+        return response
     body = _Watched(response, ended)
     chunks: AsyncIterator[Any] = body if getattr(source, "batches", None) is not None else body.flat
     return Response(
@@ -37,14 +78,19 @@ def watched(response: Response, ended: Ended) -> Response:
 class _Watched:
     """The body of a watched response whose source reads a batch at a time."""
 
-    __slots__ = ("_ended", "_reported", "_response", "_taken", "flat")
+    __slots__ = ("_ends", "_reported", "_response", "_taken", "flat")
 
     def __init__(self, response: Response, ended: Ended) -> None:
         self._response = response
-        self._ended = ended
+        self._ends = Ends()
+        self._ends.add(ended)
         self._reported = False
         self._taken: AsyncGenerator[Any, None] | None = None
         self.flat = _Flat(self)
+
+    def on_end(self, ended: Ended) -> bool:
+        """Call ``ended`` too when this body ends (False: it has ended)."""
+        return self._ends.add(ended)
 
     def batches(self) -> AsyncGenerator[list[Any], None]:
         taken = self._taken = self._read(True)
@@ -86,7 +132,7 @@ class _Watched:
         try:
             await self._response.aclose()
         finally:
-            self._ended(error)
+            self._ends.report(error)
 
     async def aclose(self) -> None:
         taken = self._taken

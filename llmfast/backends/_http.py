@@ -19,6 +19,7 @@ from llmfast.backends.watchdog import StreamWatchdog
 from llmfast.errors import DecodeError, LLMFastError, StreamTruncatedError
 from llmfast.pool import map_transport_error
 from llmfast.types import ChatCompletionChunk
+from llmfast.watched import Ended, Ends
 
 if TYPE_CHECKING:
     import aiohttp
@@ -187,14 +188,24 @@ class ChunkStream:
     """The chunks of a streamed body (what ``read_stream``
     returns): iterate it for one chunk at a time, or take ``batches()``, the lists of
     chunks each read completed, to pay one async step per read instead of per chunk.
-    Either way, once: the body is read only once.
+    Either way, once: the body is read only once. With ``ends`` (which ``batches``
+    reports to when it ends) it takes [`watched`][llmfast.watched.watched]'s callbacks
+    itself (``on_end``), so watching it costs no async step per read.
     """
 
-    __slots__ = ("_batches", "_flat")
+    __slots__ = ("_batches", "_ends", "_flat")
 
-    def __init__(self, batches: AsyncGenerator[list[ChatCompletionChunk], None]) -> None:
+    def __init__(
+        self, batches: AsyncGenerator[list[ChatCompletionChunk], None], ends: Ends | None = None
+    ) -> None:
         self._batches = batches
+        self._ends = ends
         self._flat: AsyncGenerator[ChatCompletionChunk, None] | None = None
+
+    def on_end(self, ended: Ended) -> bool:
+        """Call ``ended`` once when the body ends, with ``None`` (read out) or why not
+        (see [`watched`][llmfast.watched.watched]); False when it cannot (it has ended)."""
+        return self._ends is not None and self._ends.add(ended)
 
     def batches(self) -> AsyncGenerator[list[ChatCompletionChunk], None]:
         """The chunks as lists, one per read that completed some."""
@@ -214,6 +225,8 @@ class ChunkStream:
         if self._flat is not None:
             await self._flat.aclose()
         await self._batches.aclose()
+        if self._ends is not None:
+            self._ends.report(GeneratorExit())  # never read (else reported already)
 
 
 async def _flatten(
@@ -238,7 +251,8 @@ def read_stream(
     A read that completes chunks counts as an event for the ``watchdog`` (first-chunk
     and idle timeouts); keep-alives and pings complete none.
     """
-    return ChunkStream(_read_batches(resp, parser, watchdog, deadline))
+    ends = Ends()
+    return ChunkStream(_read_batches(resp, parser, watchdog, deadline, ends), ends)
 
 
 async def _read_batches(
@@ -246,10 +260,12 @@ async def _read_batches(
     parser: StreamParser,
     watchdog: StreamWatchdog | None,
     deadline: float | None,
+    ends: Ends,
 ) -> AsyncGenerator[list[ChatCompletionChunk], None]:
     reader = resp.content
     feed = parser.feed
     complete = False
+    error: BaseException | None = None
     grace: asyncio.TimerHandle | None = None
     try:
         while True:
@@ -281,6 +297,9 @@ async def _read_batches(
         if parser.failure is not None:
             raise parser.failure
         complete = True
+    except BaseException as exc:  # for the end's callbacks; a closed stream's GeneratorExit too
+        error = exc
+        raise
     finally:
         if watchdog is not None:
             watchdog.cancel()
@@ -290,3 +309,4 @@ async def _read_batches(
             resp.release()
         else:
             resp.close()
+        ends.report(error)

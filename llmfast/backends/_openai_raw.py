@@ -7,8 +7,10 @@ the same fields around the text. The first such event is decoded in full and, if
 is a plain text delta, its bytes before and after the text become the stream's
 template. Every later payload that starts and ends like the template, with exactly
 one non-empty JSON string between, is that same JSON with another text: it stays
-bytes, with no decode (a few C calls: two byte comparisons and msgspec reading the
-text). Any other payload (the role, a finish,
+bytes, with no decode. A read's run of such payloads is checked in a few C calls for
+the whole run, not a Python step per payload (the texts cut out at once, the run
+rebuilt from them and compared, msgspec reading each text); a run that fails is
+looked at one payload at a time. Any other payload (the role, a finish,
 usage, an error event, tool calls, a payload that differs in any other byte) is
 decoded in full at once, so what is checked and tracked (an in-stream error, which
 choices were opened and finished, malformed JSON) is exactly the typed path's.
@@ -16,8 +18,10 @@ choices were opened and finished, malformed JSON) is exactly the typed path's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import repeat
-from typing import Any
+from operator import getitem
+from typing import Any, cast
 
 import msgspec
 
@@ -32,8 +36,10 @@ __all__ = ["RawChatStreamParser"]
 _encode = msgspec.json.Encoder().encode
 _decode_chunk = msgspec.json.Decoder(ChatCompletionChunk).decode
 _decode_str = msgspec.json.Decoder(str).decode
+_decode_strs = msgspec.json.Decoder(list[str]).decode
 _decode_any = msgspec.json.Decoder().decode
 _CONTENT = b'"content":'
+_cut = cast(Callable[[bytes, slice], bytes], getitem)  # b[s] (the slot wrapper is slower)
 
 
 class RawChatStreamParser(ChunkParser):
@@ -115,7 +121,24 @@ class RawChatStreamParser(ChunkParser):
 
     def _against_template(self, payloads: list[bytes], events: RawEvents) -> None:
         """Keep the payloads that are the template's text deltas as they are; decode
-        the others, in order."""
+        the others, in order. The payloads up to the last one shaped like the template
+        (a stream's finish and usage come after its texts) are checked in bulk
+        (``_all_texts``), and one by one only when that fails."""
+        head, tail = self._head or b"", self._tail
+        end = len(payloads)
+        while end and not (payloads[end - 1].startswith(head) and payloads[end - 1].endswith(tail)):
+            end -= 1
+        if end:
+            run = payloads[:end] if end < len(payloads) else payloads
+            if _all_texts(run, head, tail):
+                events.payloads += run
+            else:  # one of them is not: find it, and decode what needs it
+                self._one_by_one(run, events)
+        if end < len(payloads):
+            self._one_by_one(payloads[end:], events)
+
+    def _one_by_one(self, payloads: list[bytes], events: RawEvents) -> None:
+        """``_against_template``, a payload at a time."""
         kept = events.payloads
         append = kept.append
         head, tail = self._head or b"", self._tail
@@ -150,6 +173,33 @@ class RawChatStreamParser(ChunkParser):
     def finish(self, out: list[ChatCompletionChunk]) -> None:
         if not self.done:
             raise StreamTruncatedError("the event stream ended before [DONE]")
+
+
+def _all_texts(run: list[bytes], head: bytes, tail: bytes) -> bool:
+    """True when every payload of ``run`` is ``head``, one non-empty JSON string and
+    ``tail``, checked for the whole run in a few C calls: the middles cut from all the
+    payloads at once, put back between ``head`` and ``tail``, must give the run's bytes
+    (so each payload is exactly its middle between the two: a payload too short to hold
+    both would make the lengths differ), and each middle must read as a string: the
+    middles, joined by ",LF" in a JSON array, must read as that many strings (a string
+    cannot hold a raw LF, so each string lies within one middle; a middle with no string
+    leaves an empty element, which does not read). False: some payload is not so (look
+    at them one by one)."""
+    cut = len(tail)
+    if not cut:
+        return False
+    middles = list(map(_cut, run, repeat(slice(len(head), -cut))))
+    try:  # all at once: a string holds no raw LF, so none spans a ",LF" between middles
+        texts = _decode_strs(b"[" + b",\n".join(middles) + b"]")
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return False
+    if len(texts) != len(run):  # a middle held two strings (and another none: invalid)
+        return False
+    # head and tail go on the first and last middles (small copies): the run is rebuilt
+    # in one join, not three
+    middles[0] = head + middles[0]
+    middles[-1] += tail
+    return (tail + head).join(middles) == b"".join(run) and all(texts)
 
 
 def _template(payload: bytes, chunk: ChatCompletionChunk) -> tuple[bytes, bytes] | None:

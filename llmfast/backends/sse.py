@@ -286,8 +286,11 @@ class SSEDecoder:
         if data.endswith(b"\n\n") and data.startswith(b"data: "):
             # Whole plain events only: "data: " P1 "\n\ndata: " P2 ... Pn "\n\n" with no LF
             # in any payload. (A join and a memchr cost far less than bytes.count, which
-            # scans a byte at a time.)
-            payloads = data[6:-2].split(b"\n\ndata: ")
+            # scans a byte at a time.) The split is of ``data`` itself, its ends cut from
+            # the first and last pieces: a slice of the whole would copy it once more.
+            payloads = data.split(b"\n\ndata: ")
+            payloads[0] = payloads[0][6:]
+            payloads[-1] = payloads[-1][:-2]
             if 10 not in b"".join(payloads):
                 if len(data) > self._cap:
                     self._check_sizes(payloads, self._cap, bool(out))

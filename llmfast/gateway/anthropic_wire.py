@@ -312,6 +312,10 @@ class StreamTranslator:
                 self._provider_finish = choice.provider_finish_reason
         return b"".join(out)
 
+    def finish_after(self, chunks: list[ChatCompletionChunk]) -> bytes:
+        """``batch(chunks) + finish()``."""
+        return self.batch(chunks) + self.finish()
+
     def finish(self) -> bytes:
         """The closing events, once the upstream stream has ended."""
         out = [self._close()] if self._block is not None else []

@@ -46,6 +46,11 @@ class Frames(Protocol):
         """The events that end the stream."""
         ...
 
+    def finish_after(self, chunks: list[ChatCompletionChunk], /) -> bytes:
+        """``batch(chunks) + finish()``, for the read that ends the stream (in one join,
+        where the frames can: the stream's last bytes are not copied once more)."""
+        ...
+
 
 async def forward_stream(
     call: Call, response: Response, frames: Frames, error_event: Callable[[Failure], bytes]
@@ -60,24 +65,35 @@ async def forward_stream(
     except BaseException:
         await _close(source, response)
         raise
-    held = b""  # the events of the read that held the end marker: sent with the end
+    held: Any = None  # the read that held the end marker: framed and sent with the end
     try:
         while batch is not None:
-            data = frames.batch(batch)
-            if data:
-                if type(batch) is RawEvents and batch.end:
-                    held += data
-                else:
+            if type(batch) is RawEvents and batch.end:
+                held = batch
+            else:
+                data = frames.batch(batch)
+                if data:
                     await out.write(data)  # waits while the caller's socket is full
             batch = await anext(source, None)
-        last = held + frames.finish()
+        last = frames.finish() if held is None else frames.finish_after(held)
     except Exception as exc:  # after the headers: the format's error event
-        last = held + error_event(call.failure(exc))
+        last = _events_of(frames, held) + error_event(call.failure(exc))
     finally:
         call.note_usage(frames.usage)
         await _close(source, response)
     await out.write_eof(last)  # one send with the body's end
     return out
+
+
+def _events_of(frames: Frames, held: Any) -> bytes:
+    """The events of the held read, before an error event (none if framing them is
+    what failed)."""
+    if held is None:
+        return b""
+    try:
+        return frames.batch(held)
+    except Exception:
+        return b""
 
 
 async def _singles(response: Response) -> AsyncIterator[list[Any]]:

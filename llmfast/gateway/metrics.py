@@ -10,12 +10,15 @@ name in the configuration.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
 
 from llmfast.events import Event
+from llmfast.gateway.figures import Spread, Tally
 from llmfast.types import Usage
 
 __all__ = ["CONTENT_TYPE", "GatewayMetrics"]
@@ -56,53 +59,52 @@ class GatewayMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         labels = ("model", "tenant")
-        self.requests = Counter(
+        # Counted on every request: plain figures (see ``llmfast.gateway.figures``).
+        self.requests = Tally(
             "llmfast_gateway_requests",
             "Requests answered, by endpoint and HTTP status.",
             ("endpoint", *labels, "status"),
-            registry=self.registry,
         )
+        self.latency = Spread(
+            "llmfast_gateway_request_seconds",
+            "Time from a request's arrival to the end of its answer.",
+            ("endpoint", *labels),
+            _LATENCY_BUCKETS,
+        )
+        self.first_chunk = Spread(
+            "llmfast_gateway_first_chunk_seconds",
+            "Time from a streamed request's arrival to its first chunk.",
+            labels,
+            _LATENCY_BUCKETS,
+        )
+        self.tokens = Tally(
+            "llmfast_gateway_tokens",
+            "Tokens the upstreams reported (cache hits left out), by direction (input, output).",
+            (*labels, "direction"),
+        )
+        # Counted when something goes wrong or a layer acts: prometheus-client's own.
         self.errors = Counter(
             "llmfast_gateway_errors",
             "Calls that failed, before or during their answer, by error code (the "
             "gateway's own, or http_<status> for an upstream's).",
             (*labels, "code"),
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "llmfast_gateway_request_seconds",
-            "Time from a request's arrival to the end of its answer.",
-            ("endpoint", *labels),
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.first_chunk = Histogram(
-            "llmfast_gateway_first_chunk_seconds",
-            "Time from a streamed request's arrival to its first chunk.",
-            labels,
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.tokens = Counter(
-            "llmfast_gateway_tokens",
-            "Tokens the upstreams reported (cache hits left out), by direction (input, output).",
-            (*labels, "direction"),
-            registry=self.registry,
+            registry=None,
         )
         self.layer_events = Counter(
             "llmfast_gateway_layer_events",
             "What the layers did: cache_hit, cache_miss, coalesced, kept_for_followers, "
             "retry, failover.",
             (*labels, "event"),
-            registry=self.registry,
+            registry=None,
         )
         self.limiter_wait = Histogram(
             "llmfast_gateway_limiter_wait_seconds",
             "Time calls waited in a rate limiter before being let through.",
             labels,
             buckets=(0.001, 0.01, 0.1, 0.5, 1, 5, 30),
-            registry=self.registry,
+            registry=None,
         )
+        self.registry.register(_Families(self))
 
         # A labelled child per label values, found once (``labels()`` checks and locks).
         self._children: dict[tuple[Any, ...], Any] = {}
@@ -117,32 +119,34 @@ class GatewayMetrics:
     def request_done(
         self, endpoint: str, model: str, tenant: str, status: int, seconds: float
     ) -> None:
-        self._child(self.requests, endpoint, model, tenant, str(status)).inc()
-        self._child(self.latency, endpoint, model, tenant).observe(seconds)
+        self.requests.add((endpoint, model, tenant, str(status)))
+        self.latency.observe((endpoint, model, tenant), seconds)
 
     def error(self, model: str, tenant: str, code: str | None, status: int) -> None:
         label = code if code in _OWN_CODES else f"http_{status}"
         self._child(self.errors, model, tenant, label).inc()
 
     def first_chunk_after(self, model: str, tenant: str, seconds: float) -> None:
-        self._child(self.first_chunk, model, tenant).observe(seconds)
+        self.first_chunk.observe((model, tenant), seconds)
 
     def usage(self, model: str, tenant: str, usage: Usage | Any) -> None:
         prompt = getattr(usage, "prompt_tokens", 0) or 0
         completion = getattr(usage, "completion_tokens", 0) or 0
-        self._child(self.tokens, model, tenant, "input").inc(prompt)
+        self.tokens.add((model, tenant, "input"), prompt)
         if completion:
-            self._child(self.tokens, model, tenant, "output").inc(completion)
+            self.tokens.add((model, tenant, "output"), completion)
 
     def on_event(self, event: Event) -> None:
         """llmfast's event hook: counts what the layers did for a gateway call."""
+        name = _LAYER_EVENTS.get(event.name)
+        if name is None and event.name != "ratelimit.wait":
+            return  # every call's attempt events: nothing counted
         context = event.request.context
         if not context or "gateway" not in context:
             return
         model, tenant = context["gateway"]
         if event.name == "cache.hit":
             context["cache_hit"] = True  # its usage was paid for by an earlier call
-        name = _LAYER_EVENTS.get(event.name)
         if name is not None:
             self._child(self.layer_events, model, tenant, name).inc()
         elif event.name == "ratelimit.wait" and event.elapsed is not None:
@@ -151,3 +155,20 @@ class GatewayMetrics:
     def render(self) -> bytes:
         """The figures in Prometheus' text format."""
         return generate_latest(self.registry)
+
+
+class _Families:
+    """Every family, in the order ``/metrics`` has always listed them."""
+
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        m = self._metrics
+        yield m.requests.family()
+        yield from m.errors.collect()
+        yield m.latency.family()
+        yield m.first_chunk.family()
+        yield m.tokens.family()
+        yield from m.layer_events.collect()
+        yield from m.limiter_wait.collect()

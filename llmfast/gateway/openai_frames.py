@@ -78,24 +78,31 @@ class ChunkFrames:
             append(self._frame(chunk))
         return b"".join(out)
 
-    def _raw(self, events: RawEvents) -> bytes:
+    def finish_after(self, chunks: list[ChatCompletionChunk] | RawEvents) -> bytes:
+        """``batch(chunks) + finish()``, the upstream's events in one join."""
+        if type(chunks) is RawEvents:
+            return self._raw(chunks, _DONE)
+        return self.batch(chunks) + _DONE
+
+    def _raw(self, events: RawEvents, done: bytes = b"") -> bytes:
         payloads = events.payloads
         if not payloads:
-            return b""
+            return done
         usages = [i for i, chunk in events.notable.items() if chunk.usage is not None]
         if usages:
             self.usage = events.notable[usages[-1]].usage
         if not usages or self._include_usage:
-            return b"data: " + b"\n\ndata: ".join(payloads) + b"\n\n"
+            return _events(payloads, done)
         out: list[bytes] = []
         start = 0
         for i in usages:  # the runs between usage events as they are; those framed anew
             if i > start:
-                out.append(b"data: " + b"\n\ndata: ".join(payloads[start:i]) + b"\n\n")
+                out.append(_events(payloads[start:i]))
             out.append(self._frame(events.notable[i]))  # without its usage, or nothing
             start = i + 1
         if start < len(payloads):
-            out.append(b"data: " + b"\n\ndata: ".join(payloads[start:]) + b"\n\n")
+            out.append(_events(payloads[start:]))
+        out.append(done)
         return b"".join(out)
 
     def _frame(self, chunk: ChatCompletionChunk) -> bytes:
@@ -110,6 +117,16 @@ class ChunkFrames:
     def finish(self) -> bytes:
         """The end of the stream."""
         return _DONE
+
+
+def _events(payloads: list[bytes], after: bytes = b"") -> bytes:
+    """``data: P\\n\\n`` for each payload, then ``after``, in one join: the frame's start
+    and end go on the first and last payloads (small copies), not around the joined
+    whole (more copies of it)."""
+    pieces = payloads.copy()
+    pieces[0] = b"data: " + pieces[0]
+    pieces[-1] += b"\n\n" + after
+    return b"\n\ndata: ".join(pieces)
 
 
 def _text_head(id: str, created: int, model: str, fingerprint: str | None) -> bytes:

@@ -105,8 +105,13 @@ def json_object(raw: bytes) -> dict[str, Any]:
 def typed_fields(
     data: dict[str, Any], fields: frozenset[str], kind: type[Any]
 ) -> tuple[Any, dict[str, Any]]:
-    known = {k: v for k, v in data.items() if k in fields}
-    extra = {k: v for k, v in data.items() if k not in fields}
+    """``data`` checked against ``kind`` (a 400 naming the field), and the keys it has no
+    field for."""
+    if data.keys() <= fields:  # the usual: no parameter beyond the typed ones
+        known, extra = data, {}
+    else:
+        known = {k: v for k, v in data.items() if k in fields}
+        extra = {k: v for k, v in data.items() if k not in fields}
     try:
         return msgspec.convert(known, kind), extra
     except msgspec.ValidationError as exc:
@@ -123,7 +128,8 @@ def parse_chat(raw: bytes) -> tuple[ChatRequest, bool, bool]:
     body, extra = typed_fields(data, _CHAT_FIELDS, _ChatBody)
     if not body.messages:
         raise BadInput(400, "messages must hold at least one message", "invalid_request")
-    fields = msgspec.structs.asdict(body)
+    # the fields given, as checked (the others are None in both types)
+    fields = {k: getattr(body, k) for k in data if k in _CHAT_FIELDS}
     request = ChatRequest(**fields, extra_body=extra or None)
     include_usage = bool(options and options.get("include_usage"))
     return request, stream, include_usage

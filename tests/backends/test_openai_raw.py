@@ -158,3 +158,107 @@ def test_pings_and_events_after_done_are_not_kept() -> None:
     (read,), _ = _feed(body, [])
     assert _text("late") not in read.payloads
     assert read.end
+
+
+def _outcome(parser: RawChatStreamParser, body: bytes) -> tuple[Any, ...]:
+    """What ``parser`` makes of ``body``: the payloads kept, which were typed, the error."""
+    try:
+        events = parser.feed(body)
+    except Exception as exc:
+        return ("raised", type(exc).__name__)
+    failure = type(parser.failure).__name__ if parser.failure is not None else None
+    return (events.payloads, sorted(events.notable), failure)
+
+
+_ODD_MIDDLES = [
+    b"5",
+    b'""',
+    b"",
+    b" ",
+    b'"a","b"',
+    b'"a",\n"b"',
+    b'"a\nb"',
+    b'"x\\"',
+    b'"a"] ',
+    b' "spaced" ',
+    b'"\\u00e9"',
+    b'"a","',
+    b'"',
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    texts=st.lists(st.text(min_size=1, max_size=5), min_size=3, max_size=10),
+    spoils=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=20), st.sampled_from(_ODD_MIDDLES)),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_a_run_checked_in_bulk_ends_like_one_checked_a_payload_at_a_time(
+    texts: list[str], spoils: list[tuple[int, bytes]]
+) -> None:
+    """However text deltas of a run are spoilt (one holding two strings and another
+    none, say), the bulk check of the run finds what the payload-by-payload check
+    finds: the same payloads kept, typed, or refused."""
+    payloads = _stream(texts)
+    for at, middle in spoils:  # text deltas after the template's (payload 1)
+        payloads[2 + at % (len(texts) - 1)] = _text("\x00").replace(b'"\\u0000"', middle)
+    body = _sse(payloads)
+    bulk = _outcome(RawChatStreamParser(), body)
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr("llmfast.backends._openai_raw._all_texts", lambda *_: False)
+        one_by_one = _outcome(RawChatStreamParser(), body)
+    assert bulk == one_by_one
+
+
+def test_a_run_of_texts_read_in_bulk_is_kept_as_it_came() -> None:
+    texts = [f"w{i} " for i in range(40)]
+    payloads = _stream(texts)
+    (read,), _ = _feed(_sse(payloads), [])
+    assert read.payloads == payloads
+    assert sorted(read.notable) == [0, 41, 42]  # role, finish, usage
+    assert "".join(c.text for c in read) == "".join(texts)
+
+
+def test_a_payload_too_short_for_both_ends_of_the_template_is_decoded() -> None:
+    """The template's head and tail overlapping in a payload is no text delta."""
+    first = _text("a")
+    head, _, tail = first.partition(b'"a"')
+    short = head + tail[5:]  # starts with the head, ends with the tail's end: malformed
+    payloads = [_stream([])[0], first, _text("b"), short]
+    parser = RawChatStreamParser()
+    events = parser.feed(_sse(payloads, done=False))
+    assert events.payloads == payloads[:3]
+    assert isinstance(parser.failure, DecodeError)
+
+
+def test_a_text_delta_of_another_choice_in_a_run_is_decoded_and_tracked() -> None:
+    """Differing from the template outside the text (here the choice's index, in a
+    payload of the same length) makes it a notable event: choice 1 is tracked, and as
+    it never finishes, the stream is truncated, as on the typed path."""
+    other = _text("c").replace(b'"index":0', b'"index":1')
+    payloads = _stream(["a", "b", "d"])
+    payloads.insert(3, other)  # amid the run of texts, not at its end
+    parser = RawChatStreamParser()
+    read = parser.feed(_sse(payloads))
+    assert read.payloads == payloads
+    assert 3 in read.notable
+    assert read.notable[3].choices[0].index == 1
+    with pytest.raises(StreamTruncatedError):
+        parser.close()
+    with pytest.raises(StreamTruncatedError):
+        _typed(_sse(payloads))
+
+
+def test_two_broken_texts_that_would_read_as_two_strings_together_are_refused() -> None:
+    """``"a","b`` and ``c"`` are no JSON strings, though ``["a","b,c"]`` reads as two:
+    the bulk check does not take them (each is decoded in full, and refused)."""
+    payloads = _stream(["a", "b", "c", "d"])
+    payloads[3] = _text("\x00").replace(b'"\\u0000"', b'"a","b')
+    payloads[4] = _text("\x00").replace(b'"\\u0000"', b'c"')
+    parser = RawChatStreamParser()
+    events = parser.feed(_sse(payloads))
+    assert events.payloads == payloads[:3]
+    assert isinstance(parser.failure, DecodeError)

@@ -145,3 +145,27 @@ async def test_cache_and_coalescing_models_still_serve_typed_chunks(
     assert text == ["hi", "hi"]
     hit = 'llmfast_gateway_layer_events_total{event="cache_hit",model="fast",tenant="team-a"} 1.0'
     assert hit in lines
+
+
+async def test_a_stream_unfinished_at_its_end_marker_sends_its_events_then_the_error(
+    upstream: MockServer, make_gateway: MakeGateway
+) -> None:
+    """The read holding ``[DONE]`` goes out with the stream's end; when the end turns out
+    to be a truncation (no finish reason), its events still come first, then the error
+    event, and no ``[DONE]``."""
+    upstream.enqueue(Reply.raw(_ROLE + _text("a") + _text("b") + b"data: [DONE]\n\n"))
+    async with make_gateway(standard_config(upstream)) as gateway:
+        body = {"model": "fast", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+        headers = {"Authorization": f"Bearer {TEAM_A_KEY}"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                gateway.url + "/v1/chat/completions", json=body, headers=headers
+            ) as response,
+        ):
+            events = (await response.read()).split(b"\n\n")
+    payloads = [json.loads(e.removeprefix(b"data: ")) for e in events if e]
+    texts = [p["choices"][0]["delta"].get("content") for p in payloads if p.get("choices")]
+    assert texts == ["", "a", "b"]
+    assert "error" in payloads[-1]
+    assert b"data: [DONE]" not in events
