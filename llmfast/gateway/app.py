@@ -14,15 +14,16 @@ import asyncio
 import contextlib
 import logging
 import os
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
-import msgspec
-from aiohttp import abc, web
+from aiohttp import web
 
 from llmfast.gateway import anthropic_routes, openai_routes
+from llmfast.gateway.access_log import _TENANT_KEY, AccessLog, access_logger_class
 from llmfast.gateway.answers import Failure, Scrubber, failure_of, openai_error, retry_after_header
 from llmfast.gateway.anthropic_wire import anthropic_error
 from llmfast.gateway.config import GatewayConfig, env_secret, listen_address
@@ -36,12 +37,7 @@ from llmfast.types import ChatRequest, EmbeddingRequest
 __all__ = ["Call", "Gateway"]
 
 _log = logging.getLogger("llmfast.gateway")
-_access = logging.getLogger("llmfast.gateway.access")
-_encode = msgspec.json.Encoder().encode
-_wall_clock = time.time
-_TENANT: Any = (  # aiohttp >= 3.13 wants typed request keys; older ones take a string
-    web.RequestKey("llmfast.tenant", str) if hasattr(web, "RequestKey") else "llmfast.tenant"
-)
+_TENANT: Any = _TENANT_KEY
 Endpoint = Callable[["Call"], Awaitable[web.StreamResponse]]
 
 
@@ -136,11 +132,25 @@ class Gateway:
     ``async with Gateway(config) as gateway:`` listens on ``server.listen`` (port 0
     picks a free one: read [`url`][llmfast.gateway.Gateway.url]); leaving the block
     drains in-flight calls for up to ``server.grace`` seconds, then stops.
+
+    Args:
+        config: the checked configuration ([`load_config`][llmfast.gateway.load_config]).
+        reuse_port: listen with ``SO_REUSEPORT`` (several processes on one port).
+        access_log: where the access log's lines go when ``server.access_log`` is
+            ``true`` (a binary stream; default: stderr).
     """
 
-    def __init__(self, config: GatewayConfig, *, reuse_port: bool = False) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        reuse_port: bool = False,
+        access_log: BinaryIO | None = None,
+    ) -> None:
         self.config = config
         self.reuse_port = reuse_port
+        self._access_stream = access_log
+        self._access: AccessLog | None = None
         self.tenants = Tenants(config)
         secrets = [env_secret(d.api_key_env) for m in config.models.values() for d in m.deployments]
         self.scrub = Scrubber(secrets)
@@ -166,12 +176,12 @@ class Gateway:
         if self.config.server.metrics:
             routes.append(web.get("/metrics", self._metrics))
         app.add_routes(routes)
+        self._access = self._open_access_log()
         runner = web.AppRunner(
             app,
             handler_cancellation=True,
             shutdown_timeout=self.config.server.grace,
-            access_log_class=JSONAccessLogger,
-            access_log=_access if self.config.server.access_log else None,
+            **_access_log_options(self._access),
         )
         await runner.setup()
         host, port = listen_address(self.config)
@@ -180,11 +190,30 @@ class Gateway:
             await site.start()
         except BaseException:
             await runner.cleanup()
+            self._close_access_log()
             raise
         self._runner, self._site = runner, site
         server = site._server
         sockets = getattr(server, "sockets", None) or ()
         self._port = sockets[0].getsockname()[1] if sockets else port
+
+    def _open_access_log(self) -> AccessLog | None:
+        """The access log ``server.access_log`` names: ``true`` (stderr, or the stream
+        given to the constructor), a file path (appended to), or ``false`` (none)."""
+        target = self.config.server.access_log
+        if target is False:
+            return None
+        if isinstance(target, str):
+            return AccessLog(open(target, "ab"))  # closed in aclose
+        return AccessLog(self._access_stream or sys.stderr.buffer)
+
+    def _close_access_log(self) -> None:
+        log, self._access = self._access, None
+        if log is None:
+            return
+        log.flush()
+        if isinstance(self.config.server.access_log, str):
+            log.stream.close()
 
     @property
     def url(self) -> str:
@@ -209,6 +238,7 @@ class Gateway:
             if runner is not None:
                 await runner.cleanup()
         finally:
+            self._close_access_log()
             await self.fleet.aclose()
 
     async def __aenter__(self) -> Gateway:
@@ -278,30 +308,12 @@ class Gateway:
         return web.json_response(body, status=status)
 
 
-class JSONAccessLogger(abc.AbstractAccessLogger):
-    """One JSON line per request: time (Unix seconds), method, path, status, duration
-    in milliseconds, tenant.
-
-    The record is made and handed to the logger's handlers directly
-    (``makeRecord`` and ``handle``): what ``logger.info`` adds, finding the caller's
-    file and line by walking the stack, says nothing about a request.
-    """
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        logger = self.logger
-        if not logger.isEnabledFor(logging.INFO):
-            return
-        tenant = request.get(_TENANT) if isinstance(request, web.Request) else None
-        record: dict[str, Any] = {
-            "time": round(_wall_clock(), 3),
-            "method": request.method,
-            "path": request.path,
-            "status": response.status,
-            "ms": round(time * 1000, 3),
-            "tenant": tenant,
-        }
-        line = _encode(record).decode()
-        logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, line, (), None))
+def _access_log_options(log: AccessLog | None) -> dict[str, Any]:
+    """aiohttp's access-log arguments for ``log`` (its logger argument only turns the
+    log on: the lines go to ``log``)."""
+    if log is None:
+        return {"access_log": None}
+    return {"access_log_class": access_logger_class(log), "access_log": _log}
 
 
 async def run_until_stopped(gateway: Gateway, stop: asyncio.Event) -> None:

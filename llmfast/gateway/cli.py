@@ -92,14 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _configure_logging() -> None:
-    """Log lines (the access log's JSON) to stderr as they are. The records' thread,
-    process and multiprocessing fields, which no line shows, are not gathered (the
-    logging module's documented switches): it saves every request's access-log line
-    a ``getpid`` call and two lookups."""
+    """The gateway's messages to stderr as they are (the access log writes its own
+    lines: see [`AccessLog`][llmfast.gateway.access_log.AccessLog])."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
 
 
 async def _serve(config: GatewayConfig, *, reuse_port: bool) -> None:

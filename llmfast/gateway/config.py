@@ -89,7 +89,7 @@ class ServerConfig(_Config):
     listen: str = "127.0.0.1:4000"
     max_body_bytes: int = 4_000_000
     grace: float = 30.0
-    access_log: bool = True
+    access_log: bool | str = True
     metrics: bool = True
     redis_url_env: str | None = None
 
@@ -222,6 +222,8 @@ def _problems(config: GatewayConfig) -> list[tuple[str, list[str]]]:
         found.append(("listen must be HOST:PORT", ["server", "listen"]))
     if config.server.max_body_bytes < 1 or config.server.grace < 0:
         found.append(("max_body_bytes must be >= 1 and grace >= 0", ["server"]))
+    if config.server.access_log == "":
+        found.append(("access_log must be true, false or a file path", ["server", "access_log"]))
     redis_env = config.server.redis_url_env
     if redis_env is not None and not os.environ.get(redis_env):
         found.append(
