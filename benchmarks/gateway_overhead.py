@@ -4,6 +4,7 @@ proxy (when ``litellm[proxy]`` is installed), all to the same upstream, in one r
 
     .venv/bin/python benchmarks/gateway_overhead.py [--repeats 3] [--rate 200] [--stream-rate 100]
         [--latency-rate 50]
+    .venv/bin/python benchmarks/gateway_overhead.py --cpu-only [--repeats 7] [--seconds 10]
     .venv/bin/python benchmarks/gateway_overhead.py --callgrind [--calls 100,400] [--concurrency 8]
 
 For each gateway, interleaved over ``--repeats`` rounds (medians reported):
@@ -14,6 +15,12 @@ For each gateway, interleaved over ``--repeats`` rounds (medians reported):
   schedule, not when the previous one answered), non-streaming and streaming: a rate
   every gateway keeps up with, so the figure is the gateway's, not its queue's;
 - the highest rate in a ladder (25/s up) at which p99 stays under 50 ms with no errors.
+
+``--cpu-only`` measures the CPU per request alone (no latency, no rate ladder), so
+many rounds fit in a few minutes, and reports llmfast's ratio to the pass-through per
+round (the two measured one right after the other) with their median: the figure to
+quote for the 1.3x goal, since the machine's state drifts between rounds by more than
+the gateways differ.
 
 ``--callgrind`` counts instead the user-space instructions one more request costs the
 pass-through and ``llmfast serve`` (``--gateways`` to choose): each runs under
@@ -263,9 +270,15 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def measure(
-    endpoint: Endpoint, rate: float, stream_rate: float, latency_rate: float, seconds: float
+    endpoint: Endpoint,
+    rate: float,
+    stream_rate: float,
+    latency_rate: float,
+    seconds: float,
+    latency: bool = True,
 ) -> dict[str, float]:
-    """CPU per request at ``rate`` (chat) and ``stream_rate``; latency at ``latency_rate``."""
+    """CPU per request at ``rate`` (chat) and ``stream_rate``; latency at ``latency_rate``
+    (unless ``latency`` is false)."""
     figures: dict[str, float] = {}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         await load(session, endpoint, False, rate, 0.5)  # warm-up: connections, imports
@@ -279,7 +292,7 @@ async def measure(
             after = tree_cpu(endpoint.pid) if endpoint.pid else 0.0
             figures[f"{label}_cpu_ms"] = (after - before) / max(1, len(latencies)) * 1000
             figures[f"{label}_errors"] = errors
-        for stream in (False, True):  # at a rate every gateway keeps up with
+        for stream in (False, True) if latency else ():  # at a rate every gateway keeps up with
             label = "stream" if stream else "chat"
             latencies, errors = await load(session, endpoint, stream, latency_rate, seconds)
             figures[f"{label}_p50_ms"] = _pct(latencies, 0.5) * 1000
@@ -384,6 +397,12 @@ def main() -> None:
         action="store_true",
         help="count instructions per request under valgrind instead (pass-through, llmfast)",
     )
+    parser.add_argument(
+        "--cpu-only",
+        action="store_true",
+        help="only the CPU per request, in --repeats rounds: the ratios per round (each "
+        "gateway measured right after the other), their median and spread",
+    )
     parser.add_argument("--calls", default="100,400", help="callgrind: short,long counts")
     parser.add_argument("--concurrency", type=int, default=8, help="callgrind: in flight")
     args = parser.parse_args()
@@ -413,13 +432,17 @@ def main() -> None:
                                 args.stream_rate,
                                 args.latency_rate,
                                 args.seconds,
+                                latency=not args.cpu_only,
                             )
                         )
                     )
-                    if round_ == 0:
+                    if round_ == 0 and not args.cpu_only:
                         rates[kind] = asyncio.run(max_rate(endpoint, 2.0))
                 print(f"round {round_ + 1}: {kind} done", flush=True)
-    report(results, rates, args, upstream.kind)
+    if args.cpu_only:
+        report_cpu(results, args)
+    else:
+        report(results, rates, args, upstream.kind)
 
 
 def _callgrind_main(args: argparse.Namespace, kinds: list[str]) -> None:
@@ -476,6 +499,36 @@ def report(
         for label in ("chat", "stream"):
             ratio = litellm[f"{label}_cpu_ms"] / ours[f"{label}_cpu_ms"]
             print(f"LiteLLM proxy / llmfast serve, CPU per {label} request: {ratio:.1f}x")
+
+
+def report_cpu(results: dict[str, list[dict[str, float]]], args: argparse.Namespace) -> None:
+    """``--cpu-only``: the CPU per request of each gateway, and llmfast's ratio to the
+    pass-through per round (the two measured one after the other, so a change in the
+    machine's state between rounds moves both), with the median and spread of those."""
+    print(
+        f"\nCPU per request at {args.rate:.0f} chat requests/s and {args.stream_rate:.0f} "
+        f"streams/s, {args.seconds:.0f} s each, {args.repeats} interleaved rounds\n"
+    )
+    print("| gateway | chat ms/request, median (min-max) | stream ms/request, median (min-max) |")
+    print("|---|--:|--:|")
+    for kind, runs in results.items():
+        cells = []
+        for label in ("chat", "stream"):
+            values = [r[f"{label}_cpu_ms"] for r in runs]
+            cells.append(f"{statistics.median(values):.3f} ({min(values):.3f}-{max(values):.3f})")
+        print(f"| {kind} | {cells[0]} | {cells[1]} |")
+    pairs = [("llmfast", "passthrough"), ("litellm", "llmfast")]
+    for ours, base in pairs:
+        if ours not in results or base not in results:
+            continue
+        for label in ("chat", "stream"):
+            key = f"{label}_cpu_ms"
+            ratios = [a[key] / b[key] for a, b in zip(results[ours], results[base], strict=True)]
+            shown = ", ".join(f"{r:.2f}" for r in ratios)
+            print(
+                f"\n{ours} / {base}, CPU per {label} request: median "
+                f"{statistics.median(ratios):.2f}x (rounds: {shown})"
+            )
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ from llmfast.errors import (
     UnprocessableEntityError,
     UnsupportedParameterError,
 )
-from llmfast.events import Event, EventHook, emit
+from llmfast.events import Event, EventHook, emit, only_events
 from llmfast.hooks import fan_out
 from llmfast.log import LoggingHook
 from llmfast.pool import HTTPPool, PoolConfig, Timeouts
@@ -303,6 +303,7 @@ __all__ = [
     "commit_first_chunk",
     "emit",
     "fan_out",
+    "only_events",
     "output_spec",
     "tool",
 ]

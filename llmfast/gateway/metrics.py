@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import Metric
 
-from llmfast.events import Event
+from llmfast.events import Event, EventHook, only_events
 from llmfast.gateway.figures import Spread, Tally
 from llmfast.types import Usage
 
@@ -108,6 +108,11 @@ class GatewayMetrics:
 
         # A labelled child per label values, found once (``labels()`` checks and locks).
         self._children: dict[tuple[Any, ...], Any] = {}
+        # llmfast's event hook for the gateway's calls: only the events it counts are
+        # made (not every call's ``attempt`` and ``attempt.ok``)
+        self.on_event: EventHook = only_events(
+            (*_LAYER_EVENTS, "ratelimit.wait"), self._count_event
+        )
 
     def _child(self, metric: Counter | Histogram, *values: str) -> Any:
         key = (metric, *values)
@@ -136,11 +141,10 @@ class GatewayMetrics:
         if completion:
             self.tokens.add((model, tenant, "output"), completion)
 
-    def on_event(self, event: Event) -> None:
-        """llmfast's event hook: counts what the layers did for a gateway call."""
+    def _count_event(self, event: Event) -> None:
+        """Count what the layers did for a gateway call (``on_event`` passes only the
+        events named in ``_LAYER_EVENTS`` and ``ratelimit.wait``)."""
         name = _LAYER_EVENTS.get(event.name)
-        if name is None and event.name != "ratelimit.wait":
-            return  # every call's attempt events: nothing counted
         context = event.request.context
         if not context or "gateway" not in context:
             return

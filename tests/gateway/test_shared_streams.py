@@ -48,7 +48,7 @@ def _watch(gateway: Gateway, name: str) -> asyncio.Event:
             seen.set()
         count(event)
 
-    gateway.metrics.on_event = hook  # type: ignore[method-assign]
+    gateway.metrics.on_event = hook
     return seen
 
 
