@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import select
+import sys
 import time
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
 import msgspec
 from aiohttp import abc, web
 
-__all__ = ["AccessLog", "access_logger_class"]
+__all__ = ["AccessLog", "access_logger_class", "stderr_bytes"]
 
 _log = logging.getLogger("llmfast.gateway")
 _encode = msgspec.json.Encoder().encode
@@ -80,6 +81,29 @@ class AccessLog:
             size += len(line) + 1
         write(b"\n".join(piece) + b"\n")
         self.stream.flush()
+
+
+def stderr_bytes() -> BinaryIO:
+    """Standard error as a binary stream (a text-only one, such as a notebook's, through
+    an adapter)."""
+    buffer = getattr(sys.stderr, "buffer", None)
+    if buffer is not None:
+        return cast(BinaryIO, buffer)
+    return cast(BinaryIO, _TextWriter(sys.stderr))
+
+
+class _TextWriter:
+    """Bytes written to a text stream (UTF-8; a JSON line is ASCII)."""
+
+    def __init__(self, text: IO[str]) -> None:
+        self._text = text
+
+    def write(self, data: bytes) -> int:
+        self._text.write(data.decode("utf-8", "replace"))
+        return len(data)
+
+    def flush(self) -> None:
+        self._text.flush()
 
 
 def access_logger_class(log: AccessLog) -> type[abc.AbstractAccessLogger]:

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -23,7 +22,7 @@ from typing import Any, BinaryIO
 from aiohttp import web
 
 from llmfast.gateway import anthropic_routes, openai_routes
-from llmfast.gateway.access_log import _TENANT_KEY, AccessLog, access_logger_class
+from llmfast.gateway.access_log import _TENANT_KEY, AccessLog, access_logger_class, stderr_bytes
 from llmfast.gateway.answers import Failure, Scrubber, failure_of, openai_error, retry_after_header
 from llmfast.gateway.anthropic_wire import anthropic_error
 from llmfast.gateway.config import GatewayConfig, env_secret, listen_address
@@ -205,7 +204,7 @@ class Gateway:
             return None
         if isinstance(target, str):
             return AccessLog(open(target, "ab"))  # closed in aclose
-        return AccessLog(self._access_stream or sys.stderr.buffer)
+        return AccessLog(self._access_stream or stderr_bytes())
 
     def _close_access_log(self) -> None:
         log, self._access = self._access, None

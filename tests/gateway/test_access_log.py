@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from llmfast.gateway import Gateway, GatewayConfigError, parse_config
-from llmfast.gateway.access_log import PIPE_BUF, AccessLog
+from llmfast.gateway.access_log import PIPE_BUF, AccessLog, stderr_bytes
 from llmfast.testing import MockServer
 
 from .conftest import TEAM_A_KEY, UPSTREAM_KEY, standard_config
@@ -156,3 +156,12 @@ async def test_a_failing_stream_loses_lines_not_the_gateway(
     log.add(b'{"b":2}')
     log.flush()
     assert stream.getvalue() == b'{"b":2}\n'
+
+
+async def test_a_text_only_stderr_gets_the_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = io.StringIO()  # like a notebook's stderr: no binary buffer under it
+    monkeypatch.setattr("sys.stderr", text)
+    log = AccessLog(stderr_bytes())
+    log.add(b'{"a":1}')
+    log.flush()
+    assert text.getvalue() == '{"a":1}\n'
