@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import aiohttp
 from yarl import URL
 
+from llmfast import read_timer
 from llmfast.errors import (
     ClientClosedError,
     ConfigurationError,
@@ -136,6 +137,7 @@ class HTTPPool:
             ttl_dns_cache=config.ttl_dns_cache,
             use_dns_cache=True,
         )
+        read_timer.install(connector)  # aiohttp's read timeout on the loop's shared timer
         return aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(sock_connect=timeouts.connect, sock_read=timeouts.read),
