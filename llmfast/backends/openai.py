@@ -17,6 +17,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 import msgspec
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from llmfast.backends._http import ChunkParser, ErrorBody, StreamParser, decode, url
 from llmfast.backends._openai_raw import RawChatStreamParser
@@ -137,6 +138,9 @@ class OpenAIBackend(HTTPBackend):
             **self._extra_headers,
             **self._auth,
         }
+        # aiohttp copies a call's headers into a CIMultiDict (a dict is converted first):
+        # given as one, made once, they are copied only
+        self._sent_headers = CIMultiDictProxy(CIMultiDict(self._headers))
         self._chat_url = url(self.base_url + "/chat/completions")
         self._embed_url = url(self.base_url + "/embeddings")
         self._not_found_hint = version_hint(self.base_url)
@@ -150,7 +154,9 @@ class OpenAIBackend(HTTPBackend):
         url = self._chat_url if is_chat else self._embed_url
         stream = request.stream and is_chat
         data = encode_request(body, stream)
-        headers = self._headers if request.headers is None else {**self._headers, **request.headers}
+        headers: Mapping[str, str] = self._sent_headers
+        if request.headers is not None:
+            headers = {**self._headers, **request.headers}
         resp = await self.post(request, url, data, headers)
         parser: StreamParser | None = None
         if stream and request.raw_events:

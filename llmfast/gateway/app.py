@@ -29,6 +29,7 @@ from llmfast.gateway.config import GatewayConfig, env_secret, listen_address
 from llmfast.gateway.fleet import Fleet, UnknownModelError
 from llmfast.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from llmfast.gateway.openai_routes import BadInput, error_response
+from llmfast.gateway.routing import Routes
 from llmfast.gateway.tenants import Tenant, Tenants
 from llmfast.transport import Request, Response
 from llmfast.types import ChatRequest, EmbeddingRequest
@@ -45,7 +46,7 @@ class Call:
 
     __slots__ = ("_context", "_stream", "gateway", "http", "model", "started", "tenant")
 
-    def __init__(self, gateway: Gateway, http: web.Request, tenant: Tenant) -> None:
+    def __init__(self, gateway: Gateway, http: web.BaseRequest, tenant: Tenant) -> None:
         self.gateway = gateway
         self.http = http
         self.tenant = tenant
@@ -156,7 +157,7 @@ class Gateway:
         self.metrics = GatewayMetrics()
         self.fleet = Fleet(config)
         self.started = time.time()
-        self._runner: web.AppRunner | None = None
+        self._runner: web.ServerRunner | None = None
         self._site: web.TCPSite | None = None
         self._port: int | None = None
 
@@ -164,24 +165,23 @@ class Gateway:
 
     async def start(self) -> None:
         """Start listening."""
-        app = web.Application(client_max_size=self.config.server.max_body_bytes)
-        routes = [
-            web.post("/v1/chat/completions", self._endpoint(openai_routes.chat_completions)),
-            web.post("/v1/embeddings", self._endpoint(openai_routes.embeddings)),
-            web.get("/v1/models", self._endpoint(openai_routes.models)),
-            web.post("/v1/messages", self._endpoint(anthropic_routes.messages, anthropic_error)),
-            web.get("/health", self._health),
-        ]
+        routes = Routes(client_max_size=self.config.server.max_body_bytes)
+        routes.add("POST", "/v1/chat/completions", self._endpoint(openai_routes.chat_completions))
+        routes.add("POST", "/v1/embeddings", self._endpoint(openai_routes.embeddings))
+        routes.add("GET", "/v1/models", self._endpoint(openai_routes.models))
+        messages = self._endpoint(anthropic_routes.messages, anthropic_error)
+        routes.add("POST", "/v1/messages", messages, anthropic_error)
+        routes.add("GET", "/health", self._health)
         if self.config.server.metrics:
-            routes.append(web.get("/metrics", self._metrics))
-        app.add_routes(routes)
+            routes.add("GET", "/metrics", self._metrics)
         self._access = self._open_access_log()
-        runner = web.AppRunner(
-            app,
+        server = web.Server(
+            routes,
+            request_factory=routes.request_factory,
             handler_cancellation=True,
-            shutdown_timeout=self.config.server.grace,
             **_access_log_options(self._access),
         )
+        runner = web.ServerRunner(server, shutdown_timeout=self.config.server.grace)
         await runner.setup()
         host, port = listen_address(self.config)
         site = web.TCPSite(runner, host, port, reuse_port=self.reuse_port or None)
@@ -192,8 +192,8 @@ class Gateway:
             self._close_access_log()
             raise
         self._runner, self._site = runner, site
-        server = site._server
-        sockets = getattr(server, "sockets", None) or ()
+        listening = site._server
+        sockets = getattr(listening, "sockets", None) or ()
         self._port = sockets[0].getsockname()[1] if sockets else port
 
     def _open_access_log(self) -> AccessLog | None:
@@ -256,11 +256,11 @@ class Gateway:
 
     def _endpoint(
         self, endpoint: Endpoint, render: Callable[[Failure], bytes] = openai_error
-    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    ) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
         """``endpoint`` with the key check and errors answered in ``render``'s shape."""
         name = endpoint.__name__
 
-        async def handle(http: web.Request) -> web.StreamResponse:
+        async def handle(http: web.BaseRequest) -> web.StreamResponse:
             tenant = self.tenants.identify(http.headers)
             if tenant is None:
                 self.metrics.request_done(name, "-", "-", 401, 0.0)
@@ -292,11 +292,11 @@ class Gateway:
             return call._stream
         return error_response(failure.status, render(failure), retry_after_header(failure))
 
-    async def _metrics(self, http: web.Request) -> web.Response:
+    async def _metrics(self, http: web.BaseRequest) -> web.Response:
         body = self.metrics.render()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
-    async def _health(self, http: web.Request) -> web.Response:
+    async def _health(self, http: web.BaseRequest) -> web.Response:
         ready = self.fleet.ready()
         status = 200 if all(ready.values()) else 503
         body = {

@@ -88,7 +88,17 @@ class _EmbedBody(msgspec.Struct, kw_only=True):
     user: str | None = None
 
 
+class _ChatWire(_ChatBody, kw_only=True, forbid_unknown_fields=True):
+    """A chat body with only the typed fields (and the stream flags), decoded in one pass;
+    anything else about it (an unknown field, a wrong type, not JSON) takes the checking
+    path instead, which finds the same body the same answer."""
+
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+
+
 _CHAT_FIELDS = frozenset(_ChatBody.__struct_fields__)
+_decode_chat_wire = msgspec.json.Decoder(_ChatWire).decode
 _EMBED_FIELDS = frozenset(_EmbedBody.__struct_fields__)
 
 
@@ -120,6 +130,40 @@ def typed_fields(
 
 def parse_chat(raw: bytes) -> tuple[ChatRequest, bool, bool]:
     """``(request, stream, include_usage)`` from a chat-completions body."""
+    try:  # the usual body: typed fields only, each of its type
+        wire = _decode_chat_wire(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return _parse_chat_checked(raw)
+    if not wire.messages:
+        raise BadInput(400, "messages must hold at least one message", "invalid_request")
+    request = ChatRequest(
+        model=wire.model,
+        messages=wire.messages,
+        temperature=wire.temperature,
+        top_p=wire.top_p,
+        max_tokens=wire.max_tokens,
+        max_completion_tokens=wire.max_completion_tokens,
+        stop=wire.stop,
+        seed=wire.seed,
+        n=wire.n,
+        presence_penalty=wire.presence_penalty,
+        frequency_penalty=wire.frequency_penalty,
+        logprobs=wire.logprobs,
+        top_logprobs=wire.top_logprobs,
+        tools=wire.tools,
+        tool_choice=wire.tool_choice,
+        parallel_tool_calls=wire.parallel_tool_calls,
+        response_format=wire.response_format,
+        reasoning_effort=wire.reasoning_effort,
+        user=wire.user,
+    )
+    options = wire.stream_options
+    return request, wire.stream, bool(options and options.get("include_usage"))
+
+
+def _parse_chat_checked(raw: bytes) -> tuple[ChatRequest, bool, bool]:
+    """`parse_chat` for any other body: its unknown fields kept as ``extra_body``, and
+    the 400 naming what is wrong with it."""
     data = json_object(raw)
     stream = data.pop("stream", False)
     options = data.pop("stream_options", None)

@@ -352,3 +352,23 @@ async def test_keep_alives_defeat_the_read_timeout_but_not_the_deadline(
             async with client.stream("x y z", timeout=0.6) as stream:
                 await stream.collect()
     assert type(caught.value.__cause__) is llmfast.DeadlineExceeded
+
+
+async def test_the_backends_headers_and_a_calls_own_reach_the_server(server: MockServer) -> None:
+    """The backend's headers go as one prebuilt multidict; a call's own headers are laid
+    over them (a name in both: the call's value)."""
+    backend = llmfast.OpenAIBackend(
+        server.url, api_key="k", model="m", headers={"X-App": "demo", "X-Team": "a"}
+    )
+    async with Client(backend, layers=[]) as client:
+        await client.chat("hi")
+        await client.chat("hi", headers={"x-team": "b", "X-Call": "1"})
+        await client.chat("hi")
+    plain, own, again = (request.headers for request in server.requests)
+    for headers in (plain, again):
+        assert (headers["x-app"], headers["x-team"]) == ("demo", "a")
+        assert "x-call" not in headers
+        assert headers["authorization"] == "Bearer k"
+        assert headers["content-type"] == "application/json"
+    assert (own["x-app"], own["x-team"], own["x-call"]) == ("demo", "b", "1")
+    assert own["authorization"] == "Bearer k"

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from llmfast.gateway.openai_routes import BadInput, _ChatBody, parse_chat
+from llmfast.gateway.openai_routes import BadInput, _ChatBody, _parse_chat_checked, parse_chat
 from llmfast.types import ChatRequest
 
 _EVERY_FIELD: dict[str, Any] = {
@@ -64,3 +64,69 @@ def test_a_wrong_field_is_a_400(body: bytes) -> None:
     with pytest.raises(BadInput) as raised:
         parse_chat(body)
     assert raised.value.status == 400
+
+
+_MESSAGES = '"messages":[{"role":"user","content":"x"}]'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"model":"m",%s}',
+        '{"model":"m",%s,"stream":true,"stream_options":{"include_usage":true}}',
+        '{"model":"m",%s,"stream":true,"stream_options":{}}',
+        '{"model":"m",%s,"stream_options":null,"temperature":null,"stop":"x","n":2.0}',
+        '{"model":"m",%s,"tools":[{"type":"function"}],"tool_choice":{"type":"function"}}',
+        '{"model":"m","model":"n",%s}',  # the last of a repeated key, as a dict has it
+        '{"model":5,"model":"n",%s}',
+        '{"model":"n","model":5,%s}',
+        '{"model":"m",%s,"top_k":1}',
+        '{"model":"m",%s,"prompt_cache_key":"k"}',  # extra_body: the gateway has no field
+        '{"model":"m",%s,"stream":null}',
+        '{"model":"m",%s,"stream":1}',
+        '{"model":"m",%s,"stream_options":[]}',
+        '{"model":"m",%s,"stream":"yes","seed":"s"}',  # which of two faults is named
+        '{"model":"m",%s,"top_k":1,"seed":"s"}',
+        '{"model":"m",%s,"n":2.5}',
+        '{"model":5,%s}',
+        '{"model":"m","messages":[]}',
+        '{"model":"m","messages":["x"]}',
+        '{"model":"m"}',
+        "{%s}",
+        '{"model":"m",%s} trailing',
+        "[1]",
+        "",
+        "[" * 10_000,
+    ],
+)
+def test_the_one_pass_decode_answers_as_the_checking_path(body: str) -> None:
+    """Typed fields only go through one msgspec pass; every body, with an unknown field,
+    a wrong type or no JSON at all, gets the request or the 400 the checking path gives."""
+    raw = (body % _MESSAGES if "%s" in body else body).encode()
+
+    def answer(parse: Any) -> Any:
+        try:
+            return parse(raw)
+        except BadInput as bad:
+            return (bad.status, bad.message, bad.code)
+
+    assert answer(parse_chat) == answer(_parse_chat_checked)
+
+
+def test_unknown_fields_are_carried_with_the_typed_ones() -> None:
+    raw = b'{"model":"m",%s,"max_tokens":3,"top_k":2,"metadata":{"a":1}}' % _MESSAGES.encode()
+    request, _, _ = parse_chat(raw)
+    assert request.max_tokens == 3
+    assert request.extra_body == {"top_k": 2, "metadata": {"a": 1}}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("max_tokens", '"5"'), ("temperature", '"hot"'), ("stop", "3"), ("tools", "{}")],
+)
+def test_a_type_error_names_the_field(field: str, value: str) -> None:
+    raw = b'{"model":"m",%s,"%s":%s}' % (_MESSAGES.encode(), field.encode(), value.encode())
+    with pytest.raises(BadInput) as raised:
+        parse_chat(raw)
+    assert raised.value.status == 400
+    assert f"$.{field}" in raised.value.message
