@@ -74,9 +74,9 @@ class Event(msgspec.Struct, frozen=True):
 
 
 EventHook = Callable[[Event], None]
-"""Receives every event; called synchronously, so it must not block. A hook with an
-``event_names`` attribute (a set; see [`only_events`][llmfast.events.only_events])
-receives only the events so named: the others are not even made."""
+"""Receives every event; called synchronously, so it must not block. A hook made with
+[`only_events`][llmfast.events.only_events] receives only the events it names: the
+others are not even made."""
 
 
 class _OnlyEvents:
