@@ -23,8 +23,6 @@ from llmfast.sweeper import Sweeper, sweeper_of
 
 __all__ = ["StreamWatchdog"]
 
-_sweeper_of = sweeper_of  # the name the tests knew
-
 
 class StreamWatchdog:
     """Closes a stream whose first event or next event is late.

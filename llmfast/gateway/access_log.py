@@ -21,7 +21,7 @@ from typing import IO, Any, BinaryIO, cast
 import msgspec
 from aiohttp import abc, web
 
-__all__ = ["AccessLog", "access_logger_class", "stderr_bytes"]
+__all__ = ["TENANT_KEY", "AccessLog", "access_logger_class", "stderr_bytes"]
 
 _log = logging.getLogger("llmfast.gateway")
 _encode = msgspec.json.Encoder().encode
@@ -121,13 +121,14 @@ def access_logger_class(log: AccessLog) -> type[abc.AbstractAccessLogger]:
                 "path": request.path,
                 "status": response.status,
                 "ms": round(time * 1000, 3),
-                "tenant": request.get(_TENANT_KEY),
+                "tenant": request.get(TENANT_KEY),
             }
             log.add(_encode(record))
 
     return JSONAccessLogger
 
 
-_TENANT_KEY: Any = (  # aiohttp >= 3.13 wants typed request keys; older ones take a string
+TENANT_KEY: Any = (  # aiohttp >= 3.13 wants typed request keys; older ones take a string
     web.RequestKey("llmfast.tenant", str) if hasattr(web, "RequestKey") else "llmfast.tenant"
 )
+"""Where the gateway keeps a request's tenant name (for its access-log line)."""

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 from aiohttp import web
 
 from llmfast.gateway import anthropic_routes, openai_routes
-from llmfast.gateway.access_log import _TENANT_KEY, AccessLog, access_logger_class, stderr_bytes
+from llmfast.gateway.access_log import TENANT_KEY, AccessLog, access_logger_class, stderr_bytes
 from llmfast.gateway.answers import Failure, Scrubber, failure_of, openai_error, retry_after_header
 from llmfast.gateway.anthropic_wire import anthropic_error
 from llmfast.gateway.config import GatewayConfig, env_secret, listen_address
@@ -37,7 +37,6 @@ from llmfast.types import ChatRequest, EmbeddingRequest
 __all__ = ["Call", "Gateway"]
 
 _log = logging.getLogger("llmfast.gateway")
-_TENANT: Any = _TENANT_KEY
 Endpoint = Callable[["Call"], Awaitable[web.StreamResponse]]
 
 
@@ -267,7 +266,7 @@ class Gateway:
                 failure = Failure(401, "a valid API key is required", "invalid_api_key")
                 self.metrics.error("-", "-", failure.code, 401)
                 return error_response(401, render(failure), {})
-            http[_TENANT] = tenant.name
+            http[TENANT_KEY] = tenant.name
             call = Call(self, http, tenant)
             answer = await self._answer(call, endpoint, render)
             elapsed = time.monotonic() - call.started

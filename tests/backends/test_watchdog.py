@@ -14,6 +14,7 @@ import pytest
 import llmfast
 from llmfast import Client, Timeouts
 from llmfast.backends import watchdog
+from llmfast.sweeper import sweeper_of
 from llmfast.testing import MockServer, Reply
 
 SLACK = 0.15  # the scheduler's slack allowed past a limit on this shared machine
@@ -78,7 +79,7 @@ async def test_ended_streams_leave_no_watchdog_behind() -> None:
         MockServer() as server,
         Client(base_url=server.url, model="m", timeouts=Timeouts(idle=5), layers=[]) as client,
     ):
-        sweeper = watchdog._sweeper_of(asyncio.get_running_loop())
+        sweeper = sweeper_of(asyncio.get_running_loop())
         async with contextlib.AsyncExitStack() as open_streams:
             for _ in range(3):
                 server.enqueue(Reply.stall(after_chunks=1))
