@@ -278,6 +278,8 @@ class SSEDecoder:
                 self._feed_into(out, data)
                 return out
             self._feed_into(out, data[: end + 2])
+            if self._error is not None:  # that event was too large: none after it goes out
+                return out
             data = data[end + 2 :]
             if self._parts or self._data is not None or self._dirty or self._bom or self._cr:
                 self._feed_into(out, data)  # pragma: no cover - a "\n\n" always ends a block

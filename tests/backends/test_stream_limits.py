@@ -10,7 +10,7 @@ from __future__ import annotations
 import resource
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import llmfast
@@ -104,6 +104,9 @@ def test_an_event_split_across_reads_rejoins_the_fast_path() -> None:
     st.lists(st.integers(0, 100), max_size=4),
     st.lists(st.binary(max_size=80).map(lambda b: b.replace(b"\n", b"").replace(b"\r", b""))),
 )
+# found by hypothesis: the read ends an event left open by the one before, the next
+# event is too large, and a small one follows it in the same read (it must not go out)
+@example(24, [57], [b"", b"\0" * 3, b"\0" * 5, b"\0" * 18, b"\0" * 19, b""])
 def test_sse_limit_is_exact_and_loses_no_earlier_event(
     limit: int, points: list[int], values: list[bytes]
 ) -> None:
