@@ -28,10 +28,12 @@ from llmfast.backends._anthropic_wire import AnthropicStreamParser
 from llmfast.backends._gemini_wire import GeminiStreamParser
 from llmfast.backends._http import StreamParser
 from llmfast.backends._ollama_wire import OllamaStreamParser
+from llmfast.backends._openai_raw import RawChatStreamParser
 from llmfast.backends.anthropic import AnthropicBackend
 from llmfast.backends.base import Backend
 from llmfast.backends.gemini import GeminiBackend
 from llmfast.backends.ollama import OllamaBackend
+from llmfast.backends.openai import _ChatStreamParser
 from llmfast.errors import LLMFastError
 from llmfast.testing import MockServer, Reply
 from tests.conformance import conformance_dir, stream_cases
@@ -137,6 +139,48 @@ async def test_openai_chat_over_http(name: str) -> None:
             async for _ in stream:
                 pass
         _check(stream.completion, expected)
+
+
+def _raw_reads(body: bytes, read_size: int) -> tuple[list[bytes], list[ChatCompletionChunk], int]:
+    """``body`` through the gateway's fast path (``RawChatStreamParser``) in reads of
+    ``read_size``: the payloads kept, the chunks they type to, how many were notable."""
+    parser = RawChatStreamParser()
+    payloads: list[bytes] = []
+    chunks: list[ChatCompletionChunk] = []
+    notable = 0
+    for start in range(0, len(body), read_size):
+        events = parser.feed(body[start : start + read_size])
+        payloads += events.payloads
+        chunks += list(events)
+        notable += len(events.notable)
+    parser.close()
+    return payloads, chunks, notable
+
+
+@pytest.mark.parametrize("name", OPENAI_CHAT)
+@pytest.mark.parametrize("read_size", [7, 64, 1 << 20])
+def test_openai_chat_read_raw(name: str, read_size: int) -> None:
+    """The fast path keeps each event's payload as it came, and they type to the typed
+    parser's chunks."""
+    body, _ = _load(name)
+    typed = _ChatStreamParser()
+    expected = typed.feed(body) + typed.close()
+    payloads, chunks, _ = _raw_reads(body, read_size)
+    assert chunks == expected
+    data = [e.data.encode() for e in SSEDecoder().feed(body)]
+    assert payloads == data[: data.index(b"[DONE]")]
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in ("openai_chat_text", "openai_chat_usage_last_chunk") if n in CASES]
+)
+def test_openai_text_streams_are_forwarded_undecoded(name: str) -> None:
+    """In a plain text stream only the role, the finish and usage are decoded: the
+    template fits OpenAI's events, padding (``"obfuscation"``) and all."""
+    body, _ = _load(name)
+    payloads, _, notable = _raw_reads(body, 1 << 20)
+    assert notable == 3
+    assert len(payloads) > 30
 
 
 @pytest.mark.parametrize(

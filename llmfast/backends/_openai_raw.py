@@ -3,24 +3,32 @@
 
 Nearly every event of a stream is a text delta whose bytes differ from the stream's
 other text deltas only in the text: the same id, created, model, fingerprint, and
-the same fields around the text. The first such event is decoded in full and, if it
-is a plain text delta, its bytes before and after the text become the stream's
-template. Every later payload that starts and ends like the template, with exactly
-one non-empty JSON string between, is that same JSON with another text: it stays
+the same fields around the text. The stream's first event, the role with empty text
+(``"delta":{"role":"assistant","content":""}``, with or without ``"refusal":null``),
+foretells them: its bytes with that delta made ``{"content":`` and ``}`` become the
+stream's template. When the role event is shaped otherwise, or the texts turn out not
+to fit (another field, another byte), the first plain text delta decoded in full
+gives the template instead: a wrong guess costs one read checked a payload at a time.
+OpenAI ends each event with a random ``"obfuscation"`` string (padding that hides the
+text's length, a field llmfast does not read): a template ending so has a second
+slot there, which may hold any string.
+
+Every later payload that is the template with one non-empty JSON string in its text
+slot (and one in its padding slot) is that same JSON with another text: it stays
 bytes, with no decode. A read's run of such payloads is checked in a few C calls for
-the whole run, not a Python step per payload (the texts cut out at once, the run
-rebuilt from them and compared, msgspec reading each text); a run that fails is
-looked at one payload at a time. Any other payload (the role, a finish,
-usage, an error event, tool calls, a payload that differs in any other byte) is
-decoded in full at once, so what is checked and tracked (an in-stream error, which
-choices were opened and finished, malformed JSON) is exactly the typed path's.
+the whole run, not a Python step per payload (the slots cut out at once, the run
+rebuilt from them and compared, msgspec reading each slot); a run that fails is
+looked at one payload at a time. Any other payload (the role, a finish, usage, an
+error event, tool calls, a payload that differs in any other byte) is decoded in
+full at once, so what is checked and tracked (an in-stream error, which choices were
+opened and finished, malformed JSON) is exactly the typed path's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import repeat
-from operator import getitem
+from operator import add, getitem
 from typing import Any, cast
 
 import msgspec
@@ -39,20 +47,23 @@ _decode_str = msgspec.json.Decoder(str).decode
 _decode_strs = msgspec.json.Decoder(list[str]).decode
 _decode_any = msgspec.json.Decoder().decode
 _CONTENT = b'"content":'
+_OBFUSCATION = b',"obfuscation":'
+_ROLE_ENDS = (b',"content":""}', b',"content":"","refusal":null}')
 _cut = cast(Callable[[bytes, slice], bytes], getitem)  # b[s] (the slot wrapper is slower)
 
 
 class RawChatStreamParser(ChunkParser):
     """``feed`` returns a [`RawEvents`][llmfast.raw_events.RawEvents] per read."""
 
-    __slots__ = ("_feed", "_head", "_tail")
+    __slots__ = ("_feed", "_head", "_pad", "_tail")
 
     end_marker = "[DONE]"
 
     def __init__(self, max_event_bytes: int | None = None) -> None:
         super().__init__()
         self._feed = SSEDecoder(max_event_bytes).feed_payloads
-        self._head: bytes | None = None  # the stream's template, once a text delta gave it
+        self._head: bytes | None = None  # the stream's template, once an event gave it:
+        self._pad: bytes | None = None  # head TEXT [pad PADDING] tail
         self._tail = b""
 
     def feed(self, data: bytes) -> RawEvents:  # type: ignore[override]
@@ -124,13 +135,13 @@ class RawChatStreamParser(ChunkParser):
         the others, in order. The payloads up to the last one shaped like the template
         (a stream's finish and usage come after its texts) are checked in bulk
         (``_all_texts``), and one by one only when that fails."""
-        head, tail = self._head or b"", self._tail
+        head, pad, tail = self._head or b"", self._pad, self._tail
         end = len(payloads)
-        while end and not (payloads[end - 1].startswith(head) and payloads[end - 1].endswith(tail)):
+        while end and not _shaped(payloads[end - 1], head, pad, tail):
             end -= 1
         if end:
             run = payloads[:end] if end < len(payloads) else payloads
-            if _all_texts(run, head, tail):
+            if _all_texts(run, head, tail) if pad is None else _all_padded(run, head, pad, tail):
                 events.payloads += run
             else:  # one of them is not: find it, and decode what needs it
                 self._one_by_one(run, events)
@@ -139,23 +150,14 @@ class RawChatStreamParser(ChunkParser):
 
     def _one_by_one(self, payloads: list[bytes], events: RawEvents) -> None:
         """``_against_template``, a payload at a time."""
-        kept = events.payloads
-        append = kept.append
-        head, tail = self._head or b"", self._tail
-        start, cut = len(head), len(tail)
+        append = events.payloads.append
+        head = self._head
         for payload in payloads:
-            if payload.startswith(head) and payload.endswith(tail):
-                try:
-                    text = _decode_str(payload[start : len(payload) - cut])
-                except (msgspec.DecodeError, msgspec.ValidationError):
-                    text = ""
-                if text:
-                    append(payload)
-                    continue
+            if head is not None and _fits(payload, head, self._pad, self._tail):
+                append(payload)
+                continue
             self._decoded(payload, events)
-            if self._head is not head:  # another template from here on
-                head, tail = self._head or b"", self._tail
-                start, cut = len(head), len(tail)
+            head = self._head  # (another template, from here on, if it gave one)
 
     def _decoded(self, payload: bytes, events: RawEvents) -> None:
         """Decode ``payload`` in full and keep it: notable, or the stream's template."""
@@ -166,13 +168,38 @@ class RawChatStreamParser(ChunkParser):
         template = _template(payload, chunk)
         if template is None:
             events.notable[len(events.payloads)] = chunk
-        else:
-            self._head, self._tail = template
+            if self._head is None:
+                template = _role_template(payload, chunk)
+        if template is not None:
+            self._head, self._pad, self._tail = _padded(*template)
         events.payloads.append(payload)
 
     def finish(self, out: list[ChatCompletionChunk]) -> None:
         if not self.done:
             raise StreamTruncatedError("the event stream ended before [DONE]")
+
+
+def _shaped(payload: bytes, head: bytes, pad: bytes | None, tail: bytes) -> bool:
+    """``payload`` begins and ends as the template does (and holds its padding's key)."""
+    return payload.startswith(head) and payload.endswith(tail) and (pad is None or pad in payload)
+
+
+def _fits(payload: bytes, head: bytes, pad: bytes | None, tail: bytes) -> bool:
+    """``payload`` is the template with a non-empty JSON string for its text (and a
+    string for its padding): ``_all_texts``/``_all_padded`` for one payload."""
+    if not (payload.startswith(head) and payload.endswith(tail)):
+        return False
+    end = len(payload) - len(tail)
+    try:
+        if pad is not None:
+            at = payload.rfind(pad)
+            if at < len(head) or at + len(pad) > end:
+                return False
+            _decode_str(payload[at + len(pad) : end])
+            end = at
+        return bool(_decode_str(payload[len(head) : end]))
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return False
 
 
 def _all_texts(run: list[bytes], head: bytes, tail: bytes) -> bool:
@@ -202,6 +229,44 @@ def _all_texts(run: list[bytes], head: bytes, tail: bytes) -> bool:
     return (tail + head).join(middles) == b"".join(run) and all(texts)
 
 
+def _all_padded(run: list[bytes], head: bytes, pad: bytes, tail: bytes) -> bool:
+    """``_all_texts`` for a template with a padding slot: each payload of ``run`` is
+    ``head``, a non-empty JSON string, ``pad``, a JSON string and ``tail``. Each payload
+    is cut at its last ``pad`` (which no JSON string can hold: it has a quote after a
+    comma); a cut slot that is not what lies there makes the rebuilt run longer."""
+    ats = list(map(bytes.rfind, run, repeat(pad)))
+    if -1 in ats:
+        return False
+    texts = list(map(_cut, run, map(slice, repeat(len(head)), ats)))
+    after = list(map(add, ats, repeat(len(pad))))
+    paddings = list(map(_cut, run, map(slice, after, repeat(-len(tail)))))
+    try:
+        if len(_decode_strs(b"[" + b",\n".join(paddings) + b"]")) != len(run):
+            return False
+        decoded = _decode_strs(b"[" + b",\n".join(texts) + b"]")
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return False
+    if len(decoded) != len(run):
+        return False
+    middles = list(map(pad.join, zip(texts, paddings, strict=True)))
+    middles[0] = head + middles[0]
+    middles[-1] += tail
+    return (tail + head).join(middles) == b"".join(run) and all(decoded)
+
+
+def _padded(head: bytes, tail: bytes) -> tuple[bytes, bytes | None, bytes]:
+    """``(head, pad, tail)``: the template's padding slot split off ``tail`` when it ends
+    with ``,"obfuscation":STRING}`` (top-level: nothing but the object's end follows)."""
+    at = tail.rfind(_OBFUSCATION)
+    if at < 0 or not tail.endswith(b"}"):
+        return head, None, tail
+    try:
+        _decode_str(tail[at + len(_OBFUSCATION) : -1])
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return head, None, tail
+    return head, tail[: at + len(_OBFUSCATION)], b"}"
+
+
 def _template(payload: bytes, chunk: ChatCompletionChunk) -> tuple[bytes, bytes] | None:
     """The bytes before and after the text of ``payload`` if it is a plain text delta
     whose text appears in it once, as msgspec encodes it; else None."""
@@ -229,6 +294,36 @@ def _template(payload: bytes, chunk: ChatCompletionChunk) -> tuple[bytes, bytes]
         return None
     start = at + len(_CONTENT)
     return payload[:start], payload[at + len(key) :]
+
+
+def _role_template(payload: bytes, chunk: ChatCompletionChunk) -> tuple[bytes, bytes] | None:
+    """The template a role event with empty text foretells: its bytes with the delta
+    ``{"content":TEXT}`` instead of ``{"role":ROLE,"content":""}``; else None."""
+    if len(chunk.choices) != 1 or chunk.usage is not None or chunk.native is not None:
+        return None
+    choice = chunk.choices[0]
+    delta = choice.delta
+    if (
+        delta.role is None
+        or delta.content != ""
+        or choice.index != 0
+        or choice.finish_reason is not None
+        or choice.logprobs is not None
+        or choice.provider_finish_reason is not None
+        or delta.refusal is not None
+        or delta.tool_calls is not None
+        or delta.reasoning_content is not None
+        or delta.reasoning_signature is not None
+    ):
+        return None
+    for end in _ROLE_ENDS:
+        key = b'"delta":{"role":' + _encode(delta.role) + end
+        at = payload.find(key)
+        if at >= 0:
+            if payload.find(key, at + 1) >= 0:
+                return None
+            return payload[:at] + b'"delta":{"content":', b"}" + payload[at + len(key) :]
+    return None
 
 
 def _typed(payload: bytes) -> tuple[ChatCompletionChunk, bytes]:

@@ -262,3 +262,166 @@ def test_two_broken_texts_that_would_read_as_two_strings_together_are_refused() 
     events = parser.feed(_sse(payloads))
     assert events.payloads == payloads[:3]
     assert isinstance(parser.failure, DecodeError)
+
+
+def _decodes(payloads: list[bytes]) -> tuple[list[RawEvents], int]:
+    """What the parser keeps of ``payloads``, and how many of them it decoded in full."""
+    from llmfast.backends import _openai_raw
+
+    seen: list[bytes] = []
+    typed = _openai_raw._typed
+
+    def counted(payload: bytes) -> tuple[ChatCompletionChunk, bytes]:
+        seen.append(payload)
+        return typed(payload)
+
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(_openai_raw, "_typed", counted)
+        reads, _ = _feed(_sse(payloads), [])
+    return reads, len(seen)
+
+
+@pytest.mark.parametrize("role", [{"content": ""}, {"content": "", "refusal": None}])
+def test_the_role_event_gives_the_template_so_no_text_delta_is_decoded(
+    role: dict[str, Any],
+) -> None:
+    payloads = _stream(["a", "b", "c"])
+    delta = {"role": "assistant", **role}
+    payloads[0] = _event([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}])
+    reads, decoded = _decodes(payloads)
+    assert decoded == 3  # role, finish, usage
+    assert [p for r in reads for p in r.payloads] == payloads
+    assert "".join(c.text for r in reads for c in r) == "abc"
+
+
+_ROLE_SHAPES = [
+    {"role": "assistant"},
+    {"content": "", "role": "assistant"},
+    {"role": "assistant", "content": None},
+    {"role": "assistant", "content": "", "refusal": "no"},
+]
+
+
+@pytest.mark.parametrize("role", _ROLE_SHAPES)
+def test_a_role_event_of_another_shape_gives_no_template_and_the_first_text_does(
+    role: dict[str, Any],
+) -> None:
+    payloads = _stream(["a", "b", "c"])
+    payloads[0] = _event([{"index": 0, "delta": role, "logprobs": None, "finish_reason": None}])
+    reads, decoded = _decodes(payloads)
+    assert decoded == 4  # role, the first text, finish, usage
+    assert [p for r in reads for p in r.payloads] == payloads
+    assert [c for r in reads for c in r] == _typed(_sse(payloads))
+
+
+@pytest.mark.parametrize(
+    "text_shape",
+    [
+        lambda t: _text(t).replace(b'"logprobs":null', b'"logprobs":null,"x":1'),
+        lambda t: _text(t).replace(b'"created":7', b'"created":8'),
+        lambda t: _text(t).replace(b'},"logprobs"', b',"refusal":null},"logprobs"'),
+    ],
+)
+def test_when_the_texts_differ_from_what_the_role_event_foretold_they_are_decoded(
+    text_shape: Any,
+) -> None:
+    """The role event's template is a guess: texts shaped otherwise are decoded, the
+    first gives the real template, and the chunks are the typed parser's."""
+    payloads = _stream([])[:1] + [text_shape(t) for t in ["a", "b", "c", "d"]] + _stream([])[1:]
+    reads, decoded = _decodes(payloads)
+    assert [p for r in reads for p in r.payloads] == payloads
+    assert [c for r in reads for c in r] == _typed(_sse(payloads))
+    assert decoded == 4  # role, the first text (the real template), finish, usage
+
+
+def _padded(payloads: list[bytes], paddings: list[str]) -> list[bytes]:
+    """``payloads`` as OpenAI sends them: each ends with its own ``"obfuscation"``."""
+    return [
+        p[:-1] + b',"obfuscation":' + json.dumps(pad).encode() + b"}"
+        for p, pad in zip(payloads, paddings, strict=True)
+    ]
+
+
+paddings = st.lists(st.text(max_size=12), min_size=20, max_size=20)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    texts=st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=12),
+    paddings=paddings,
+    cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=4),
+)
+def test_openais_padding_on_every_event_still_leaves_the_texts_as_bytes(
+    texts: list[str], paddings: list[str], cuts: list[int]
+) -> None:
+    """A template's padding slot takes any string, so every text delta of a stream in
+    OpenAI's shape (padded events, ``"refusal":null`` in the role) stays bytes."""
+    payloads = _stream(texts)
+    payloads = _padded(payloads, paddings[: len(payloads)])
+    body = _sse(payloads)
+    reads, parser = _feed(body, [c % (len(body) + 1) for c in cuts])
+    assert parser.done
+    assert [p for r in reads for p in r.payloads] == payloads
+    assert [c for r in reads for c in r] == _typed(body)
+    assert sum(len(r.notable) for r in reads) == 3  # role, finish, usage
+
+
+_ODD_PADDINGS = [b"5", b"", b'"a","b"', b'"a",\n"b"', b'"x\\"', b'"a"} ', b"null", b'"']
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    texts=st.lists(st.text(min_size=1, max_size=5), min_size=3, max_size=10),
+    paddings=paddings,
+    spoils=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=20),
+            st.booleans(),
+            st.sampled_from(_ODD_MIDDLES + _ODD_PADDINGS),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_a_padded_run_checked_in_bulk_ends_like_one_checked_a_payload_at_a_time(
+    texts: list[str], paddings: list[str], spoils: list[tuple[int, bool, bytes]]
+) -> None:
+    """``_all_padded`` against ``_fits`` for each payload: however a text or a padding
+    of the run is spoilt, the same payloads are kept, typed, or refused."""
+    payloads = _padded(_stream(texts), paddings[: len(texts) + 3])
+    for at, in_padding, middle in spoils:
+        i = 1 + at % len(texts)
+        if in_padding:
+            head, _, _ = payloads[i].rpartition(b',"obfuscation":')
+            payloads[i] = head + b',"obfuscation":' + middle + b"}"
+        else:
+            padded = _padded([_text("\x00")], [paddings[i]])[0]
+            payloads[i] = padded.replace(b'"\\u0000"', middle)
+    body = _sse(payloads)
+    bulk = _outcome(RawChatStreamParser(), body)
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr("llmfast.backends._openai_raw._all_padded", lambda *_: False)
+        one_by_one = _outcome(RawChatStreamParser(), body)
+    assert bulk == one_by_one
+
+
+def test_a_padding_that_is_not_the_events_last_field_gives_no_padding_slot() -> None:
+    """``"obfuscation"`` inside another object (here an object of its own) is
+    no padding: texts varying there are decoded."""
+    role = _stream([])[0]
+    texts = [_text(t)[:-1] + b',"x":{"obfuscation":"' + t.encode() + b'"}}' for t in "abc"]
+    payloads = [role, *texts, *_stream([])[1:]]
+    reads, decoded = _decodes(payloads)
+    assert [c for r in reads for c in r] == _typed(_sse(payloads))
+    assert decoded == len(payloads)
+
+
+def test_a_padded_run_is_taken_in_bulk() -> None:
+    """With the one-payload check refused, the texts of a padded read still stay
+    bytes: the bulk check took the run."""
+    payloads = _padded(_stream(["a", "b", "c", "d"]), ["p", "", 'q"', "rr", "s", "t", "u"])
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr("llmfast.backends._openai_raw._fits", lambda *_: False)
+        (read,), _ = _feed(_sse(payloads), [])
+    assert read.payloads == payloads
+    assert sorted(read.notable) == [0, 5, 6]

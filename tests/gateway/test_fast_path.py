@@ -13,6 +13,7 @@ import pytest
 from llmfast.gateway import Gateway, parse_config
 from llmfast.gateway.fleet import forwards_events
 from llmfast.testing import MockServer, Reply
+from tests.conformance import conformance_dir
 
 from .conftest import TEAM_A_KEY, MakeGateway, standard_config
 
@@ -169,3 +170,27 @@ async def test_a_stream_unfinished_at_its_end_marker_sends_its_events_then_the_e
     assert texts == ["", "a", "b"]
     assert "error" in payloads[-1]
     assert b"data: [DONE]" not in events
+
+
+@pytest.mark.skipif(conformance_dir() is None, reason="../shared/conformance absent")
+async def test_a_real_openai_stream_reaches_the_client_as_it_came(
+    upstream: MockServer, make_gateway: MakeGateway
+) -> None:
+    """OpenAI's own stream (padded events, ``"refusal":null`` in the role) replayed by
+    the upstream: the client gets the exact text and usage, and each event's own fields
+    (``obfuscation``) as OpenAI sent them, so the events were forwarded, not re-encoded."""
+    folder = conformance_dir()
+    assert folder is not None
+    name = folder / "streams" / "openai_chat_usage_last_chunk"
+    body = name.with_suffix(".txt").read_bytes()
+    expected = json.loads(name.with_suffix(".expected.json").read_text("utf-8"))
+    upstream.enqueue(Reply.raw(body, write_size=997))
+    async with make_gateway(standard_config(upstream)) as gateway:
+        chunks = await _stream(gateway, stream_options={"include_usage": True})
+    assert (
+        "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == (expected["text"])
+    )
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.model_dump(exclude_none=True) == expected["usage"]
+    sent = [json.loads(line[6:]) for line in body.split(b"\n\n") if line[6:7] == b"{"]
+    assert [getattr(c, "obfuscation", None) for c in chunks] == [e["obfuscation"] for e in sent]
