@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import repeat
-from operator import add, getitem
+from operator import add, getitem, sub
 from typing import Any, cast
 
 import msgspec
@@ -48,6 +48,7 @@ _decode_strs = msgspec.json.Decoder(list[str]).decode
 _decode_any = msgspec.json.Decoder().decode
 _CONTENT = b'"content":'
 _OBFUSCATION = b',"obfuscation":'
+_PAD_KEY = _OBFUSCATION[1:]
 _ROLE_ENDS = (b',"content":""}', b',"content":"","refusal":null}')
 _cut = cast(Callable[[bytes, slice], bytes], getitem)  # b[s] (the slot wrapper is slower)
 
@@ -232,14 +233,15 @@ def _all_texts(run: list[bytes], head: bytes, tail: bytes) -> bool:
 def _all_padded(run: list[bytes], head: bytes, pad: bytes, tail: bytes) -> bool:
     """``_all_texts`` for a template with a padding slot: each payload of ``run`` is
     ``head``, a non-empty JSON string, ``pad``, a JSON string and ``tail``. Each payload
-    is cut at its last ``pad`` (which no JSON string can hold: it has a quote after a
-    comma); a cut slot that is not what lies there makes the rebuilt run longer."""
-    ats = list(map(bytes.rfind, run, repeat(pad)))
-    if -1 in ats:
+    is cut at its last ``"obfuscation":`` (which no JSON string can hold: its second
+    quote follows a letter); a cut that is not where ``pad`` lies makes the rebuilt run
+    differ, and one too near an end makes it longer."""
+    starts = list(map(add, map(bytes.rfind, run, repeat(_PAD_KEY)), repeat(len(_PAD_KEY))))
+    ends = list(map(sub, starts, repeat(len(pad))))  # where each text ends
+    if min(ends) < len(head):  # (a payload without the key among them)
         return False
-    texts = list(map(_cut, run, map(slice, repeat(len(head)), ats)))
-    after = list(map(add, ats, repeat(len(pad))))
-    paddings = list(map(_cut, run, map(slice, after, repeat(-len(tail)))))
+    texts = list(map(_cut, run, map(slice, repeat(len(head)), ends)))
+    paddings = list(map(_cut, run, map(slice, starts, repeat(-len(tail)))))
     try:
         if len(_decode_strs(b"[" + b",\n".join(paddings) + b"]")) != len(run):
             return False
