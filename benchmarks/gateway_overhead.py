@@ -33,9 +33,11 @@ compare changes with; it leaves out system time (the sends and receives), which
 the wall-clock CPU figure includes: check both. It takes ~10 minutes.
 
 The upstream is nginx serving the mock server's replies (``servers.py``), or the mock
-server itself when nginx is missing. The load generator is this process (aiohttp); on
-a 2-core machine it shares the CPU with the gateway, so compare ratios, not rates
-across machines.
+server itself when nginx is missing. ``--stream-shape openai`` pads its stream's events
+as OpenAI's own are (a random ``"obfuscation"`` per event, ``"refusal":null`` in the
+role, ``"service_tier"``), the shape the gateway meets in front of OpenAI. The load
+generator is this process (aiohttp); on a 2-core machine it shares the CPU with the
+gateway, so compare ratios, not rates across machines.
 """
 
 from __future__ import annotations
@@ -58,7 +60,14 @@ from pathlib import Path
 import aiohttp
 from callgrind import counted_server, find_valgrind
 from clients import MAX_TOKENS, MODEL, PROMPT
-from servers import Server, capture_replies, find_nginx, mock_server, nginx_server
+from servers import (
+    Server,
+    capture_replies,
+    find_nginx,
+    mock_server,
+    nginx_server,
+    openai_shaped,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAYS = ("direct", "passthrough", "llmfast", "litellm")
@@ -403,6 +412,13 @@ def main() -> None:
         help="only the CPU per request, in --repeats rounds: the ratios per round (each "
         "gateway measured right after the other), their median and spread",
     )
+    parser.add_argument(
+        "--stream-shape",
+        choices=("mock", "openai"),
+        default="mock",
+        help="the upstream's stream events as the mock server frames them, or padded as"
+        " OpenAI's own are (obfuscation, refusal, service_tier)",
+    )
     parser.add_argument("--calls", default="100,400", help="callgrind: short,long counts")
     parser.add_argument("--concurrency", type=int, default=8, help="callgrind: in flight")
     args = parser.parse_args()
@@ -416,10 +432,7 @@ def main() -> None:
     results: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
     rates: dict[str, float] = {}
     with ExitStack() as stack, tempfile.TemporaryDirectory() as scratch:
-        mock = stack.enter_context(mock_server(chunks=64))
-        upstream = mock
-        if find_nginx():
-            upstream = stack.enter_context(nginx_server(capture_replies(mock.url)))
+        upstream = start_upstream(stack, args.stream_shape)
         for round_ in range(args.repeats):
             order = kinds[round_ % len(kinds) :] + kinds[: round_ % len(kinds)]
             for kind in order:
@@ -445,16 +458,27 @@ def main() -> None:
         report(results, rates, args, upstream.kind)
 
 
+def start_upstream(stack: ExitStack, shape: str) -> Server:
+    """The upstream: nginx serving the mock server's replies (its stream in ``shape``),
+    or the mock server itself when nginx is missing."""
+    mock = stack.enter_context(mock_server(chunks=64))
+    if not find_nginx():
+        if shape != "mock":
+            raise SystemExit("--stream-shape openai needs nginx (Debian: nginx-light)")
+        return mock
+    replies = capture_replies(mock.url)
+    if shape == "openai":
+        replies["stream.sse"] = openai_shaped(replies["stream.sse"])
+    return stack.enter_context(nginx_server(replies))
+
+
 def _callgrind_main(args: argparse.Namespace, kinds: list[str]) -> None:
     if find_valgrind() is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
     short, long = (int(n) for n in args.calls.split(","))
     kinds = [k for k in kinds if k != "direct"]
     with ExitStack() as stack, tempfile.TemporaryDirectory() as scratch:
-        mock = stack.enter_context(mock_server(chunks=64))
-        upstream = mock
-        if find_nginx():
-            upstream = stack.enter_context(nginx_server(capture_replies(mock.url)))
+        upstream = start_upstream(stack, args.stream_shape)
         figures = callgrind_counts(kinds, upstream, Path(scratch), (short, long), args.concurrency)
     report_callgrind(figures, (short, long), args.concurrency)
 

@@ -11,10 +11,12 @@ Each context manager yields a ``Server`` and always stops the process.
 from __future__ import annotations
 
 import json
+import random
 import re
 import selectors
 import shutil
 import socket
+import string
 import subprocess
 import sys
 import tempfile
@@ -125,6 +127,33 @@ def capture_replies(url: str) -> dict[str, bytes]:
         "stream.sse": _post(f"{url}/chat/completions", stream),
         "embed.json": _post(f"{url}/embeddings", embed),
     }
+
+
+def openai_shaped(sse: bytes, seed: int = 7) -> bytes:
+    """The mock server's stream ``sse`` in the shape OpenAI's own streams have had since
+    2025: ``"service_tier"`` after the model, ``"refusal":null`` in the role's delta, and
+    each event padded with a random ``"obfuscation"`` string (as in the conformance
+    transcript ``openai_chat_usage_last_chunk``)."""
+    padding = random.Random(seed)
+    alphabet = string.ascii_letters + string.digits
+    out = []
+    for event in sse.split(b"\n\n"):
+        if not event.startswith(b"data: {"):
+            out.append(event)
+            continue
+        body = json.loads(event[6:])
+        shaped: dict[str, Any] = {}
+        for key, value in body.items():
+            shaped[key] = value
+            if key == "model":
+                shaped["service_tier"] = "default"
+        for choice in shaped["choices"]:
+            if "role" in choice["delta"]:
+                choice["delta"]["refusal"] = None
+        shaped["obfuscation"] = "".join(padding.choices(alphabet, k=padding.randint(1, 16)))
+        compact = json.dumps(shaped, separators=(",", ":"), ensure_ascii=False)
+        out.append(b"data: " + compact.encode())
+    return b"\n\n".join(out)
 
 
 def _free_port() -> int:
