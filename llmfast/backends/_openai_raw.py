@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import repeat
-from operator import add, getitem, sub
+from operator import getitem, itemgetter
 from typing import Any, cast
 
 import msgspec
@@ -45,11 +45,12 @@ _encode = msgspec.json.Encoder().encode
 _decode_chunk = msgspec.json.Decoder(ChatCompletionChunk).decode
 _decode_str = msgspec.json.Decoder(str).decode
 _decode_strs = msgspec.json.Decoder(list[str]).decode
+_decode_pairs = msgspec.json.Decoder(list[tuple[str, str]]).decode
 _decode_any = msgspec.json.Decoder().decode
 _CONTENT = b'"content":'
 _OBFUSCATION = b',"obfuscation":'
-_PAD_KEY = _OBFUSCATION[1:]
 _ROLE_ENDS = (b',"content":""}', b',"content":"","refusal":null}')
+_first = itemgetter(0)
 _cut = cast(Callable[[bytes, slice], bytes], getitem)  # b[s] (the slot wrapper is slower)
 
 
@@ -232,35 +233,34 @@ def _all_texts(run: list[bytes], head: bytes, tail: bytes) -> bool:
 
 def _all_padded(run: list[bytes], head: bytes, pad: bytes, tail: bytes) -> bool:
     """``_all_texts`` for a template with a padding slot: each payload of ``run`` is
-    ``head``, a non-empty JSON string, ``pad``, a JSON string and ``tail``. Each payload
-    is cut at its last ``"obfuscation":`` (which no JSON string can hold: its second
-    quote follows a letter); a cut that is not where ``pad`` lies makes the rebuilt run
-    differ, and one too near an end makes it longer."""
-    starts = list(map(add, map(bytes.rfind, run, repeat(_PAD_KEY)), repeat(len(_PAD_KEY))))
-    ends = list(map(sub, starts, repeat(len(pad))))  # where each text ends
-    if min(ends) < len(head):  # (a payload without the key among them)
+    ``head``, a non-empty JSON string, ``pad``, a JSON string and ``tail``. The middles
+    (each payload less ``head`` and ``tail``) are joined as the pairs of a JSON array,
+    ``[[TEXT PAD PADDING],LF[...]]``, and each ``pad`` made a ``,LF``: the whole must read
+    as one pair of strings per payload. A string holds no raw LF, so each ``],LF[`` and
+    each ``,LF`` is JSON's own, outside the strings: each middle holds exactly one pair,
+    so (with ``pad`` found once per payload) exactly one ``pad`` between two strings.
+    The run rebuilt from the middles must give the payloads, as in ``_all_texts``."""
+    middles = list(map(_cut, run, repeat(slice(len(head), -len(tail)))))
+    parts = b"],\n[".join(middles).split(pad)  # (pad ends with ":", begins with no "[")
+    if len(parts) != len(run) + 1:
         return False
-    texts = list(map(_cut, run, map(slice, repeat(len(head)), ends)))
-    paddings = list(map(_cut, run, map(slice, starts, repeat(-len(tail)))))
     try:
-        if len(_decode_strs(b"[" + b",\n".join(paddings) + b"]")) != len(run):
-            return False
-        decoded = _decode_strs(b"[" + b",\n".join(texts) + b"]")
+        pairs = _decode_pairs(b"[[" + b",\n".join(parts) + b"]]")
     except (msgspec.DecodeError, msgspec.ValidationError):
         return False
-    if len(decoded) != len(run):
+    if len(pairs) != len(run):
         return False
-    middles = list(map(pad.join, zip(texts, paddings, strict=True)))
     middles[0] = head + middles[0]
     middles[-1] += tail
-    return (tail + head).join(middles) == b"".join(run) and all(decoded)
+    return (tail + head).join(middles) == b"".join(run) and all(map(_first, pairs))
 
 
 def _padded(head: bytes, tail: bytes) -> tuple[bytes, bytes | None, bytes]:
     """``(head, pad, tail)``: the template's padding slot split off ``tail`` when it ends
-    with ``,"obfuscation":STRING}`` (top-level: nothing but the object's end follows)."""
+    with ``,"obfuscation":STRING}`` (top-level: nothing but the object's end follows),
+    and holds no LF (which ``_all_padded`` counts on)."""
     at = tail.rfind(_OBFUSCATION)
-    if at < 0 or not tail.endswith(b"}"):
+    if at < 0 or not tail.endswith(b"}") or b"\n" in tail:
         return head, None, tail
     try:
         _decode_str(tail[at + len(_OBFUSCATION) : -1])

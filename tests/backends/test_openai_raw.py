@@ -366,10 +366,26 @@ def test_openais_padding_on_every_event_still_leaves_the_texts_as_bytes(
     assert sum(len(r.notable) for r in reads) == 3  # role, finish, usage
 
 
-_ODD_PADDINGS = [b"5", b"", b'"a","b"', b'"a",\n"b"', b'"x\\"', b'"a"} ', b"null", b'"']
+_ODD_PADDINGS = [
+    b"5",
+    b"",
+    b'"a","b"',
+    b'"a",\n"b"',
+    b'"x\\"',
+    b'"a"} ',
+    b"null",
+    b'"',
+    b'"a"],["b"',
+    b'"a"],\n["b"',
+    b'["a"]',
+    b'"a"]]',
+    b'[["a",\n"b"]]',
+]
+_TWO_PADS = b"two pads"  # a text slot holding a second padding: "a" PAD "b"
+_NO_PAD = b"no pad"  # a text delta without its padding
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     texts=st.lists(st.text(min_size=1, max_size=5), min_size=3, max_size=10),
     paddings=paddings,
@@ -377,7 +393,7 @@ _ODD_PADDINGS = [b"5", b"", b'"a","b"', b'"a",\n"b"', b'"x\\"', b'"a"} ', b"null
         st.tuples(
             st.integers(min_value=0, max_value=20),
             st.booleans(),
-            st.sampled_from(_ODD_MIDDLES + _ODD_PADDINGS),
+            st.sampled_from([*_ODD_MIDDLES, *_ODD_PADDINGS, _TWO_PADS, _NO_PAD]),
         ),
         min_size=1,
         max_size=3,
@@ -387,10 +403,18 @@ def test_a_padded_run_checked_in_bulk_ends_like_one_checked_a_payload_at_a_time(
     texts: list[str], paddings: list[str], spoils: list[tuple[int, bool, bytes]]
 ) -> None:
     """``_all_padded`` against ``_fits`` for each payload: however a text or a padding
-    of the run is spoilt, the same payloads are kept, typed, or refused."""
+    of the run is spoilt (one payload with two paddings and another with none among
+    them), the same payloads are kept, typed, or refused."""
     payloads = _padded(_stream(texts), paddings[: len(texts) + 3])
+    pad = b'},"logprobs":null,"finish_reason":null}],"obfuscation":'  # as _text, _padded
+    assert pad in payloads[1]
     for at, in_padding, middle in spoils:
         i = 1 + at % len(texts)
+        if middle == _NO_PAD:
+            payloads[i] = _text(texts[i - 1])
+            continue
+        if middle == _TWO_PADS:
+            middle, in_padding = b'"a"' + pad + b'"b"', False
         if in_padding:
             head, _, _ = payloads[i].rpartition(b',"obfuscation":')
             payloads[i] = head + b',"obfuscation":' + middle + b"}"
