@@ -8,8 +8,10 @@ Today the OpenAI-compatible backend does so for chat streams; any other backend
 ignores the flag and streams typed chunks as usual.
 
 Every payload is still checked. A text delta that is byte for byte the stream's
-first plain text delta with another JSON string as its text is kept as it came (its
-text read by msgspec, nothing else decoded); every other event (the role, a finish,
+template (its role event with a text in place of the role, or else its first plain
+text delta) with another JSON string as its text, and any string as OpenAI's
+``"obfuscation"`` padding, is kept as it came (its text read by msgspec, nothing else
+decoded); every other event (the role, a finish,
 usage, tool calls, an error event, any payload that differs elsewhere) is decoded in
 full at once, into ``notable``. So malformed JSON is a ``DecodeError``, an in-stream
 error a ``StreamEventError``, and a stream that ends unfinished a

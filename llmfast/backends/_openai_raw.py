@@ -136,7 +136,7 @@ class RawChatStreamParser(ChunkParser):
         """Keep the payloads that are the template's text deltas as they are; decode
         the others, in order. The payloads up to the last one shaped like the template
         (a stream's finish and usage come after its texts) are checked in bulk
-        (``_all_texts``), and one by one only when that fails."""
+        (``_all_texts``, or ``_all_padded``), and one by one only when that fails."""
         head, pad, tail = self._head or b"", self._pad, self._tail
         end = len(payloads)
         while end and not _shaped(payloads[end - 1], head, pad, tail):
