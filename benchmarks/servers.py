@@ -130,10 +130,10 @@ def capture_replies(url: str) -> dict[str, bytes]:
 
 
 def openai_shaped(sse: bytes, seed: int = 7) -> bytes:
-    """The mock server's stream ``sse`` in the shape OpenAI's own streams have had since
-    2025: ``"service_tier"`` after the model, ``"refusal":null`` in the role's delta, and
-    each event padded with a random ``"obfuscation"`` string (as in the conformance
-    transcript ``openai_chat_usage_last_chunk``)."""
+    """The mock server's stream ``sse`` in the shape of OpenAI's own streams today:
+    ``"service_tier"`` after the model, ``"refusal":null`` in the role's delta, and each
+    event padded with a random ``"obfuscation"`` string (as in the conformance
+    transcript ``openai_chat_usage_last_chunk``, recorded in 2026)."""
     padding = random.Random(seed)
     alphabet = string.ascii_letters + string.digits
     out = []

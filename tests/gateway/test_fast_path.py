@@ -187,9 +187,8 @@ async def test_a_real_openai_stream_reaches_the_client_as_it_came(
     upstream.enqueue(Reply.raw(body, write_size=997))
     async with make_gateway(standard_config(upstream)) as gateway:
         chunks = await _stream(gateway, stream_options={"include_usage": True})
-    assert (
-        "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == (expected["text"])
-    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == expected["text"]
     assert chunks[-1].usage is not None
     assert chunks[-1].usage.model_dump(exclude_none=True) == expected["usage"]
     sent = [json.loads(line[6:]) for line in body.split(b"\n\n") if line[6:7] == b"{"]
