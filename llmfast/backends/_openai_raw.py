@@ -9,9 +9,10 @@ foretells them: its bytes with that delta made ``{"content":`` and ``}`` become 
 stream's template. When the role event is shaped otherwise, or the texts turn out not
 to fit (another field, another byte), the first plain text delta decoded in full
 gives the template instead: a wrong guess costs one read checked a payload at a time.
-OpenAI ends each event with a random ``"obfuscation"`` string (padding that hides the
-text's length, a field llmfast does not read): a template ending so has a second
-slot there, which may hold any string.
+OpenAI pads each event with a random top-level ``"obfuscation"`` string (hiding the
+text's length; a field llmfast does not read), last in OpenAI's events and amid the
+fields in Azure's: a template with it has a second slot there, which may hold any
+string.
 
 Every later payload that is the template with one non-empty JSON string in its text
 slot (and one in its padding slot) is that same JSON with another text: it stays
@@ -47,8 +48,17 @@ _decode_str = msgspec.json.Decoder(str).decode
 _decode_strs = msgspec.json.Decoder(list[str]).decode
 _decode_pairs = msgspec.json.Decoder(list[tuple[str, str]]).decode
 _decode_any = msgspec.json.Decoder().decode
+
+
+class _Padding(msgspec.Struct):
+    """The top-level field OpenAI pads its events with."""
+
+    obfuscation: str | None = None
+
+
+_decode_padding = msgspec.json.Decoder(_Padding).decode
 _CONTENT = b'"content":'
-_OBFUSCATION = b',"obfuscation":'
+_PAD_KEY = b'"obfuscation":'
 _ROLE_ENDS = (b',"content":""}', b',"content":"","refusal":null}')
 _first = itemgetter(0)
 _cut = cast(Callable[[bytes, slice], bytes], getitem)  # b[s] (the slot wrapper is slower)
@@ -173,7 +183,7 @@ class RawChatStreamParser(ChunkParser):
             if self._head is None:
                 template = _role_template(payload, chunk)
         if template is not None:
-            self._head, self._pad, self._tail = _padded(*template)
+            self._head, self._pad, self._tail = _padded(payload, *template)
         events.payloads.append(payload)
 
     def finish(self, out: list[ChatCompletionChunk]) -> None:
@@ -255,18 +265,38 @@ def _all_padded(run: list[bytes], head: bytes, pad: bytes, tail: bytes) -> bool:
     return (tail + head).join(middles) == b"".join(run) and all(map(_first, pairs))
 
 
-def _padded(head: bytes, tail: bytes) -> tuple[bytes, bytes | None, bytes]:
-    """``(head, pad, tail)``: the template's padding slot split off ``tail`` when it ends
-    with ``,"obfuscation":STRING}`` (top-level: nothing but the object's end follows),
-    and holds no LF (which ``_all_padded`` counts on)."""
-    at = tail.rfind(_OBFUSCATION)
-    if at < 0 or not tail.endswith(b"}") or b"\n" in tail:
+def _padded(payload: bytes, head: bytes, tail: bytes) -> tuple[bytes, bytes | None, bytes]:
+    """``(head, pad, tail)``: the template's padding slot cut out of ``tail`` (``pad`` up
+    to the slot, ``tail`` after it) when ``payload``'s only ``"obfuscation":`` is its
+    top-level field's, a string as msgspec encodes it, and ``tail`` holds no LF (which
+    ``_all_padded`` counts on); else ``(head, None, tail)``."""
+    at = tail.find(_PAD_KEY)
+    if at < 0 or tail.find(_PAD_KEY, at + 1) >= 0 or _PAD_KEY in head or b"\n" in tail:
         return head, None, tail
     try:
-        _decode_str(tail[at + len(_OBFUSCATION) : -1])
-    except (msgspec.DecodeError, msgspec.ValidationError):
+        value = _decode_padding(payload).obfuscation
+    except msgspec.ValidationError:  # not a string
         return head, None, tail
-    return head, tail[: at + len(_OBFUSCATION)], b"}"
+    start = at + len(_PAD_KEY)
+    end = _string_end(tail, start)
+    if value is None or end < 0 or _decode_str(tail[start:end]) != value:  # nested
+        return head, None, tail
+    return head, tail[:start], tail[end:]
+
+
+def _string_end(data: bytes, start: int) -> int:
+    """Where the JSON string at ``data[start]`` ends (after its closing quote); -1 if
+    none starts there."""
+    if data[start : start + 1] != b'"':
+        return -1
+    quote = start
+    while True:
+        quote = data.find(b'"', quote + 1)
+        if quote < 0:
+            return -1
+        escapes = len(data[start + 1 : quote]) - len(data[start + 1 : quote].rstrip(b"\\"))
+        if escapes % 2 == 0:
+            return quote + 1
 
 
 def _template(payload: bytes, chunk: ChatCompletionChunk) -> tuple[bytes, bytes] | None:

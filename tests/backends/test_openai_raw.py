@@ -334,10 +334,12 @@ def test_when_the_texts_differ_from_what_the_role_event_foretold_they_are_decode
     assert decoded == 4  # role, the first text (the real template), finish, usage
 
 
-def _padded(payloads: list[bytes], paddings: list[str]) -> list[bytes]:
-    """``payloads`` as OpenAI sends them: each ends with its own ``"obfuscation"``."""
+def _padded(payloads: list[bytes], paddings: list[str], amid: bool = False) -> list[bytes]:
+    """``payloads`` as OpenAI sends them: each ends with its own ``"obfuscation"`` (or,
+    ``amid``, as Azure does: another field follows it)."""
+    after = b',"object":"chunk"}' if amid else b"}"
     return [
-        p[:-1] + b',"obfuscation":' + json.dumps(pad).encode() + b"}"
+        p[:-1] + b',"obfuscation":' + json.dumps(pad).encode() + after
         for p, pad in zip(payloads, paddings, strict=True)
     ]
 
@@ -349,15 +351,16 @@ paddings = st.lists(st.text(max_size=12), min_size=20, max_size=20)
 @given(
     texts=st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=12),
     paddings=paddings,
+    amid=st.booleans(),
     cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=4),
 )
 def test_openais_padding_on_every_event_still_leaves_the_texts_as_bytes(
-    texts: list[str], paddings: list[str], cuts: list[int]
+    texts: list[str], paddings: list[str], amid: bool, cuts: list[int]
 ) -> None:
     """A template's padding slot takes any string, so every text delta of a stream in
-    OpenAI's shape (padded events, ``"refusal":null`` in the role) stays bytes."""
+    OpenAI's or Azure's shape (padded events) stays bytes."""
     payloads = _stream(texts)
-    payloads = _padded(payloads, paddings[: len(payloads)])
+    payloads = _padded(payloads, paddings[: len(payloads)], amid)
     body = _sse(payloads)
     reads, parser = _feed(body, [c % (len(body) + 1) for c in cuts])
     assert parser.done
@@ -389,6 +392,7 @@ _NO_PAD = b"no pad"  # a text delta without its padding
 @given(
     texts=st.lists(st.text(min_size=1, max_size=5), min_size=3, max_size=10),
     paddings=paddings,
+    amid=st.booleans(),
     spoils=st.lists(
         st.tuples(
             st.integers(min_value=0, max_value=20),
@@ -400,14 +404,15 @@ _NO_PAD = b"no pad"  # a text delta without its padding
     ),
 )
 def test_a_padded_run_checked_in_bulk_ends_like_one_checked_a_payload_at_a_time(
-    texts: list[str], paddings: list[str], spoils: list[tuple[int, bool, bytes]]
+    texts: list[str], paddings: list[str], amid: bool, spoils: list[tuple[int, bool, bytes]]
 ) -> None:
     """``_all_padded`` against ``_fits`` for each payload: however a text or a padding
     of the run is spoilt (one payload with two paddings and another with none among
     them), the same payloads are kept, typed, or refused."""
-    payloads = _padded(_stream(texts), paddings[: len(texts) + 3])
+    payloads = _padded(_stream(texts), paddings[: len(texts) + 3], amid)
     pad = b'},"logprobs":null,"finish_reason":null}],"obfuscation":'  # as _text, _padded
     assert pad in payloads[1]
+    after = b',"object":"chunk"}' if amid else b"}"
     for at, in_padding, middle in spoils:
         i = 1 + at % len(texts)
         if middle == _NO_PAD:
@@ -417,9 +422,9 @@ def test_a_padded_run_checked_in_bulk_ends_like_one_checked_a_payload_at_a_time(
             middle, in_padding = b'"a"' + pad + b'"b"', False
         if in_padding:
             head, _, _ = payloads[i].rpartition(b',"obfuscation":')
-            payloads[i] = head + b',"obfuscation":' + middle + b"}"
+            payloads[i] = head + b',"obfuscation":' + middle + after
         else:
-            padded = _padded([_text("\x00")], [paddings[i]])[0]
+            padded = _padded([_text("\x00")], [paddings[i]], amid)[0]
             payloads[i] = padded.replace(b'"\\u0000"', middle)
     body = _sse(payloads)
     bulk = _outcome(RawChatStreamParser(), body)
@@ -449,3 +454,30 @@ def test_a_padded_run_is_taken_in_bulk() -> None:
         (read,), _ = _feed(_sse(payloads), [])
     assert read.payloads == payloads
     assert sorted(read.notable) == [0, 5, 6]
+
+
+def test_a_padding_amid_the_fields_is_a_slot_too() -> None:
+    """Azure pads its events with ``"obfuscation"`` between other top-level fields."""
+    payloads = [
+        p[:-1] + b',"obfuscation":' + json.dumps(pad).encode() + b',"object":"chunk"}'
+        for p, pad in zip(
+            _stream(["a", "b", "c", "d"]), ["r", "x", "yy", 'z"\\', "", "f", "u"], strict=True
+        )
+    ]
+    reads, decoded = _decodes(payloads)
+    assert [p for r in reads for p in r.payloads] == payloads
+    assert [c for r in reads for c in r] == _typed(_sse(payloads))
+    assert decoded == 3  # role, finish, usage
+
+
+def test_a_padding_key_also_nested_gives_no_slot() -> None:
+    """Two ``"obfuscation":`` in an event (one in an object of its own): which is the
+    top-level one is not told from the bytes alone, so the texts are decoded."""
+    texts = [
+        _text(t)[:-1] + b',"x":{"obfuscation":"n"},"obfuscation":"' + t.encode() + b'"}'
+        for t in "abc"
+    ]
+    payloads = [_stream([])[0], *texts, *_stream([])[1:]]
+    reads, decoded = _decodes(payloads)
+    assert [c for r in reads for c in r] == _typed(_sse(payloads))
+    assert decoded == len(payloads)
