@@ -268,7 +268,7 @@ def _all_padded(run: list[bytes], head: bytes, pad: bytes, tail: bytes) -> bool:
 def _padded(payload: bytes, head: bytes, tail: bytes) -> tuple[bytes, bytes | None, bytes]:
     """``(head, pad, tail)``: the template's padding slot cut out of ``tail`` (``pad`` up
     to the slot, ``tail`` after it) when ``payload``'s only ``"obfuscation":`` is its
-    top-level field's, a string as msgspec encodes it, and ``tail`` holds no LF (which
+    top-level field's, with a string, after the text, and ``tail`` holds no LF (which
     ``_all_padded`` counts on); else ``(head, None, tail)``."""
     at = tail.find(_PAD_KEY)
     if at < 0 or tail.find(_PAD_KEY, at + 1) >= 0 or _PAD_KEY in head or b"\n" in tail:
