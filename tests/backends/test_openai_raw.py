@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from llmfast.backends import _openai_raw
 from llmfast.backends._openai_raw import RawChatStreamParser
 from llmfast.backends.openai import _ChatStreamParser
 from llmfast.errors import DecodeError, StreamEventError, StreamTruncatedError
@@ -266,8 +267,6 @@ def test_two_broken_texts_that_would_read_as_two_strings_together_are_refused() 
 
 def _decodes(payloads: list[bytes]) -> tuple[list[RawEvents], int]:
     """What the parser keeps of ``payloads``, and how many of them it decoded in full."""
-    from llmfast.backends import _openai_raw
-
     seen: list[bytes] = []
     typed = _openai_raw._typed
 
@@ -337,7 +336,7 @@ def test_when_the_texts_differ_from_what_the_role_event_foretold_they_are_decode
 def _padded(payloads: list[bytes], paddings: list[str], amid: bool = False) -> list[bytes]:
     """``payloads`` as OpenAI sends them: each ends with its own ``"obfuscation"`` (or,
     ``amid``, as Azure does: another field follows it)."""
-    after = b',"object":"chunk"}' if amid else b"}"
+    after = b',"tier":"default"}' if amid else b"}"
     return [
         p[:-1] + b',"obfuscation":' + json.dumps(pad).encode() + after
         for p, pad in zip(payloads, paddings, strict=True)
@@ -412,7 +411,7 @@ def test_a_padded_run_checked_in_bulk_ends_like_one_checked_a_payload_at_a_time(
     payloads = _padded(_stream(texts), paddings[: len(texts) + 3], amid)
     pad = b'},"logprobs":null,"finish_reason":null}],"obfuscation":'  # as _text, _padded
     assert pad in payloads[1]
-    after = b',"object":"chunk"}' if amid else b"}"
+    after = b',"tier":"default"}' if amid else b"}"
     for at, in_padding, middle in spoils:
         i = 1 + at % len(texts)
         if middle == _NO_PAD:
@@ -434,9 +433,9 @@ def test_a_padded_run_checked_in_bulk_ends_like_one_checked_a_payload_at_a_time(
     assert bulk == one_by_one
 
 
-def test_a_padding_that_is_not_the_events_last_field_gives_no_padding_slot() -> None:
-    """``"obfuscation"`` inside another object (here an object of its own) is
-    no padding: texts varying there are decoded."""
+def test_a_padding_key_only_nested_gives_no_slot() -> None:
+    """``"obfuscation"`` inside another object (here an object of its own) is no
+    padding: texts varying there are decoded."""
     role = _stream([])[0]
     texts = [_text(t)[:-1] + b',"x":{"obfuscation":"' + t.encode() + b'"}}' for t in "abc"]
     payloads = [role, *texts, *_stream([])[1:]]
@@ -459,7 +458,7 @@ def test_a_padded_run_is_taken_in_bulk() -> None:
 def test_a_padding_amid_the_fields_is_a_slot_too() -> None:
     """Azure pads its events with ``"obfuscation"`` between other top-level fields."""
     payloads = [
-        p[:-1] + b',"obfuscation":' + json.dumps(pad).encode() + b',"object":"chunk"}'
+        p[:-1] + b',"obfuscation":' + json.dumps(pad).encode() + b',"tier":"default"}'
         for p, pad in zip(
             _stream(["a", "b", "c", "d"]), ["r", "x", "yy", 'z"\\', "", "f", "u"], strict=True
         )
