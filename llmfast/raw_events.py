@@ -11,11 +11,10 @@ Every payload is still checked. A text delta that is byte for byte the stream's
 template (its role event with a text in place of the role, or else its first plain
 text delta) with another JSON string as its text, and any string as OpenAI's
 ``"obfuscation"`` padding, is kept as it came (its text read by msgspec, nothing else
-decoded); every other event (the role, a finish,
-usage, tool calls, an error event, any payload that differs elsewhere) is decoded in
-full at once, into ``notable``. So malformed JSON is a ``DecodeError``, an in-stream
-error a ``StreamEventError``, and a stream that ends unfinished a
-``StreamTruncatedError``, exactly as on the typed path.
+decoded); every other event (the role, a finish, usage, tool calls, an error event,
+any payload that differs elsewhere) is decoded in full at once, into ``notable``. So
+malformed JSON is a ``DecodeError``, an in-stream error a ``StreamEventError``, and a
+stream that ends unfinished a ``StreamTruncatedError``, exactly as on the typed path.
 
 A consumer that reads ``Response.batches()`` may take the bytes
 (``payloads``) and forward them, as the gateway
