@@ -11,8 +11,9 @@ Every payload is still checked. A text delta that is byte for byte the stream's
 template (its role event with a text in place of the role, or else its first plain
 text delta) with another JSON string as its text, and any string as OpenAI's
 ``"obfuscation"`` padding, is kept as it came (its text read by msgspec, nothing else
-decoded); every other event (the role, a finish, usage, tool calls, an error event,
-any payload that differs elsewhere) is decoded in full at once, into ``notable``. So
+decoded); so is each fragment of a tool call's arguments after the first. Every
+other event (the role, a finish, usage, a tool call's start, an error event, any
+payload that differs elsewhere) is decoded in full at once, into ``notable``. So
 malformed JSON is a ``DecodeError``, an in-stream error a ``StreamEventError``, and a
 stream that ends unfinished a ``StreamTruncatedError``, exactly as on the typed path.
 
@@ -43,8 +44,9 @@ class RawEvents:
     Attributes:
         payloads: every event's JSON payload, as the upstream's bytes, in order (the
             end marker ``[DONE]`` left out).
-        notable: the typed chunks of the events that carry more than text for one
-            choice, by their index in ``payloads``; the others are text deltas.
+        notable: the typed chunks of the events that carry more than text (or one
+            tool call's arguments) for one choice, by their index in ``payloads``; the
+            others are text deltas, or arguments fragments.
         end: True when the read also held the stream's end marker: no event follows.
     """
 

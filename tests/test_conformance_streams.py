@@ -171,21 +171,23 @@ def test_openai_chat_read_raw(name: str, read_size: int) -> None:
     assert payloads == data[: data.index(b"[DONE]")]
 
 
-_NOTABLE = {  # the events of a text stream that are not text deltas
+_NOTABLE = {  # the events that are not a text delta or a tool call's arguments fragment
     "openai_chat_text": 3,  # role, finish, usage
     "openai_chat_usage_last_chunk": 3,  # the same, each event padded ("obfuscation")
     # Azure's prompt filter results, role, finish, usage (its role's keys come in
     # another order, so its first text is decoded too, for the template; the padding
     # sits amid the fields)
     "openai_chat_azure_content_filter": 4,
+    "openai_chat_tool_call": 3,  # the call's start (with the role), finish, usage
+    "openai_chat_parallel_tool_calls": 5,  # the role, the two calls' starts, finish, usage
 }
 
 
 @pytest.mark.parametrize("name", [n for n in _NOTABLE if n in CASES])
-def test_openai_text_streams_are_forwarded_undecoded(name: str) -> None:
-    """In a text stream every text delta is left as bytes (but the first, where the role
-    event gives no template): the template fits OpenAI's and Azure's events, padding
-    and all."""
+def test_openai_text_and_tool_streams_are_forwarded_undecoded(name: str) -> None:
+    """Every text delta, and every tool call's arguments fragment, is left as bytes
+    (but the first of a run, where the role event gives no template): the template
+    fits OpenAI's and Azure's events, padding and all."""
     body, _ = _load(name)
     payloads, _, notable = _raw_reads(body, 1 << 20)
     assert notable == _NOTABLE[name]

@@ -1,28 +1,29 @@
 """OpenAI chat SSE read in raw mode: the events' payloads kept as bytes (see
 ``llmfast.raw_events``).
 
-Nearly every event of a stream is a text delta whose bytes differ from the stream's
-other text deltas only in the text: the same id, created, model, fingerprint, and
-the same fields around the text. The stream's first event, the role with empty text
-(``"delta":{"role":"assistant","content":""}``, with or without ``"refusal":null``),
-foretells them: its bytes with that delta made ``{"content":`` and ``}`` become the
-stream's template. When the role event is shaped otherwise, or the texts turn out not
-to fit (another field, another byte), the first plain text delta decoded in full
-gives the template instead: a wrong guess costs one read checked a payload at a time.
+Nearly every event of a stream is a text delta (or, in a tool call, a fragment of
+its arguments) whose bytes differ from the stream's other such deltas only in that
+string: the same id, created, model, fingerprint, and the same fields around it. The
+stream's first event, the role with empty text (``"delta":{"role":"assistant",
+"content":""}``, with or without ``"refusal":null``), foretells its text deltas: its
+bytes with that delta made ``{"content":`` and ``}`` become the stream's template.
+When the role event is shaped otherwise, or the deltas turn out not to fit (another
+field, another byte, a tool call), the first plain delta decoded in full gives the
+template instead: a wrong guess costs one read checked a payload at a time.
 OpenAI pads each event with a random top-level ``"obfuscation"`` string (hiding the
 text's length; a field llmfast does not read), last in OpenAI's events and amid the
 fields in Azure's: a template with it has a second slot there, which may hold any
 string.
 
-Every later payload that is the template with one non-empty JSON string in its text
-slot (and one in its padding slot) is that same JSON with another text: it stays
-bytes, with no decode. A read's run of such payloads is checked in a few C calls for
-the whole run, not a Python step per payload (the slots cut out at once, the run
-rebuilt from them and compared, msgspec reading each slot); a run that fails is
-looked at one payload at a time. Any other payload (the role, a finish, usage, an
-error event, tool calls, a payload that differs in any other byte) is decoded in
-full at once, so what is checked and tracked (an in-stream error, which choices were
-opened and finished, malformed JSON) is exactly the typed path's.
+Every later payload that is the template with one non-empty JSON string in its slot
+(and one in its padding slot) is that same JSON with another string: it stays bytes,
+with no decode. A read's run of such payloads is checked in a few C calls for the
+whole run, not a Python step per payload (the slots cut out at once, the run rebuilt
+from them and compared, msgspec reading each slot); a run that fails is looked at
+one payload at a time. Any other payload (the role, a finish, usage, an error event,
+a tool call's start, a payload that differs in any other byte) is decoded in full at
+once, so what is checked and tracked (an in-stream error, which choices were opened
+and finished, malformed JSON) is exactly the typed path's.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class _Padding(msgspec.Struct):
 
 _decode_padding = msgspec.json.Decoder(_Padding).decode
 _CONTENT = b'"content":'
+_ARGUMENTS = b'"arguments":'
 _PAD_KEY = b'"obfuscation":'
 _ROLE_ENDS = (b',"content":""}', b',"content":"","refusal":null}')
 _first = itemgetter(0)
@@ -300,31 +302,45 @@ def _string_end(data: bytes, start: int) -> int:
 
 
 def _template(payload: bytes, chunk: ChatCompletionChunk) -> tuple[bytes, bytes] | None:
-    """The bytes before and after the text of ``payload`` if it is a plain text delta
-    whose text appears in it once, as msgspec encodes it; else None."""
+    """The bytes before and after the slot of ``payload`` if it is a plain delta of
+    choice 0, a text or one tool call's arguments fragment, whose string appears in it
+    once, as msgspec encodes it; else None."""
     if len(chunk.choices) != 1 or chunk.usage is not None or chunk.native is not None:
         return None
     choice = chunk.choices[0]
     delta = choice.delta
-    text = delta.content
     if (
-        not text
-        or choice.index != 0
+        choice.index != 0
         or choice.finish_reason is not None
         or choice.logprobs is not None
         or choice.provider_finish_reason is not None
         or delta.role is not None
         or delta.refusal is not None
-        or delta.tool_calls is not None
         or delta.reasoning_content is not None
         or delta.reasoning_signature is not None
     ):
         return None
-    key = _CONTENT + _encode(text)
+    name, text = _CONTENT, delta.content
+    if delta.tool_calls is not None:
+        if text is not None or len(delta.tool_calls) != 1:
+            return None
+        call = delta.tool_calls[0]
+        function = call.function
+        if (
+            function is None
+            or function.name is not None
+            or call.id is not None
+            or call.type is not None
+        ):
+            return None
+        name, text = _ARGUMENTS, function.arguments
+    if not text:
+        return None
+    key = name + _encode(text)
     at = payload.find(key)
     if at < 0 or payload.find(key, at + 1) >= 0:
         return None
-    start = at + len(_CONTENT)
+    start = at + len(name)
     return payload[:start], payload[at + len(key) :]
 
 

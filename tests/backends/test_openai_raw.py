@@ -480,3 +480,61 @@ def test_a_padding_key_also_nested_gives_no_slot() -> None:
     reads, decoded = _decodes(payloads)
     assert [c for r in reads for c in r] == _typed(_sse(payloads))
     assert decoded == len(payloads)
+
+
+def _args(fragment: str, call: int = 0) -> bytes:
+    tool = {"index": call, "function": {"arguments": fragment}}
+    delta = {"tool_calls": [tool]}
+    return _event([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}])
+
+
+def _tool_stream(calls: list[list[str]]) -> list[bytes]:
+    """A stream of tool calls: each call's start (id, name), then its arguments in
+    ``calls[i]``'s fragments, then the finish."""
+    payloads = []
+    for i, fragments in enumerate(calls):
+        function = {"name": f"f{i}", "arguments": ""}
+        start: dict[str, Any] = {
+            "tool_calls": [{"index": i, "id": f"call_{i}", "function": function}]
+        }
+        if i == 0:
+            start = {"role": "assistant", "content": None, **start}
+        payloads.append(
+            _event([{"index": 0, "delta": start, "logprobs": None, "finish_reason": None}])
+        )
+        payloads += [_args(fragment, i) for fragment in fragments]
+    payloads.append(_event([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]))
+    return payloads
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    calls=st.lists(st.lists(st.text(max_size=6), max_size=8), min_size=1, max_size=3),
+    cuts=st.lists(st.integers(min_value=0, max_value=3000), max_size=5),
+)
+def test_tool_call_arguments_stay_bytes_and_type_as_on_the_typed_path(
+    calls: list[list[str]], cuts: list[int]
+) -> None:
+    payloads = _tool_stream(calls)
+    body = _sse(payloads)
+    reads, parser = _feed(body, [c % (len(body) + 1) for c in cuts])
+    assert parser.done
+    assert [p for r in reads for p in r.payloads] == payloads
+    assert [c for r in reads for c in r] == _typed(body)
+    fragments = {_args(f, i) for i, call in enumerate(calls) for f in call if f}
+    for read in reads:  # whatever is left as bytes is a non-empty arguments fragment
+        for i, payload in enumerate(read.payloads):
+            assert i in read.notable or payload in fragments
+
+
+def test_a_tool_calls_fragments_after_its_first_are_not_decoded() -> None:
+    calls = [['{"city', '":"', "Paris", '"}'], ['{"n":', "1", "}"]]
+    reads, decoded = _decodes(_tool_stream(calls))
+    assert decoded == 5  # each call's start and first fragment, the finish
+    chunks = [c for r in reads for c in r]
+    arguments: dict[int, str] = {}
+    for chunk in chunks:
+        for call in chunk.choices[0].delta.tool_calls or []:
+            if call.function is not None and call.function.arguments:
+                arguments[call.index] = arguments.get(call.index, "") + call.function.arguments
+    assert arguments == {0: '{"city":"Paris"}', 1: '{"n":1}'}
