@@ -11,11 +11,12 @@ Every payload is still checked. A text delta that is byte for byte the stream's
 template (its role event with a text in place of the role, or else its first plain
 text delta) with another JSON string as its text, and any string as OpenAI's
 ``"obfuscation"`` padding, is kept as it came (its text read by msgspec, nothing else
-decoded); so is each fragment of a tool call's arguments after the first. Every
-other event (the role, a finish, usage, a tool call's start, an error event, any
-payload that differs elsewhere) is decoded in full at once, into ``notable``. So
-malformed JSON is a ``DecodeError``, an in-stream error a ``StreamEventError``, and a
-stream that ends unfinished a ``StreamTruncatedError``, exactly as on the typed path.
+decoded); so is each reasoning delta (``reasoning_content``) and each fragment of a
+tool call's arguments after the first of its run. Every other event (the role, a
+finish, usage, a tool call's start, an error event, any payload that differs
+elsewhere) is decoded in full at once, into ``notable``. So malformed JSON is a
+``DecodeError``, an in-stream error a ``StreamEventError``, and a stream that ends
+unfinished a ``StreamTruncatedError``, exactly as on the typed path.
 
 A consumer that reads ``Response.batches()`` may take the bytes
 (``payloads``) and forward them, as the gateway
@@ -44,9 +45,9 @@ class RawEvents:
     Attributes:
         payloads: every event's JSON payload, as the upstream's bytes, in order (the
             end marker ``[DONE]`` left out).
-        notable: the typed chunks of the events that carry more than text (or one
-            tool call's arguments) for one choice, by their index in ``payloads``; the
-            others are text deltas, or arguments fragments.
+        notable: the typed chunks of the events that carry more than one string (a
+            text, a reasoning text, one tool call's arguments) for one choice, by their
+            index in ``payloads``; the others are such deltas.
         end: True when the read also held the stream's end marker: no event follows.
     """
 

@@ -1,9 +1,10 @@
 """OpenAI chat SSE read in raw mode: the events' payloads kept as bytes (see
 ``llmfast.raw_events``).
 
-Nearly every event of a stream is a text delta (or, in a tool call, a fragment of
-its arguments) whose bytes differ from the stream's other such deltas only in that
-string: the same id, created, model, fingerprint, and the same fields around it. The
+Nearly every event of a stream is a text delta (or a reasoning text's, or, in a tool
+call, a fragment of its arguments) whose bytes differ from the stream's other such
+deltas only in that string: the same id, created, model, fingerprint, and the same
+fields around it. The
 stream's first event, the role with empty text (``"delta":{"role":"assistant",
 "content":""}``, with or without ``"refusal":null``), foretells its text deltas: its
 bytes with that delta made ``{"content":`` and ``}`` become the stream's template.
@@ -60,6 +61,7 @@ class _Padding(msgspec.Struct):
 _decode_padding = msgspec.json.Decoder(_Padding).decode
 _CONTENT = b'"content":'
 _ARGUMENTS = b'"arguments":'
+_REASONING = b'"reasoning_content":'
 _PAD_KEY = b'"obfuscation":'
 _ROLE_ENDS = (b',"content":""}', b',"content":"","refusal":null}')
 _first = itemgetter(0)
@@ -303,8 +305,8 @@ def _string_end(data: bytes, start: int) -> int:
 
 def _template(payload: bytes, chunk: ChatCompletionChunk) -> tuple[bytes, bytes] | None:
     """The bytes before and after the slot of ``payload`` if it is a plain delta of
-    choice 0, a text or one tool call's arguments fragment, whose string appears in it
-    once, as msgspec encodes it; else None."""
+    choice 0 (a text, a reasoning text or one tool call's arguments fragment) whose
+    string appears in it once, as msgspec encodes it; else None."""
     if len(chunk.choices) != 1 or chunk.usage is not None or chunk.native is not None:
         return None
     choice = chunk.choices[0]
@@ -316,12 +318,15 @@ def _template(payload: bytes, chunk: ChatCompletionChunk) -> tuple[bytes, bytes]
         or choice.provider_finish_reason is not None
         or delta.role is not None
         or delta.refusal is not None
-        or delta.reasoning_content is not None
         or delta.reasoning_signature is not None
     ):
         return None
     name, text = _CONTENT, delta.content
-    if delta.tool_calls is not None:
+    if delta.reasoning_content is not None:
+        if text is not None or delta.tool_calls is not None:
+            return None
+        name, text = _REASONING, delta.reasoning_content
+    elif delta.tool_calls is not None:
         if text is not None or len(delta.tool_calls) != 1:
             return None
         call = delta.tool_calls[0]

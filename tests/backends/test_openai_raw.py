@@ -538,3 +538,44 @@ def test_a_tool_calls_fragments_after_its_first_are_not_decoded() -> None:
             if call.function is not None and call.function.arguments:
                 arguments[call.index] = arguments.get(call.index, "") + call.function.arguments
     assert arguments == {0: '{"city":"Paris"}', 1: '{"n":1}'}
+
+
+def _reasoning(text: str) -> bytes:
+    delta = {"content": None, "reasoning_content": text}
+    return _event([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    thoughts=st.lists(st.text(max_size=6), max_size=10),
+    texts=st.lists(st.text(max_size=6), max_size=10),
+    cuts=st.lists(st.integers(min_value=0, max_value=3000), max_size=5),
+)
+def test_reasoning_deltas_stay_bytes_and_type_as_on_the_typed_path(
+    thoughts: list[str], texts: list[str], cuts: list[int]
+) -> None:
+    """A reasoning model's stream (DeepSeek's ``reasoning_content`` deltas, then the
+    answer's text deltas)."""
+    stream = _stream(texts)
+    payloads = [stream[0], *map(_reasoning, thoughts), *stream[1:]]
+    body = _sse(payloads)
+    reads, parser = _feed(body, [c % (len(body) + 1) for c in cuts])
+    assert parser.done
+    assert [p for r in reads for p in r.payloads] == payloads
+    assert [c for r in reads for c in r] == _typed(body)
+    plain = {_reasoning(t) for t in thoughts if t} | {_text(t) for t in texts if t}
+    for read in reads:  # whatever is left as bytes is a non-empty delta of one string
+        for i, payload in enumerate(read.payloads):
+            assert i in read.notable or payload in plain
+
+
+def test_reasoning_then_text_decodes_one_of_each() -> None:
+    stream = _stream(["The", " answer"])
+    payloads = [stream[0], *map(_reasoning, ["Let", " me", " think"]), *stream[1:]]
+    reads, decoded = _decodes(payloads)
+    assert decoded == 5  # role, the first reasoning delta, the first text, finish, usage
+    chunks = [c for r in reads for c in r]
+    assert "".join(c.choices[0].delta.reasoning_content or "" for c in chunks if c.choices) == (
+        "Let me think"
+    )
+    assert "".join(c.text for c in chunks) == "The answer"
