@@ -322,12 +322,12 @@ def _template(payload: bytes, chunk: ChatCompletionChunk) -> tuple[bytes, bytes]
     ):
         return None
     name, text = _CONTENT, delta.content
-    if delta.reasoning_content is not None:
-        if text is not None or delta.tool_calls is not None:
+    if delta.reasoning_content is not None:  # (beside no text, or an empty one)
+        if text or delta.tool_calls is not None:
             return None
         name, text = _REASONING, delta.reasoning_content
     elif delta.tool_calls is not None:
-        if text is not None or len(delta.tool_calls) != 1:
+        if text or len(delta.tool_calls) != 1:
             return None
         call = delta.tool_calls[0]
         function = call.function

@@ -540,8 +540,8 @@ def test_a_tool_calls_fragments_after_its_first_are_not_decoded() -> None:
     assert arguments == {0: '{"city":"Paris"}', 1: '{"n":1}'}
 
 
-def _reasoning(text: str) -> bytes:
-    delta = {"content": None, "reasoning_content": text}
+def _reasoning(text: str, content: str | None = None) -> bytes:
+    delta = {"content": content, "reasoning_content": text}
     return _event([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}])
 
 
@@ -569,9 +569,11 @@ def test_reasoning_deltas_stay_bytes_and_type_as_on_the_typed_path(
             assert i in read.notable or payload in plain
 
 
-def test_reasoning_then_text_decodes_one_of_each() -> None:
+@pytest.mark.parametrize("content", [None, ""])
+def test_reasoning_then_text_decodes_one_of_each(content: str | None) -> None:
     stream = _stream(["The", " answer"])
-    payloads = [stream[0], *map(_reasoning, ["Let", " me", " think"]), *stream[1:]]
+    thoughts = [_reasoning(t, content) for t in ["Let", " me", " think"]]
+    payloads = [stream[0], *thoughts, *stream[1:]]
     reads, decoded = _decodes(payloads)
     assert decoded == 5  # role, the first reasoning delta, the first text, finish, usage
     chunks = [c for r in reads for c in r]
