@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -581,3 +582,76 @@ def test_reasoning_then_text_decodes_one_of_each(content: str | None) -> None:
         "Let me think"
     )
     assert "".join(c.text for c in chunks) == "The answer"
+
+
+_NOISE = [b'"', b"\\", b",", b":", b"}", b"]", b"[", b"{", b"\n", b"a", b" ", b"null", b'"x"']
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(st.text(min_size=1, max_size=4), min_size=2, max_size=8),
+    paddings=paddings,
+    padded=st.booleans(),
+    amid=st.booleans(),
+    kind=st.sampled_from(["text", "reasoning", "tool"]),
+    edits=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=11),
+            st.integers(min_value=0, max_value=400),
+            st.integers(min_value=0, max_value=3),
+            st.sampled_from(_NOISE),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_whatever_bytes_come_a_payload_kept_raw_is_a_plain_delta(
+    texts: list[str],
+    paddings: list[str],
+    padded: bool,
+    amid: bool,
+    kind: str,
+    edits: list[tuple[int, int, int, bytes]],
+) -> None:
+    """Bytes cut out of, or put into, any payload anywhere: every payload the parser
+    keeps as bytes still decodes, alone, to a plain text delta of choice 0 (so
+    forwarding it unchecked is forwarding a valid event), and what the parser passes
+    on types to what the typed parser gives. Text, reasoning and tool-call streams."""
+    payloads = _stream(texts)
+    if kind == "reasoning":
+        payloads = [payloads[0], *map(_reasoning, texts), *payloads[1:]]
+    elif kind == "tool":
+        payloads = _tool_stream([texts])
+    if padded:
+        payloads = _padded(payloads, paddings[: len(payloads)], amid)
+    for which, at, cut, noise in edits:
+        i = which % len(payloads)
+        payload = payloads[i]
+        at %= len(payload) + 1
+        payloads[i] = payload[:at] + noise + payload[at + cut :]
+    body = _sse(payloads)
+    parser = RawChatStreamParser()
+    try:
+        events = parser.feed(body)
+    except Exception:
+        return  # refused at once: nothing kept
+    typed = _ChatStreamParser()
+    try:
+        expected = typed.feed(body)
+    except Exception:
+        expected = []
+    assert list(events) == expected
+    for i, payload in enumerate(events.payloads):
+        if i in events.notable:
+            continue
+        chunk = msgspec.json.decode(payload, type=ChatCompletionChunk)
+        (choice,) = chunk.choices
+        assert choice.index == 0
+        assert choice.finish_reason is None
+        delta = choice.delta
+        assert delta.role is None
+        calls = delta.tool_calls or []
+        arguments = [c.function.arguments for c in calls if c.function is not None]
+        strings = [delta.content, delta.reasoning_content, *arguments]
+        assert len([x for x in strings if x]) == 1  # one non-empty string, nothing else
+        assert len(calls) <= 1
