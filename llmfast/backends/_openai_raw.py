@@ -14,7 +14,7 @@ template instead: a wrong guess costs one read checked a payload at a time.
 OpenAI pads each event with a random top-level ``"obfuscation"`` string (hiding the
 text's length; a field llmfast does not read), last in OpenAI's events and amid the
 fields in Azure's: a template with it has a second slot there, which may hold any
-string.
+string. (Which event gives a template, and its slots: ``_openai_templates``.)
 
 Every later payload that is the template with one non-empty JSON string in its slot
 (and one in its padding slot) is that same JSON with another string: it stays bytes,
@@ -37,6 +37,7 @@ from typing import Any, cast
 import msgspec
 
 from llmfast.backends._http import ChunkParser, as_decode_error
+from llmfast.backends._openai_templates import delta_template, padded, role_template
 from llmfast.backends.sse import SSEDecoder, SSEEvent
 from llmfast.errors import DecodeError, StreamEventError, StreamTruncatedError
 from llmfast.raw_events import RawEvents
@@ -44,26 +45,12 @@ from llmfast.types import ChatCompletionChunk
 
 __all__ = ["RawChatStreamParser"]
 
-_encode = msgspec.json.Encoder().encode
 _decode_chunk = msgspec.json.Decoder(ChatCompletionChunk).decode
 _decode_str = msgspec.json.Decoder(str).decode
 _decode_strs = msgspec.json.Decoder(list[str]).decode
 _decode_pairs = msgspec.json.Decoder(list[tuple[str, str]]).decode
 _decode_any = msgspec.json.Decoder().decode
 
-
-class _Padding(msgspec.Struct):
-    """The top-level field OpenAI pads its events with."""
-
-    obfuscation: str | None = None
-
-
-_decode_padding = msgspec.json.Decoder(_Padding).decode
-_CONTENT = b'"content":'
-_ARGUMENTS = b'"arguments":'
-_REASONING = b'"reasoning_content":'
-_PAD_KEY = b'"obfuscation":'
-_ROLE_ENDS = (b',"content":""}', b',"content":"","refusal":null}')
 _first = itemgetter(0)
 _cut = cast(Callable[[bytes, slice], bytes], getitem)  # b[s] (the slot wrapper is slower)
 
@@ -181,13 +168,13 @@ class RawChatStreamParser(ChunkParser):
         if chunk.error is not None:
             raise StreamEventError(chunk.error)
         ChunkParser._note(self, [chunk])
-        template = _template(payload, chunk)
+        template = delta_template(payload, chunk)
         if template is None:
             events.notable[len(events.payloads)] = chunk
             if self._head is None:
-                template = _role_template(payload, chunk)
+                template = role_template(payload, chunk)
         if template is not None:
-            self._head, self._pad, self._tail = _padded(payload, *template)
+            self._head, self._pad, self._tail = padded(payload, *template)
         events.payloads.append(payload)
 
     def finish(self, out: list[ChatCompletionChunk]) -> None:
@@ -267,116 +254,6 @@ def _all_padded(run: list[bytes], head: bytes, pad: bytes, tail: bytes) -> bool:
     middles[0] = head + middles[0]
     middles[-1] += tail
     return (tail + head).join(middles) == b"".join(run) and all(map(_first, pairs))
-
-
-def _padded(payload: bytes, head: bytes, tail: bytes) -> tuple[bytes, bytes | None, bytes]:
-    """``(head, pad, tail)``: the template's padding slot cut out of ``tail`` (``pad`` up
-    to the slot, ``tail`` after it) when ``payload``'s only ``"obfuscation":`` is its
-    top-level field's, with a string, after the text, and ``tail`` holds no LF (which
-    ``_all_padded`` counts on); else ``(head, None, tail)``."""
-    at = tail.find(_PAD_KEY)
-    if at < 0 or tail.find(_PAD_KEY, at + 1) >= 0 or _PAD_KEY in head or b"\n" in tail:
-        return head, None, tail
-    try:
-        value = _decode_padding(payload).obfuscation
-    except msgspec.ValidationError:  # not a string
-        return head, None, tail
-    start = at + len(_PAD_KEY)
-    end = _string_end(tail, start)
-    if value is None or end < 0 or _decode_str(tail[start:end]) != value:  # nested
-        return head, None, tail
-    return head, tail[:start], tail[end:]
-
-
-def _string_end(data: bytes, start: int) -> int:
-    """Where the JSON string at ``data[start]`` ends (after its closing quote); -1 if
-    none starts there."""
-    if data[start : start + 1] != b'"':
-        return -1
-    quote = start
-    while True:
-        quote = data.find(b'"', quote + 1)
-        if quote < 0:
-            return -1
-        escapes = len(data[start + 1 : quote]) - len(data[start + 1 : quote].rstrip(b"\\"))
-        if escapes % 2 == 0:
-            return quote + 1
-
-
-def _template(payload: bytes, chunk: ChatCompletionChunk) -> tuple[bytes, bytes] | None:
-    """The bytes before and after the slot of ``payload`` if it is a plain delta of
-    choice 0 (a text, a reasoning text or one tool call's arguments fragment) whose
-    string appears in it once, as msgspec encodes it; else None."""
-    if len(chunk.choices) != 1 or chunk.usage is not None or chunk.native is not None:
-        return None
-    choice = chunk.choices[0]
-    delta = choice.delta
-    if (
-        choice.index != 0
-        or choice.finish_reason is not None
-        or choice.logprobs is not None
-        or choice.provider_finish_reason is not None
-        or delta.role is not None
-        or delta.refusal is not None
-        or delta.reasoning_signature is not None
-    ):
-        return None
-    name, text = _CONTENT, delta.content
-    if delta.reasoning_content is not None:  # (beside no text, or an empty one)
-        if text or delta.tool_calls is not None:
-            return None
-        name, text = _REASONING, delta.reasoning_content
-    elif delta.tool_calls is not None:
-        if text or len(delta.tool_calls) != 1:
-            return None
-        call = delta.tool_calls[0]
-        function = call.function
-        if (
-            function is None
-            or function.name is not None
-            or call.id is not None
-            or call.type is not None
-        ):
-            return None
-        name, text = _ARGUMENTS, function.arguments
-    if not text:
-        return None
-    key = name + _encode(text)
-    at = payload.find(key)
-    if at < 0 or payload.find(key, at + 1) >= 0:
-        return None
-    start = at + len(name)
-    return payload[:start], payload[at + len(key) :]
-
-
-def _role_template(payload: bytes, chunk: ChatCompletionChunk) -> tuple[bytes, bytes] | None:
-    """The template a role event with empty text foretells: its bytes with the delta
-    ``{"content":TEXT}`` instead of ``{"role":ROLE,"content":""}``; else None."""
-    if len(chunk.choices) != 1 or chunk.usage is not None or chunk.native is not None:
-        return None
-    choice = chunk.choices[0]
-    delta = choice.delta
-    if (
-        delta.role is None
-        or delta.content != ""
-        or choice.index != 0
-        or choice.finish_reason is not None
-        or choice.logprobs is not None
-        or choice.provider_finish_reason is not None
-        or delta.refusal is not None
-        or delta.tool_calls is not None
-        or delta.reasoning_content is not None
-        or delta.reasoning_signature is not None
-    ):
-        return None
-    for end in _ROLE_ENDS:
-        key = b'"delta":{"role":' + _encode(delta.role) + end
-        at = payload.find(key)
-        if at >= 0:
-            if payload.find(key, at + 1) >= 0:
-                return None
-            return payload[:at] + b'"delta":{"content":', b"}" + payload[at + len(key) :]
-    return None
 
 
 def _typed(payload: bytes) -> tuple[ChatCompletionChunk, bytes]:
