@@ -172,6 +172,16 @@ def _outcome(parser: RawChatStreamParser, body: bytes) -> tuple[Any, ...]:
     return (events.payloads, sorted(events.notable), failure)
 
 
+def _assert_bulk_is_one_by_one(body: bytes, bulk_check: str) -> None:
+    """``body`` read with the bulk check ``bulk_check`` ends as it does with that check
+    refused (every payload looked at one by one)."""
+    bulk = _outcome(RawChatStreamParser(), body)
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(_openai_raw, bulk_check, lambda *_: False)
+        one_by_one = _outcome(RawChatStreamParser(), body)
+    assert bulk == one_by_one
+
+
 _ODD_MIDDLES = [
     b"5",
     b'""',
@@ -207,12 +217,7 @@ def test_a_run_checked_in_bulk_ends_like_one_checked_a_payload_at_a_time(
     payloads = _stream(texts)
     for at, middle in spoils:  # text deltas after the template's (payload 1)
         payloads[2 + at % (len(texts) - 1)] = _text("\x00").replace(b'"\\u0000"', middle)
-    body = _sse(payloads)
-    bulk = _outcome(RawChatStreamParser(), body)
-    with pytest.MonkeyPatch.context() as patched:
-        patched.setattr("llmfast.backends._openai_raw._all_texts", lambda *_: False)
-        one_by_one = _outcome(RawChatStreamParser(), body)
-    assert bulk == one_by_one
+    _assert_bulk_is_one_by_one(_sse(payloads), "_all_texts")
 
 
 def test_a_run_of_texts_read_in_bulk_is_kept_as_it_came() -> None:
@@ -426,12 +431,7 @@ def test_a_padded_run_checked_in_bulk_ends_like_one_checked_a_payload_at_a_time(
         else:
             padded = _padded([_text("\x00")], [paddings[i]], amid)[0]
             payloads[i] = padded.replace(b'"\\u0000"', middle)
-    body = _sse(payloads)
-    bulk = _outcome(RawChatStreamParser(), body)
-    with pytest.MonkeyPatch.context() as patched:
-        patched.setattr("llmfast.backends._openai_raw._all_padded", lambda *_: False)
-        one_by_one = _outcome(RawChatStreamParser(), body)
-    assert bulk == one_by_one
+    _assert_bulk_is_one_by_one(_sse(payloads), "_all_padded")
 
 
 def test_a_padding_key_only_nested_gives_no_slot() -> None:
