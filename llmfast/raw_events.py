@@ -18,11 +18,12 @@ elsewhere) is decoded in full at once, into ``notable``. So malformed JSON is a
 ``DecodeError``, an in-stream error a ``StreamEventError``, and a stream that ends
 unfinished a ``StreamTruncatedError``, exactly as on the typed path.
 
-A consumer that reads ``Response.batches()`` may take the bytes
-(``payloads``) and forward them, as the gateway
-does. Anything else is unaffected: iterating a ``RawEvents`` (and so iterating the
-response chunk by chunk, which is what the cache, coalescing, budgets and
-``collect()`` do) yields every typed chunk, decoded on first use.
+A consumer that reads ``Response.batches()`` may take the bytes (``lines``, or
+``sse()``: the events as they came, the network read itself when it held only them)
+and forward them, as the gateway does. Anything else is unaffected: iterating a
+``RawEvents`` (and so iterating the response chunk by chunk, which is what the cache,
+coalescing, budgets and ``collect()`` do) yields every typed chunk, decoded on first
+use.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import msgspec
 from llmfast.errors import DecodeError
 from llmfast.types import ChatCompletionChunk
 
-__all__ = ["RawEvents"]
+__all__ = ["RawEvents", "sse_of"]
 
 _decode_chunk = msgspec.json.Decoder(ChatCompletionChunk).decode
 
@@ -43,21 +44,37 @@ class RawEvents:
     """The events one network read of a raw-mode stream completed (a ``batches()`` item).
 
     Attributes:
-        payloads: every event's JSON payload, as the upstream's bytes, in order (the
-            end marker ``[DONE]`` left out).
+        lines: every event's line as the upstream sent it (``data: ``, the JSON payload,
+            LF), in order (the end marker ``[DONE]`` left out).
         notable: the typed chunks of the events that carry more than one string (a
             text, a reasoning text, one tool call's arguments) for one choice, by their
-            index in ``payloads``; the others are such deltas.
+            index in ``lines``; the others are such deltas.
         end: True when the read also held the stream's end marker: no event follows.
     """
 
-    __slots__ = ("_chunks", "end", "notable", "payloads")
+    __slots__ = ("_chunks", "_read", "_size", "end", "lines", "notable")
 
     def __init__(self) -> None:
-        self.payloads: list[bytes] = []
+        self.lines: list[bytes] = []
         self.notable: dict[int, ChatCompletionChunk] = {}
         self.end = False
         self._chunks: list[ChatCompletionChunk] | None = None
+        self._read: bytes | None = None  # the read, when it is these events' bytes and
+        self._size = 0  # then (in the last bytes beyond ``_size``) the end marker's
+
+    @property
+    def payloads(self) -> list[bytes]:
+        """Every event's JSON payload, as the upstream's bytes."""
+        return [_payload(line) for line in self.lines]
+
+    def sse(self, after: bytes = b"") -> bytes:
+        """These events as server-sent events (``data: PAYLOAD``, a blank line), then
+        ``after``: the upstream's bytes, and the read itself (no copy) when it held
+        these events and then ``after`` (``data: [DONE]`` and a blank line, say)."""
+        read = self._read
+        if read is not None and len(read) == self._size + len(after) and read.endswith(after):
+            return read
+        return sse_of(self.lines, after)
 
     def chunks(self) -> list[ChatCompletionChunk]:
         """Every event as a typed chunk (decoded on the first call; a ``DecodeError``
@@ -66,8 +83,8 @@ class RawEvents:
         if chunks is None:
             notable = self.notable
             chunks = self._chunks = [
-                notable[i] if i in notable else _typed(payload)
-                for i, payload in enumerate(self.payloads)
+                notable[i] if i in notable else _typed(_payload(line))
+                for i, line in enumerate(self.lines)
             ]
         return chunks
 
@@ -75,10 +92,26 @@ class RawEvents:
         return iter(self.chunks())
 
     def __len__(self) -> int:
-        return len(self.payloads)
+        return len(self.lines)
 
     def __repr__(self) -> str:
-        return f"<RawEvents {len(self.payloads)} events, {len(self.notable)} notable>"
+        return f"<RawEvents {len(self.lines)} events, {len(self.notable)} notable>"
+
+
+def sse_of(lines: list[bytes], after: bytes = b"") -> bytes:
+    """Event ``lines`` (each ``data: PAYLOAD`` and its LF) as server-sent events, then
+    ``after``, in one join (``after`` goes on the last line, a small copy)."""
+    if not lines:
+        return after
+    pieces = lines.copy()
+    pieces[-1] += b"\n" + after
+    return b"\n".join(pieces)
+
+
+def _payload(line: bytes) -> bytes:
+    """The payload of an event's line (of its lines, for one whose data spans several)."""
+    payload = line[6:-1]
+    return payload.replace(b"\ndata: ", b"\n") if 10 in payload else payload
 
 
 def _typed(payload: bytes) -> ChatCompletionChunk:

@@ -8,7 +8,7 @@ into ``DecodeError``. Taking a whole response in is ``_respond.respond``'s job.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import msgspec
@@ -118,7 +118,7 @@ class ChunkParser:
             self.failure = error
         return out
 
-    def _note(self, out: list[ChatCompletionChunk]) -> None:
+    def _note(self, out: Iterable[ChatCompletionChunk]) -> None:
         """Track which choices have their finish reason (one set insert per choice)."""
         opened = self._opened
         finished = self._finished

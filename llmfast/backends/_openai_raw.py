@@ -52,130 +52,173 @@ _decode_pairs = msgspec.json.Decoder(list[tuple[str, str]]).decode
 _decode_any = msgspec.json.Decoder().decode
 
 _first = itemgetter(0)
+_DONE_LINE = b"data: [DONE]\n"
+_DONE_FRAME = _DONE_LINE + b"\n"
 _cut = cast(Callable[[bytes, slice], bytes], getitem)  # b[s] (the slot wrapper is slower)
+
+
+class _NotPlain(Exception):
+    """A line of a read taken as plain events is no ``data:`` field (a comment, an
+    ``id``): the read goes through the exact decoder instead."""
 
 
 class RawChatStreamParser(ChunkParser):
     """``feed`` returns a [`RawEvents`][llmfast.raw_events.RawEvents] per read."""
 
-    __slots__ = ("_feed", "_head", "_pad", "_tail")
+    __slots__ = ("_altered", "_feed", "_head", "_lines", "_pad", "_tail")
 
     end_marker = "[DONE]"
 
     def __init__(self, max_event_bytes: int | None = None) -> None:
         super().__init__()
-        self._feed = SSEDecoder(max_event_bytes).feed_payloads
-        self._head: bytes | None = None  # the stream's template, once an event gave it:
-        self._pad: bytes | None = None  # head TEXT [pad PADDING] tail
+        decoder = SSEDecoder(max_event_bytes)
+        self._lines = decoder.feed_lines
+        self._feed = decoder.feed_payloads
+        # The stream's template for an event's line, once an event gave it:
+        # "data: " head TEXT [pad PADDING] tail LF, held as (_head, _pad, _tail).
+        self._head: bytes | None = None
+        self._pad: bytes | None = None
         self._tail = b""
+        self._altered = False  # a line kept was mended (invalid UTF-8 replaced)
 
     def feed(self, data: bytes) -> RawEvents:  # type: ignore[override]
         if self.failure is not None:
             raise self.failure
         events = RawEvents()
         try:
-            self._parse(self._feed(data), events)
+            lines = self._lines(data)
+            if lines is None or not self._plain(lines, events, data):
+                self._parse(self._feed(data), events)
         except Exception as exc:
             error = as_decode_error(exc, "stream data")
-            if not events.payloads:
+            if not events.lines:
                 if error is exc:
                     raise
                 raise error from exc
             self.failure = error  # raised once the events before it are passed on
+        finally:
+            self._note(events.notable.values())  # which choices opened and finished
         return events
 
-    def _parse(self, items: list[bytes | SSEEvent], events: RawEvents) -> None:
-        payloads: list[bytes]
-        failure: Exception | None = None
-        if all(map(isinstance, items, repeat(bytes))):  # plain events only (the usual case)
-            try:
-                end = items.index(b"[DONE]")
-            except ValueError:
-                payloads = items  # type: ignore[assignment]
-            else:
-                self.done = True
-                payloads = items[:end]  # type: ignore[assignment]
+    def _plain(self, lines: list[bytes], events: RawEvents, data: bytes) -> bool:
+        """Classify the lines of a read of plain events into ``events``; False (and
+        nothing kept) when one of them is no ``data:`` field after all."""
+        template = self._head, self._pad, self._tail
+        count = len(lines)
+        try:
+            end = lines.index(_DONE_LINE)
+        except ValueError:
+            end = count
         else:
-            payloads = []
-            for item in items:
-                if type(item) is bytes:
-                    if item == b"[DONE]":
-                        self.done = True
-                        break
-                    payloads.append(item)
-                    continue
-                assert isinstance(item, SSEEvent)
-                if item.data == "[DONE]":
+            self.done = True
+            lines = lines[:end]
+        self._altered = False
+        try:
+            if lines:
+                self._check(lines, events)
+        except _NotPlain:
+            self._head, self._pad, self._tail = template
+            events.lines.clear()
+            events.notable.clear()
+            return False
+        events.end = self.done
+        if end >= count - 1 and not self._altered:  # the read is these events (and [DONE])
+            events._read = data
+            events._size = len(data) - (len(_DONE_FRAME) if end < count else 0)
+        return True
+
+    def _parse(self, items: list[bytes | SSEEvent], events: RawEvents) -> None:
+        """A read the exact decoder took: its events as lines, then as ``_plain``."""
+        lines: list[bytes] = []
+        failure: Exception | None = None
+        for item in items:
+            if type(item) is bytes:
+                if item == b"[DONE]":
                     self.done = True
                     break
-                if item.event == "message":
-                    payloads.append(item.data.encode())
-                elif item.event == "error":
-                    failure = StreamEventError(_any_or_text(item.data))
-                    break
-                # pings and other named events are not chunks
-        if payloads:
-            self._check(payloads, events)
+                lines.append(b"data: " + item + b"\n")
+                continue
+            assert isinstance(item, SSEEvent)
+            if item.data == "[DONE]":
+                self.done = True
+                break
+            if item.event == "message":  # (data of several lines is sent as several)
+                lines.append(b"data: " + item.data.encode().replace(b"\n", b"\ndata: ") + b"\n")
+            elif item.event == "error":
+                failure = StreamEventError(_any_or_text(item.data))
+                break
+            # pings and other named events are not chunks
+        if lines:
+            self._check(lines, events)
         if failure is not None:
             raise failure
         events.end = self.done
 
-    def _check(self, payloads: list[bytes], events: RawEvents) -> None:
-        """Classify ``payloads`` into ``events``; raise at the first bad one (after
+    def _check(self, lines: list[bytes], events: RawEvents) -> None:
+        """Classify ``lines`` into ``events``; raise at the first bad one (after
         keeping those before it)."""
         start = 0
         if self._head is None:  # no template yet: decode until one gives it
-            for payload in payloads:
+            for line in lines:
                 start += 1
-                self._decoded(payload, events)
+                self._decoded(line, events)
                 if self._head is not None:
                     break
-        if start < len(payloads):
-            self._against_template(payloads[start:] if start else payloads, events)
+        if start < len(lines):
+            self._against_template(lines[start:] if start else lines, events)
 
-    def _against_template(self, payloads: list[bytes], events: RawEvents) -> None:
-        """Keep the payloads that are the template's text deltas as they are; decode
-        the others, in order. The payloads up to the last one shaped like the template
-        (a stream's finish and usage come after its texts) are checked in bulk
+    def _against_template(self, lines: list[bytes], events: RawEvents) -> None:
+        """Keep the lines that are the template's deltas as they are; decode the
+        others, in order. The lines up to the last one shaped like the template (a
+        stream's finish and usage come after its texts) are checked in bulk
         (``_all_texts``, or ``_all_padded``), and one by one only when that fails."""
         head, pad, tail = self._head or b"", self._pad, self._tail
-        end = len(payloads)
-        while end and not _shaped(payloads[end - 1], head, pad, tail):
+        end = len(lines)
+        while end and not _shaped(lines[end - 1], head, pad, tail):
             end -= 1
         if end:
-            run = payloads[:end] if end < len(payloads) else payloads
+            run = lines[:end] if end < len(lines) else lines
             if _all_texts(run, head, tail) if pad is None else _all_padded(run, head, pad, tail):
-                events.payloads += run
+                events.lines += run
             else:  # one of them is not: find it, and decode what needs it
                 self._one_by_one(run, events)
-        if end < len(payloads):
-            self._one_by_one(payloads[end:], events)
+        if end < len(lines):
+            self._one_by_one(lines[end:], events)
 
-    def _one_by_one(self, payloads: list[bytes], events: RawEvents) -> None:
-        """``_against_template``, a payload at a time."""
-        append = events.payloads.append
+    def _one_by_one(self, lines: list[bytes], events: RawEvents) -> None:
+        """``_against_template``, a line at a time."""
+        append = events.lines.append
         head = self._head
-        for payload in payloads:
-            if head is not None and _fits(payload, head, self._pad, self._tail):
-                append(payload)
+        for line in lines:
+            if head is not None and _fits(line, head, self._pad, self._tail):
+                append(line)
                 continue
-            self._decoded(payload, events)
+            self._decoded(line, events)
             head = self._head  # (another template, from here on, if it gave one)
 
-    def _decoded(self, payload: bytes, events: RawEvents) -> None:
-        """Decode ``payload`` in full and keep it: notable, or the stream's template."""
-        chunk, payload = _typed(payload)
+    def _decoded(self, line: bytes, events: RawEvents) -> None:
+        """Decode ``line`` in full and keep it: notable, or the stream's template."""
+        if not line.startswith(b"data: "):
+            raise _NotPlain
+        payload = line[6:-1]
+        several = 10 in payload  # data of several lines (from the exact decoder)
+        if several:
+            payload = payload.replace(b"\ndata: ", b"\n")
+        chunk, kept = _typed(payload)
         if chunk.error is not None:
             raise StreamEventError(chunk.error)
-        ChunkParser._note(self, [chunk])
-        template = delta_template(payload, chunk)
+        if kept is not payload:  # mended: the line sent on is the mended payload's
+            self._altered = True
+            line = b"data: " + kept.replace(b"\n", b"\ndata: ") + b"\n"
+        template = None if several else delta_template(kept, chunk)
         if template is None:
-            events.notable[len(events.payloads)] = chunk
-            if self._head is None:
-                template = role_template(payload, chunk)
+            events.notable[len(events.lines)] = chunk
+            if self._head is None and not several:
+                template = role_template(kept, chunk)
         if template is not None:
-            self._head, self._pad, self._tail = padded(payload, *template)
-        events.payloads.append(payload)
+            head, pad, tail = padded(kept, *template)
+            self._head, self._pad, self._tail = b"data: " + head, pad, tail + b"\n"
+        events.lines.append(line)
 
     def finish(self, out: list[ChatCompletionChunk]) -> None:
         if not self.done:

@@ -12,6 +12,8 @@ remembers the last one seen, which is where a dropped stream re-attaches (see
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import msgspec
 
 from llmfast._error_body import status_named_by
@@ -154,7 +156,7 @@ class ResponsesStreamParser(ChunkParser):
         if not self.done:
             raise StreamTruncatedError("the Responses stream ended before response.completed")
 
-    def _note(self, out: list[ChatCompletionChunk]) -> None:
+    def _note(self, out: Iterable[ChatCompletionChunk]) -> None:
         """One choice, noted where it opens (`_make`) and finishes (`_final`): nothing
         to do per chunk."""
 

@@ -12,7 +12,7 @@ import base64
 import binascii
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -281,7 +281,7 @@ class _ChatStreamParser(ChunkParser):
         if done:
             self.done = True
 
-    def _note(self, out: list[ChatCompletionChunk]) -> None:
+    def _note(self, out: Iterable[ChatCompletionChunk]) -> None:
         """Noted by `parse` itself, in the pass that checks for error events."""
 
     def _take(self, item: bytes | SSEEvent, out: list[ChatCompletionChunk]) -> bool:

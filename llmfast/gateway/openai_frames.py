@@ -7,9 +7,10 @@ msgspec-encoded text spliced in: the same JSON as
 dict per chunk. Every other chunk goes through ``chunk_json``.
 
 The fast path: a read that came as [`RawEvents`][llmfast.raw_events.RawEvents] (an
-OpenAI-format upstream asked with ``raw_events``) goes out as the upstream's own event
-payloads, joined in one step; only a usage event the client did not ask for
-(``stream_options.include_usage``) is framed from its typed chunk, or left out.
+OpenAI-format upstream asked with ``raw_events``) goes out as the upstream's own
+events (the network read's bytes themselves, when it held nothing else); only a
+usage event the client did not ask for (``stream_options.include_usage``) is framed
+from its typed chunk, or left out.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import msgspec
 
 from llmfast.gateway.openai_wire import chunk_json
-from llmfast.raw_events import RawEvents
+from llmfast.raw_events import RawEvents, sse_of
 from llmfast.types import ChatCompletionChunk, Usage
 
 __all__ = ["ChunkFrames"]
@@ -85,23 +86,23 @@ class ChunkFrames:
         return self.batch(chunks) + _DONE
 
     def _raw(self, events: RawEvents, done: bytes = b"") -> bytes:
-        payloads = events.payloads
-        if not payloads:
+        lines = events.lines
+        if not lines:
             return done
         usages = [i for i, chunk in events.notable.items() if chunk.usage is not None]
         if usages:
             self.usage = events.notable[usages[-1]].usage
         if not usages or self._include_usage:
-            return _events(payloads, done)
+            return events.sse(done)  # the upstream's bytes (the read itself, if it can)
         out: list[bytes] = []
         start = 0
         for i in usages:  # the runs between usage events as they are; those framed anew
             if i > start:
-                out.append(_events(payloads[start:i]))
+                out.append(sse_of(lines[start:i]))
             out.append(self._frame(events.notable[i]))  # without its usage, or nothing
             start = i + 1
-        if start < len(payloads):
-            out.append(_events(payloads[start:]))
+        if start < len(lines):
+            out.append(sse_of(lines[start:]))
         out.append(done)
         return b"".join(out)
 
@@ -117,16 +118,6 @@ class ChunkFrames:
     def finish(self) -> bytes:
         """The end of the stream."""
         return _DONE
-
-
-def _events(payloads: list[bytes], after: bytes = b"") -> bytes:
-    """``data: P\\n\\n`` for each payload, then ``after``, in one join: the frame's start
-    and end go on the first and last payloads (small copies), not around the joined
-    whole (more copies of it)."""
-    pieces = payloads.copy()
-    pieces[0] = b"data: " + pieces[0]
-    pieces[-1] += b"\n\n" + after
-    return b"\n\ndata: ".join(pieces)
 
 
 def _text_head(id: str, created: int, model: str, fingerprint: str | None) -> bytes:
