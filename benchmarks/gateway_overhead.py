@@ -212,7 +212,10 @@ def gateway(kind: str, upstream: Server, scratch: Path) -> Iterator[Endpoint]:
 
 
 def tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of ``pid`` and every descendant still running."""
+    """CPU seconds (user + system) of ``pid`` and every descendant still running: from
+    each thread's ``schedstat`` (nanoseconds) where the kernel has it, else from
+    ``stat`` (clock ticks, 10 ms: at 100 streams/s for 3 s that is about 60 ticks a
+    gateway, a 2 % step)."""
     children: dict[int, list[int]] = {}
     times: dict[int, float] = {}
     for entry in os.listdir("/proc"):
@@ -227,9 +230,19 @@ def tree_cpu(pid: int) -> float:
     total, todo = 0.0, [pid]
     while todo:
         current = todo.pop()
-        total += times.get(current, 0.0)
+        total += _schedstat_cpu(current) or times.get(current, 0.0)
         todo.extend(children.get(current, ()))
     return total
+
+
+def _schedstat_cpu(pid: int) -> float | None:
+    """The CPU seconds of ``pid``'s threads by the scheduler's count (None: not kept)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+        ns = sum(int(Path(f"/proc/{pid}/task/{t}/schedstat").read_text().split()[0]) for t in tasks)
+    except (OSError, ValueError, IndexError):
+        return None
+    return ns / 1e9
 
 
 async def load(
