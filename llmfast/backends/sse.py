@@ -327,19 +327,21 @@ class SSEDecoder:
         for any other slice, which goes to [`feed_payloads`][llmfast.SSEDecoder.feed_payloads]
         instead. The lines are cut by ``memchr``, far cheaper than a search for
         ``LF LF data:``. The caller checks that each line is a ``data:`` field; if one
-        is not, the slice may still go to ``feed_payloads``: this call changed nothing."""
+        is not, the slice may still go to ``feed_payloads`` (this call leaves the
+        decoder as it found it)."""
         if (  # CR line ends, an event split across slices, or one midway: not this
             not data.startswith(b"data: ") or not data.endswith(b"\n\n") or 13 in data
-        ) or (self._parts or self._data is not None or self._dirty or self._cr):
-            return None
-        if self._error is not None or len(data) > self._cap:
+        ) or (self._parts or self._data is not None or self._dirty or self._cr or self._error):
             return None
         lines = BytesIO(data).readlines()  # (a BytesIO starts out sharing ``data``)
         count = len(lines)
         if count & 1 or lines[1::2].count(b"\n") != count >> 1:
             return None  # an event of more than one line
+        events = lines[::2]
+        if len(data) > self._cap and max(map(len, events)) - 1 > self._cap:
+            return None  # an event over the limit: feed_payloads raises for it
         self._bom = False  # the stream's start is passed, with no BOM
-        return lines[::2]
+        return events
 
     def _feed_into(self, out: list[bytes | SSEEvent], data: bytes) -> None:
         """``out += self.feed(data)``; an overflow met after events already in ``out``

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmfast.backends.sse import SSEDecoder, SSEEvent
+from llmfast.errors import ResponseTooLargeError
 from tests.backends.test_sse import _case_bytes, _load_cases, _normalise, bytewise
 
 
@@ -75,9 +76,13 @@ def test_a_decoder_midway_through_an_event_refuses() -> None:
     assert second == b"b"
 
 
-def test_a_slice_over_the_event_limit_is_refused() -> None:
+def test_a_slice_with_an_event_over_the_limit_is_refused() -> None:
     assert SSEDecoder(max_event_bytes=8).feed_lines(b"data: 123456789\n\n") is None
-    assert SSEDecoder(max_event_bytes=64).feed_lines(b"data: 123456789\n\n") is not None
+    assert SSEDecoder(max_event_bytes=15).feed_lines(b"data: 123456789\n\n") is not None
+    many = b"data: 12345\n\n" * 10  # a slice over the limit, each event within it
+    assert SSEDecoder(max_event_bytes=11).feed_lines(many) == [b"data: 12345\n"] * 10
+    with pytest.raises(ResponseTooLargeError):
+        SSEDecoder(max_event_bytes=10).feed_payloads(many)
 
 
 _LINE = st.one_of(
