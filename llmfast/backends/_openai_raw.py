@@ -212,9 +212,11 @@ class RawChatStreamParser(ChunkParser):
             line = b"data: " + kept.replace(b"\n", b"\ndata: ") + b"\n"
         template = None if several else delta_template(kept, chunk)
         if template is None:
-            events.notable[len(events.lines)] = chunk
+            events.notable[len(events.lines)] = chunk  # (noted at the read's end)
             if self._head is None and not several:
                 template = role_template(kept, chunk)
+        else:
+            self._note((chunk,))  # a plain delta: not notable, but its choice is open
         if template is not None:
             head, pad, tail = padded(kept, *template)
             self._head, self._pad, self._tail = b"data: " + head, pad, tail + b"\n"

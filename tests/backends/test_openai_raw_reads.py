@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmfast.backends._openai_raw import RawChatStreamParser
+from llmfast.backends.openai import _ChatStreamParser
 from llmfast.backends.sse import SSEDecoder
+from llmfast.errors import StreamTruncatedError
 from llmfast.raw_events import RawEvents
 from tests.backends.test_openai_raw import _event, _feed, _sse, _stream, _text, _typed
 
@@ -120,3 +122,19 @@ def test_whatever_lines_come_between_events_and_however_cut(
     assert parser.done
     assert [c for r in reads for c in r] == expected
     assert _data_events(_forwarded(reads)) == _data_events(body)
+
+
+def test_a_stream_cut_after_the_text_that_gave_the_template_says_which_choice() -> None:
+    """No role event: the first text gives the template (and is not notable), yet its
+    choice counts as opened, so the cut stream's error is the typed parser's own."""
+    body = _sse([_text("a"), _text("b")])
+    raw = RawChatStreamParser()
+    raw.feed(body)
+    typed = _ChatStreamParser()
+    typed.feed(body)
+    with pytest.raises(StreamTruncatedError) as raw_error:
+        raw.close()
+    with pytest.raises(StreamTruncatedError) as typed_error:
+        typed.close()
+    assert str(raw_error.value) == str(typed_error.value)
+    assert "choice 0" in str(raw_error.value)
