@@ -1,5 +1,5 @@
-"""OpenAI chat SSE read in raw mode: the events' payloads kept as bytes (see
-``llmfast.raw_events``).
+"""OpenAI chat SSE read in raw mode: the events kept as the upstream's bytes, each as
+its ``data:`` line (see ``llmfast.raw_events``).
 
 Nearly every event of a stream is a text delta (or a reasoning text's, or, in a tool
 call, a fragment of its arguments) whose bytes differ from the stream's other such
@@ -10,21 +10,24 @@ stream's first event, the role with empty text (``"delta":{"role":"assistant",
 bytes with that delta made ``{"content":`` and ``}`` become the stream's template.
 When the role event is shaped otherwise, or the deltas turn out not to fit (another
 field, another byte, a tool call), the first plain delta decoded in full gives the
-template instead: a wrong guess costs one read checked a payload at a time.
+template instead: a wrong guess costs one read checked an event at a time.
 OpenAI pads each event with a random top-level ``"obfuscation"`` string (hiding the
 text's length; a field llmfast does not read), last in OpenAI's events and amid the
 fields in Azure's: a template with it has a second slot there, which may hold any
 string. (Which event gives a template, and its slots: ``_openai_templates``.)
 
-Every later payload that is the template with one non-empty JSON string in its slot
+Every later event that is the template with one non-empty JSON string in its slot
 (and one in its padding slot) is that same JSON with another string: it stays bytes,
-with no decode. A read's run of such payloads is checked in a few C calls for the
-whole run, not a Python step per payload (the slots cut out at once, the run rebuilt
+with no decode. A read's run of such events is checked in a few C calls for the
+whole run, not a Python step per event (the slots cut out at once, the run rebuilt
 from them and compared, msgspec reading each slot); a run that fails is looked at
-one payload at a time. Any other payload (the role, a finish, usage, an error event,
-a tool call's start, a payload that differs in any other byte) is decoded in full at
+one event at a time. Any other event (the role, a finish, usage, an error event,
+a tool call's start, an event that differs in any other byte) is decoded in full at
 once, so what is checked and tracked (an in-stream error, which choices were opened
-and finished, malformed JSON) is exactly the typed path's.
+and finished, malformed JSON) is exactly the typed path's. A read made only of whole
+one-line events is cut at its line ends (``SSEDecoder.feed_lines``); any other, or
+one with a line that is no ``data:`` field after all, goes through the exact decoder
+(``feed_payloads``) and its events are checked the same way.
 """
 
 from __future__ import annotations
@@ -128,7 +131,8 @@ class RawChatStreamParser(ChunkParser):
         return True
 
     def _parse(self, items: list[bytes | SSEEvent], events: RawEvents) -> None:
-        """A read the exact decoder took: its events as lines, then as ``_plain``."""
+        """A read the exact decoder took: its events made lines, then checked as a
+        plain read's are."""
         lines: list[bytes] = []
         failure: Exception | None = None
         for item in items:
@@ -227,38 +231,38 @@ class RawChatStreamParser(ChunkParser):
             raise StreamTruncatedError("the event stream ended before [DONE]")
 
 
-def _shaped(payload: bytes, head: bytes, pad: bytes | None, tail: bytes) -> bool:
-    """``payload`` begins and ends as the template does (and holds its padding's key)."""
-    return payload.startswith(head) and payload.endswith(tail) and (pad is None or pad in payload)
+def _shaped(line: bytes, head: bytes, pad: bytes | None, tail: bytes) -> bool:
+    """``line`` begins and ends as the template does (and holds its padding's key)."""
+    return line.startswith(head) and line.endswith(tail) and (pad is None or pad in line)
 
 
-def _fits(payload: bytes, head: bytes, pad: bytes | None, tail: bytes) -> bool:
-    """``payload`` is the template with a non-empty JSON string for its text (and a
-    string for its padding): ``_all_texts``/``_all_padded`` for one payload."""
-    if not (payload.startswith(head) and payload.endswith(tail)):
+def _fits(line: bytes, head: bytes, pad: bytes | None, tail: bytes) -> bool:
+    """``line`` is the template with a non-empty JSON string for its text (and a
+    string for its padding): ``_all_texts``/``_all_padded`` for one line."""
+    if not (line.startswith(head) and line.endswith(tail)):
         return False
-    end = len(payload) - len(tail)
+    end = len(line) - len(tail)
     try:
         if pad is not None:
-            at = payload.rfind(pad)
+            at = line.rfind(pad)
             if at < len(head) or at + len(pad) > end:
                 return False
-            _decode_str(payload[at + len(pad) : end])
+            _decode_str(line[at + len(pad) : end])
             end = at
-        return bool(_decode_str(payload[len(head) : end]))
+        return bool(_decode_str(line[len(head) : end]))
     except (msgspec.DecodeError, msgspec.ValidationError):
         return False
 
 
 def _all_texts(run: list[bytes], head: bytes, tail: bytes) -> bool:
-    """True when every payload of ``run`` is ``head``, one non-empty JSON string and
+    """True when every line of ``run`` is ``head``, one non-empty JSON string and
     ``tail``, checked for the whole run in a few C calls: the middles cut from all the
-    payloads at once, put back between ``head`` and ``tail``, must give the run's bytes
-    (so each payload is exactly its middle between the two: a payload too short to hold
+    lines at once, put back between ``head`` and ``tail``, must give the run's bytes
+    (so each line is exactly its middle between the two: a line too short to hold
     both would make the lengths differ), and each middle must read as a string: the
     middles, joined by ",LF" in a JSON array, must read as that many strings (a string
     cannot hold a raw LF, so each string lies within one middle; a middle with no string
-    leaves an empty element, which does not read). False: some payload is not so (look
+    leaves an empty element, which does not read). False: some line is not so (look
     at them one by one)."""
     cut = len(tail)
     if not cut:
@@ -278,14 +282,14 @@ def _all_texts(run: list[bytes], head: bytes, tail: bytes) -> bool:
 
 
 def _all_padded(run: list[bytes], head: bytes, pad: bytes, tail: bytes) -> bool:
-    """``_all_texts`` for a template with a padding slot: each payload of ``run`` is
+    """``_all_texts`` for a template with a padding slot: each line of ``run`` is
     ``head``, a non-empty JSON string, ``pad``, a JSON string and ``tail``. The middles
-    (each payload less ``head`` and ``tail``) are joined as the pairs of a JSON array,
+    (each line less ``head`` and ``tail``) are joined as the pairs of a JSON array,
     ``[[TEXT PAD PADDING],LF[...]]``, and each ``pad`` made a ``,LF``: the whole must read
-    as one pair of strings per payload. A string holds no raw LF, so each ``],LF[`` and
+    as one pair of strings per line. A string holds no raw LF, so each ``],LF[`` and
     each ``,LF`` is JSON's own, outside the strings: each middle holds exactly one pair,
-    so (with ``pad`` found once per payload) exactly one ``pad`` between two strings.
-    The run rebuilt from the middles must give the payloads, as in ``_all_texts``."""
+    so (with ``pad`` found once per line) exactly one ``pad`` between two strings.
+    The run rebuilt from the middles must give the lines, as in ``_all_texts``."""
     middles = list(map(_cut, run, repeat(slice(len(head), -len(tail)))))
     parts = b"],\n[".join(middles).split(pad)  # (pad ends with ":", begins with no "[")
     if len(parts) != len(run) + 1:
