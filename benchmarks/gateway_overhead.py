@@ -16,11 +16,12 @@ For each gateway, interleaved over ``--repeats`` rounds (medians reported):
   every gateway keeps up with, so the figure is the gateway's, not its queue's;
 - the highest rate in a ladder (25/s up) at which p99 stays under 50 ms with no errors.
 
-``--cpu-only`` measures the CPU per request alone (no latency, no rate ladder), with
-every gateway started once and kept running, so many rounds fit in a few minutes, and
-reports llmfast's ratio to the pass-through per round (the two measured one right
-after the other) with their median: the figure to quote for the 1.3x goal, since the
-machine's state drifts between rounds by more than the gateways differ.
+``--cpu-only`` measures the CPU per request alone (no latency, no rate ladder), so
+many rounds fit in a few minutes, with every gateway started once and all of them
+loaded at the same time (each at the given rates, their schedules offset), each one's
+CPU read over the same seconds, and reports llmfast's ratio to the pass-through per
+round with their median: the figure to quote for the 1.3x goal, since the machine's
+state drifts, between rounds and within one, by more than the gateways differ.
 
 ``--callgrind`` counts instead the user-space instructions one more request costs the
 pass-through and ``llmfast serve`` (``--gateways`` to choose): each runs under
@@ -246,9 +247,15 @@ def _schedstat_cpu(pid: int) -> float | None:
 
 
 async def load(
-    session: aiohttp.ClientSession, endpoint: Endpoint, stream: bool, rate: float, seconds: float
+    session: aiohttp.ClientSession,
+    endpoint: Endpoint,
+    stream: bool,
+    rate: float,
+    seconds: float,
+    phase: float = 0.0,
 ) -> tuple[list[float], int]:
-    """Send ``rate`` requests per second for ``seconds``; (latencies, errors)."""
+    """Send ``rate`` requests per second for ``seconds`` (the schedule ``phase`` of a
+    period late); (latencies, errors)."""
     url = (endpoint.stream_url if stream else endpoint.url) + "/chat/completions"
     body = {
         "model": endpoint.stream_model if stream else endpoint.chat_model,
@@ -278,7 +285,7 @@ async def load(
     tasks = []
     start = time.perf_counter()
     for i in range(int(rate * seconds)):
-        delay = start + i / rate - time.perf_counter()
+        delay = start + (i + phase) / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one()))
@@ -473,29 +480,54 @@ def main() -> None:
 def cpu_rounds(
     kinds: list[str], upstream: Server, scratch: Path, args: argparse.Namespace
 ) -> dict[str, list[dict[str, float]]]:
-    """``--cpu-only``: every gateway started once and kept running (the idle ones cost
-    nothing), then ``--repeats`` rounds, each measuring the gateways one after the
-    other (the order turning each round): the figures a round compares are seconds
-    apart, not a gateway's start-up and warm-up apart."""
+    """``--cpu-only``: every gateway started once and kept running, then ``--repeats``
+    rounds in which the gateways are loaded at the same time, each at the given rates
+    (their schedules spread over the period), and each one's CPU is read over the same
+    seconds: a change in the machine's state (other jobs, the clock) falls on all of
+    them alike. The LiteLLM proxy, which cannot keep up with these rates, is measured
+    alone after them in each round."""
     results: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
+    together = [k for k in kinds if k not in ("direct", "litellm")]
+    alone = [k for k in kinds if k == "litellm"]
     with ExitStack() as running:
         endpoints = {k: running.enter_context(gateway(k, upstream, scratch)) for k in kinds}
         for round_ in range(args.repeats):
-            order = kinds[round_ % len(kinds) :] + kinds[: round_ % len(kinds)]
-            for kind in order:
-                figures = asyncio.run(
-                    measure(
-                        endpoints[kind],
-                        args.rate,
-                        args.stream_rate,
-                        args.latency_rate,
-                        args.seconds,
-                        latency=False,
-                    )
-                )
-                results[kind].append(figures)
+            for group in ([together] if together else []) + [[k] for k in alone]:
+                loaded = {k: endpoints[k] for k in group}
+                rates = (args.rate, args.stream_rate)
+                figures = asyncio.run(cpu_together(loaded, *rates, args.seconds))
+                for kind, measured in figures.items():
+                    results[kind].append(measured)
             print(f"round {round_ + 1} done", flush=True)
-    return results
+    return {k: v for k, v in results.items() if v}
+
+
+async def cpu_together(
+    endpoints: dict[str, Endpoint], rate: float, stream_rate: float, seconds: float
+) -> dict[str, dict[str, float]]:
+    """Each gateway's CPU per request while all of them take ``rate`` chat requests/s
+    (then ``stream_rate`` streams/s) at once, for ``seconds``."""
+    figures: dict[str, dict[str, float]] = {k: {} for k in endpoints}
+    spread = len(endpoints)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        for endpoint in endpoints.values():  # warm-up: connections, imports
+            await load(session, endpoint, False, rate, 0.5)
+            await load(session, endpoint, True, stream_rate, 0.5)
+        for stream in (False, True):
+            label = "stream" if stream else "chat"
+            pace = stream_rate if stream else rate
+            before = {k: tree_cpu(e.pid) for k, e in endpoints.items() if e.pid}
+            runs = await asyncio.gather(
+                *(
+                    load(session, e, stream, pace, seconds, phase=i / spread)
+                    for i, e in enumerate(endpoints.values())
+                )
+            )
+            for (kind, endpoint), (latencies, errors) in zip(endpoints.items(), runs, strict=True):
+                used = tree_cpu(endpoint.pid) - before[kind] if endpoint.pid else 0.0
+                figures[kind][f"{label}_cpu_ms"] = used / max(1, len(latencies)) * 1000
+                figures[kind][f"{label}_errors"] = errors
+    return figures
 
 
 def start_upstream(stack: ExitStack, shape: str) -> Server:
@@ -567,11 +599,12 @@ def report(
 
 def report_cpu(results: dict[str, list[dict[str, float]]], args: argparse.Namespace) -> None:
     """``--cpu-only``: the CPU per request of each gateway, and llmfast's ratio to the
-    pass-through per round (the two measured one after the other, so a change in the
-    machine's state between rounds moves both), with the median and spread of those."""
+    pass-through per round (the two measured over the same seconds, so a change in the
+    machine's state moves both), with the median and spread of those."""
     print(
         f"\nCPU per request at {args.rate:.0f} chat requests/s and {args.stream_rate:.0f} "
-        f"streams/s, {args.seconds:.0f} s each, {args.repeats} interleaved rounds\n"
+        f"streams/s each, {args.seconds:.0f} s, {args.repeats} rounds, the gateways loaded "
+        "at the same time\n"
     )
     print("| gateway | chat ms/request, median (min-max) | stream ms/request, median (min-max) |")
     print("|---|--:|--:|")
