@@ -100,13 +100,20 @@ class RawChatStreamParser(ChunkParser):
                 raise error from exc
             self.failure = error  # raised once the events before it are passed on
         finally:
-            self._note(events.notable.values())  # which choices opened and finished
+            if events.notable:
+                self._note(events.notable.values())  # which choices opened and finished
         return events
 
     def _plain(self, lines: list[bytes], events: RawEvents, data: bytes) -> bool:
         """Classify the lines of a read of plain events into ``events``; False (and
         nothing kept) when one of them is no ``data:`` field after all."""
-        template = self._head, self._pad, self._tail
+        head = self._head
+        if len(lines) == 1 and head is not None and _fits(lines[0], head, self._pad, self._tail):
+            events.lines.append(lines[0])  # one delta, the usual read of a live stream
+            events._read = data
+            events._size = len(data)
+            return True
+        template = head, self._pad, self._tail
         count = len(lines)
         try:
             end = lines.index(_DONE_LINE)
@@ -176,6 +183,9 @@ class RawChatStreamParser(ChunkParser):
         others, in order. The lines up to the last one shaped like the template (a
         stream's finish and usage come after its texts) are checked in bulk
         (``_all_texts``, or ``_all_padded``), and one by one only when that fails."""
+        if len(lines) <= 2:  # (below three lines the bulk check costs more than it saves)
+            self._one_by_one(lines, events)
+            return
         head, pad, tail = self._head or b"", self._pad, self._tail
         end = len(lines)
         while end and not _shaped(lines[end - 1], head, pad, tail):

@@ -138,3 +138,26 @@ def test_a_stream_cut_after_the_text_that_gave_the_template_says_which_choice() 
         typed.close()
     assert str(raw_error.value) == str(typed_error.value)
     assert "choice 0" in str(raw_error.value)
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_a_live_stream_read_an_event_at_a_time(padded: bool) -> None:
+    """Each read one event (as a live stream comes): every text delta is kept as the
+    read itself, the chunks are the typed parser's, and as many are decoded as when
+    the stream comes in one read."""
+    payloads = _stream(["a", "b", "c", "d", "e"])
+    if padded:
+        payloads = [
+            p[:-1] + b',"obfuscation":"x' + bytes([97 + i]) + b'"}' for i, p in enumerate(payloads)
+        ]
+    body = _sse(payloads)
+    parser = RawChatStreamParser()
+    reads = [parser.feed(b"data: " + p + b"\n\n") for p in payloads] + [parser.feed(_DONE)]
+    parser.close()
+    assert [c for r in reads for c in r] == _typed(body)
+    assert [r.sse() for r in reads[:-1]] == [b"data: " + p + b"\n\n" for p in payloads]
+    texts = reads[1:6]
+    assert all(not r.notable for r in texts)
+    assert all(r.sse() is r._read for r in texts)  # no copy
+    (whole,), _ = _feed(body, [])
+    assert sum(len(r.notable) for r in reads) == len(whole.notable) == 3

@@ -76,6 +76,13 @@ def test_a_decoder_midway_through_an_event_refuses() -> None:
     assert second == b"b"
 
 
+def test_a_slice_of_one_event_comes_as_its_line() -> None:
+    assert SSEDecoder().feed_lines(b'data: {"a":1}\n\n') == [b'data: {"a":1}\n']
+    assert SSEDecoder().feed_lines(b"data: a\ndata: b\n\n") is None
+    assert SSEDecoder(max_event_bytes=7).feed_lines(b"data: a\n\n") == [b"data: a\n"]
+    assert SSEDecoder(max_event_bytes=6).feed_lines(b"data: a\n\n") is None
+
+
 def test_a_slice_with_an_event_over_the_limit_is_refused() -> None:
     assert SSEDecoder(max_event_bytes=8).feed_lines(b"data: 123456789\n\n") is None
     assert SSEDecoder(max_event_bytes=15).feed_lines(b"data: 123456789\n\n") is not None
