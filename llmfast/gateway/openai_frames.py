@@ -89,7 +89,10 @@ class ChunkFrames:
         lines = events.lines
         if not lines:
             return done
-        usages = [i for i, chunk in events.notable.items() if chunk.usage is not None]
+        notable = events.notable
+        if not notable:  # text deltas only (a live stream's usual read)
+            return events.sse(done)
+        usages = [i for i, chunk in notable.items() if chunk.usage is not None]
         if usages:
             self.usage = events.notable[usages[-1]].usage
         if not usages or self._include_usage:
