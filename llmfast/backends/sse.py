@@ -334,7 +334,10 @@ class SSEDecoder:
         ) or (self._parts or self._data is not None or self._dirty or self._cr or self._error):
             return None
         if data.find(b"\n") == len(data) - 2:  # one event: a live stream's usual read
-            return [data[:-1]] if len(data) - 2 <= self._cap else None
+            if len(data) - 2 > self._cap:
+                return None
+            self._bom = False  # the stream's start is passed, with no BOM
+            return [data[:-1]]
         lines = BytesIO(data).readlines()  # (a BytesIO starts out sharing ``data``)
         count = len(lines)
         if count & 1 or lines[1::2].count(b"\n") != count >> 1:

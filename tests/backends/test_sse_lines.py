@@ -83,6 +83,14 @@ def test_a_slice_of_one_event_comes_as_its_line() -> None:
     assert SSEDecoder(max_event_bytes=6).feed_lines(b"data: a\n\n") is None
 
 
+@pytest.mark.parametrize("first", [b"data: x\n\n", b"data: x\n\ndata: w\n\n"])
+def test_after_the_first_lines_a_bom_is_no_longer_the_streams_start(first: bytes) -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed_lines(first) is not None
+    # only the stream's first bytes may be a BOM; later, it begins a field name (unknown)
+    assert decoder.feed_payloads(b"\xef\xbb\xbfdata: y\n\n") == []
+
+
 def test_a_slice_with_an_event_over_the_limit_is_refused() -> None:
     assert SSEDecoder(max_event_bytes=8).feed_lines(b"data: 123456789\n\n") is None
     assert SSEDecoder(max_event_bytes=15).feed_lines(b"data: 123456789\n\n") is not None
