@@ -572,13 +572,19 @@ def _normalise(event: SSEEvent | dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def chunkings_of(case: dict[str, Any], body: bytes) -> dict[str, list[bytes]]:
+    """The ways a conformance case is fed: whole, byte by byte, and as its source cut it."""
+    chunkings = {"whole": [body], "byte-by-byte": bytewise(body)}
+    if case.get("chunks"):
+        chunkings["source"] = [c.encode("utf-8") for c in case["chunks"]]
+    return chunkings
+
+
 @pytest.mark.parametrize("case", _load_cases())
 def test_conformance_case(case: dict[str, Any]) -> None:
     body = _case_bytes(case)
     want = [_normalise(e) for e in case["expected"]]
-    chunkings = {"whole": [body], "byte-by-byte": bytewise(body)}
-    if case.get("chunks"):
-        chunkings["source"] = [c.encode("utf-8") for c in case["chunks"]]
+    chunkings = chunkings_of(case, body)
     for label, chunks in chunkings.items():
         got, decoder = run(chunks)
         assert [_normalise(e) for e in got] == want, label
@@ -591,9 +597,7 @@ def test_conformance_case_through_the_fast_path(case: dict[str, Any]) -> None:
     # feed_payloads() hands plain events over as raw bytes (no id: compared on the decoder).
     body = _case_bytes(case)
     want = [(e["event"], e["data"], e["retry"]) for e in map(_normalise, case["expected"])]
-    chunkings = {"whole": [body], "byte-by-byte": bytewise(body)}
-    if case.get("chunks"):
-        chunkings["source"] = [c.encode("utf-8") for c in case["chunks"]]
+    chunkings = chunkings_of(case, body)
     _, reference = run([body])
     for label, chunks in chunkings.items():
         decoder = SSEDecoder()

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from llmfast.backends.sse import SSEDecoder, SSEEvent
 from llmfast.errors import ResponseTooLargeError
-from tests.backends.test_sse import _case_bytes, _load_cases, _normalise, bytewise
+from tests.backends.test_sse import _case_bytes, _load_cases, _normalise, chunkings_of
 
 
 def _events_of(decoder: SSEDecoder, chunk: bytes) -> list[tuple[str, str, int | None]]:
@@ -33,9 +33,7 @@ def _events_of(decoder: SSEDecoder, chunk: bytes) -> list[tuple[str, str, int | 
 def test_conformance_case_through_the_lines(case: dict[str, Any]) -> None:
     body = _case_bytes(case)
     want = [(e["event"], e["data"], e["retry"]) for e in map(_normalise, case["expected"])]
-    chunkings = {"whole": [body], "byte-by-byte": bytewise(body)}
-    if case.get("chunks"):
-        chunkings["source"] = [c.encode("utf-8") for c in case["chunks"]]
+    chunkings = chunkings_of(case, body)
     for label, chunks in chunkings.items():
         decoder = SSEDecoder()
         got = [event for chunk in chunks for event in _events_of(decoder, chunk)]
