@@ -5,6 +5,7 @@ proxy (when ``litellm[proxy]`` is installed), all to the same upstream, in one r
     .venv/bin/python benchmarks/gateway_overhead.py [--repeats 3] [--rate 200] [--stream-rate 100]
         [--latency-rate 50]
     .venv/bin/python benchmarks/gateway_overhead.py --cpu-only [--repeats 7] [--seconds 10]
+        [--stream-shape openai] [--pace 0.001]
     .venv/bin/python benchmarks/gateway_overhead.py --callgrind [--calls 100,400] [--concurrency 8]
 
 For each gateway, interleaved over ``--repeats`` rounds (medians reported):
@@ -36,7 +37,11 @@ the wall-clock CPU figure includes: check both. It takes ~10 minutes.
 The upstream is nginx serving the mock server's replies (``servers.py``), or the mock
 server itself when nginx is missing. ``--stream-shape openai`` pads its stream's events
 as OpenAI's own are (a random ``"obfuscation"`` per event, ``"refusal":null`` in the
-role, ``"service_tier"``), the shape the gateway meets in front of OpenAI. The load
+role, ``"service_tier"``), the shape the gateway meets in front of OpenAI. nginx sends a
+stream's whole body at once, so the gateway reads it in one or two reads (a burst: the
+cost per stream, not per event); ``--pace SECONDS`` serves the same replies from
+``paced_upstream.py`` instead, a stream's events one per send, ``SECONDS`` apart, as a
+live model streams its tokens (the gateway reads each event alone). The load
 generator is this process (aiohttp); on a 2-core machine it shares the CPU with the
 gateway, so compare ratios, not rates across machines.
 """
@@ -68,6 +73,7 @@ from servers import (
     mock_server,
     nginx_server,
     openai_shaped,
+    paced_server,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -439,6 +445,14 @@ def main() -> None:
         help="the upstream's stream events as the mock server frames them, or padded as"
         " OpenAI's own are (obfuscation, refusal, service_tier)",
     )
+    parser.add_argument(
+        "--pace",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="a live-shaped upstream instead of nginx: each stream event in its own send,"
+        " SECONDS apart (paced_upstream.py), as a model streams its tokens",
+    )
     parser.add_argument("--calls", default="100,400", help="callgrind: short,long counts")
     parser.add_argument("--concurrency", type=int, default=8, help="callgrind: in flight")
     args = parser.parse_args()
@@ -452,7 +466,7 @@ def main() -> None:
     results: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
     rates: dict[str, float] = {}
     with ExitStack() as stack, tempfile.TemporaryDirectory() as scratch:
-        upstream = start_upstream(stack, args.stream_shape)
+        upstream = start_upstream(stack, args.stream_shape, args.pace)
         if args.cpu_only:
             report_cpu(cpu_rounds(kinds, upstream, Path(scratch), args), args)
             return
@@ -530,10 +544,16 @@ async def cpu_together(
     return figures
 
 
-def start_upstream(stack: ExitStack, shape: str) -> Server:
+def start_upstream(stack: ExitStack, shape: str, pace: float = 0.0) -> Server:
     """The upstream: nginx serving the mock server's replies (its stream in ``shape``),
-    or the mock server itself when nginx is missing."""
+    or the mock server itself when nginx is missing; with ``pace``, the paced upstream
+    serving them (a stream's events one per send, ``pace`` seconds apart)."""
     mock = stack.enter_context(mock_server(chunks=64))
+    if pace:
+        replies = capture_replies(mock.url)
+        if shape == "openai":
+            replies["stream.sse"] = openai_shaped(replies["stream.sse"])
+        return stack.enter_context(paced_server(replies, pace))
     if not find_nginx():
         if shape != "mock":
             raise SystemExit("--stream-shape openai needs nginx (Debian: nginx-light)")
@@ -604,7 +624,13 @@ def report_cpu(results: dict[str, list[dict[str, float]]], args: argparse.Namesp
     print(
         f"\nCPU per request at {args.rate:.0f} chat requests/s and {args.stream_rate:.0f} "
         f"streams/s each, {args.seconds:.0f} s, {args.repeats} rounds, the gateways loaded "
-        "at the same time\n"
+        "at the same time"
+        + (
+            f", the upstream paced (a stream's events one per send, {args.pace * 1000:g} ms"
+            " apart)\n"
+            if args.pace
+            else "\n"
+        )
     )
     print("| gateway | chat ms/request, median (min-max) | stream ms/request, median (min-max) |")
     print("|---|--:|--:|")

@@ -4,6 +4,8 @@
   can add a fixed latency before every reply (``--latency``).
 - ``nginx_server``: nginx (``benchmarks/nginx/nginx.conf``) serving fixed replies
   captured from the mock server (``capture_replies``), so both send the same bytes.
+- ``paced_server``: ``benchmarks/paced_upstream.py`` serving the same replies, a
+  stream's events one per send, a fixed gap apart (as a live model streams).
 
 Each context manager yields a ``Server`` and always stops the process.
 """
@@ -30,7 +32,14 @@ from typing import IO, Any
 
 from clients import API_KEY, DIMENSIONS, EMBED_MODEL, MAX_TOKENS, MODEL, PROMPT, TEXTS
 
-__all__ = ["Server", "capture_replies", "find_nginx", "mock_server", "nginx_server"]
+__all__ = [
+    "Server",
+    "capture_replies",
+    "find_nginx",
+    "mock_server",
+    "nginx_server",
+    "paced_server",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX_CONF = ROOT / "benchmarks" / "nginx" / "nginx.conf"
@@ -201,3 +210,26 @@ def nginx_server(replies: Mapping[str, bytes], nginx: str | None = None) -> Iter
             yield Server("nginx", proc.pid, f"{base}/v1", f"{base}/stream/v1")
         finally:
             _stop(proc)
+
+
+@contextmanager
+def paced_server(replies: Mapping[str, bytes], gap: float) -> Iterator[Server]:
+    """Serve ``replies`` as nginx does, but a stream's events one per send, ``gap``
+    seconds apart (``benchmarks/paced_upstream.py``)."""
+    with tempfile.TemporaryDirectory(prefix="llmfast-paced-") as scratch:
+        for name, body in replies.items():
+            (Path(scratch) / name).write_bytes(body)
+        port = _free_port()
+        command = [sys.executable, str(ROOT / "benchmarks" / "paced_upstream.py"), scratch]
+        command += [str(port), str(gap)]
+        with tempfile.TemporaryFile() as stderr:
+            proc = subprocess.Popen(
+                command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True
+            )
+            try:
+                url = _read_url(proc, stderr)
+                yield Server("paced", proc.pid, url, url.removesuffix("/v1") + "/stream/v1")
+            finally:
+                _stop(proc)
+                if proc.stdout is not None:
+                    proc.stdout.close()

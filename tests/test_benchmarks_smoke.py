@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 import llmfast
@@ -21,7 +22,13 @@ BENCHMARKS = REPO_ROOT / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 from clients import DIMENSIONS, EMBED_MODEL, MAX_TOKENS, MODEL, PROMPT, TEXTS  # noqa: E402
-from servers import Server, capture_replies, find_nginx, nginx_server  # noqa: E402
+from servers import (  # noqa: E402
+    Server,
+    capture_replies,
+    find_nginx,
+    nginx_server,
+    paced_server,
+)
 
 
 @pytest.mark.parametrize(("client", "mode"), [("llmfast", "stream"), ("raw", "embed")])
@@ -91,6 +98,34 @@ async def test_nginx_serves_the_mock_servers_replies(nginx_path: str) -> None:
     assert stream.completion.text == PROMPT
     assert len(chunks) >= 3
     assert server.url_for("stream") == server.stream_url != server.url_for("chat")
+
+
+async def test_paced_upstream_streams_the_replies_an_event_at_a_time() -> None:
+    """``gateway_overhead.py --pace``'s upstream: the same bytes, a stream's events in
+    sends of their own (so a reader gets them in several reads), the other replies whole."""
+    async with MockServer(record=False) as mock:
+        replies = await asyncio.to_thread(capture_replies, mock.url)
+    events = replies["stream.sse"].count(b"\n\n")
+    with paced_server(replies, 0.01) as server:
+        body = {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}]}
+        async with aiohttp.ClientSession() as session:
+            url = server.stream_url + "/chat/completions"
+            async with session.post(url, json={**body, "stream": True}) as response:
+                assert response.content_type == "text/event-stream"
+                reads = [data async for data in response.content.iter_any()]
+            async with session.post(server.url + "/chat/completions", json=body) as response:
+                chat = await response.read()
+            async with session.post(server.url + "/nowhere", json=body) as response:
+                assert response.status == 404
+        client = llmfast.Client(base_url=server.stream_url, api_key="sk-x", model=MODEL)
+        async with client, client.stream(PROMPT) as stream:
+            async for _ in stream:
+                pass
+    assert b"".join(reads) == replies["stream.sse"]
+    assert events > 3
+    assert 1 < len(reads) <= events
+    assert chat == replies["chat.json"]
+    assert stream.completion.text == PROMPT
 
 
 def test_long_line_benchmark_runs() -> None:
