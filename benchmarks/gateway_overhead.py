@@ -570,7 +570,7 @@ def _callgrind_main(args: argparse.Namespace, kinds: list[str]) -> None:
     short, long = (int(n) for n in args.calls.split(","))
     kinds = [k for k in kinds if k != "direct"]
     with ExitStack() as stack, tempfile.TemporaryDirectory() as scratch:
-        upstream = start_upstream(stack, args.stream_shape)
+        upstream = start_upstream(stack, args.stream_shape, args.pace)
         figures = callgrind_counts(kinds, upstream, Path(scratch), (short, long), args.concurrency)
     report_callgrind(figures, (short, long), args.concurrency)
 
