@@ -41,7 +41,9 @@ role, ``"service_tier"``), the shape the gateway meets in front of OpenAI. nginx
 stream's whole body at once, so the gateway reads it in one or two reads (a burst: the
 cost per stream, not per event); ``--pace SECONDS`` serves the same replies from
 ``paced_upstream.py`` instead, a stream's events one per send, ``SECONDS`` apart, as a
-live model streams its tokens (the gateway reads each event alone). The load
+live model streams its tokens (the gateway reads each event alone); being Python, it
+serves fewer chat requests a second than nginx, so quote its CPU figures
+(``--cpu-only``, ``--callgrind``), not the rate ladder's. The load
 generator is this process (aiohttp); on a 2-core machine it shares the CPU with the
 gateway, so compare ratios, not rates across machines.
 """

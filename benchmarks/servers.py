@@ -50,7 +50,7 @@ _URL_LINE = re.compile(r"listening on (http://\S+)")
 class Server:
     """A running server: its kind, process id and the base URL for each mode."""
 
-    kind: str  # "mock" or "nginx"
+    kind: str  # "mock", "nginx" or "paced"
     pid: int
     url: str  # base URL ending in /v1
     stream_url: str  # the same for the mock server; nginx serves streams under /stream/v1
