@@ -623,16 +623,11 @@ def report_cpu(results: dict[str, list[dict[str, float]]], args: argparse.Namesp
     """``--cpu-only``: the CPU per request of each gateway, and llmfast's ratio to the
     pass-through per round (the two measured over the same seconds, so a change in the
     machine's state moves both), with the median and spread of those."""
+    paced = f", the upstream's stream events one per send, {args.pace * 1000:g} ms apart"
     print(
         f"\nCPU per request at {args.rate:.0f} chat requests/s and {args.stream_rate:.0f} "
         f"streams/s each, {args.seconds:.0f} s, {args.repeats} rounds, the gateways loaded "
-        "at the same time"
-        + (
-            f", the upstream paced (a stream's events one per send, {args.pace * 1000:g} ms"
-            " apart)\n"
-            if args.pace
-            else "\n"
-        )
+        f"at the same time{paced if args.pace else ''}\n"
     )
     print("| gateway | chat ms/request, median (min-max) | stream ms/request, median (min-max) |")
     print("|---|--:|--:|")

@@ -75,13 +75,22 @@ def mock_server(
     """Start ``python -m llmfast.testing`` (``latency`` seconds before every reply)."""
     command = [sys.executable, "-m", "llmfast.testing", "--host", "127.0.0.1", "--port", "0"]
     command += ["--chunks", str(chunks), "--latency", str(latency)]
+    with _announced(command, env) as (pid, url):
+        yield Server("mock", pid, url, url)
+
+
+@contextmanager
+def _announced(
+    command: list[str], env: Mapping[str, str] | None = None
+) -> Iterator[tuple[int, str]]:
+    """Run ``command`` (a server that prints ``listening on URL``): its pid and URL;
+    always stopped."""
     with tempfile.TemporaryFile() as stderr:
         proc = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True
         )
         try:
-            url = _read_url(proc, stderr)
-            yield Server("mock", proc.pid, url, url)
+            yield proc.pid, _read_url(proc, stderr)
         finally:
             _stop(proc)
             if proc.stdout is not None:
@@ -98,7 +107,7 @@ def _read_url(proc: subprocess.Popen[str], stderr: IO[bytes], timeout: float = 3
                 return match.group(1)
     stderr.seek(0)
     detail = stderr.read().decode(errors="replace")[-2000:]
-    raise RuntimeError(f"the mock server did not print its URL (exit {proc.poll()}):\n{detail}")
+    raise RuntimeError(f"the server did not print its URL (exit {proc.poll()}):\n{detail}")
 
 
 # -- nginx -----------------------------------------------------------------------------
@@ -222,14 +231,5 @@ def paced_server(replies: Mapping[str, bytes], gap: float) -> Iterator[Server]:
         port = _free_port()
         command = [sys.executable, str(ROOT / "benchmarks" / "paced_upstream.py"), scratch]
         command += [str(port), str(gap)]
-        with tempfile.TemporaryFile() as stderr:
-            proc = subprocess.Popen(
-                command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True
-            )
-            try:
-                url = _read_url(proc, stderr)
-                yield Server("paced", proc.pid, url, url.removesuffix("/v1") + "/stream/v1")
-            finally:
-                _stop(proc)
-                if proc.stdout is not None:
-                    proc.stdout.close()
+        with _announced(command) as (pid, url):
+            yield Server("paced", pid, url, url.removesuffix("/v1") + "/stream/v1")
